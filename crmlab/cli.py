@@ -1,0 +1,192 @@
+"""The ``crmlab`` command line.
+
+Exit codes: 0 success; 1 a report notebook failed; 2 bad input or arguments (one line
+``crmlab: error: ...`` on stderr, no traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Callable
+
+from crmlab.io import CrmlabInputError
+
+__all__ = ["main"]
+
+
+def _json_default(o):
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return None if np.isnan(o) else float(o)
+    if isinstance(o, (pd.Timestamp, pd.Period)):
+        return str(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    return str(o)
+
+
+def _clean(o):
+    """NaN/inf -> null, recursively (JSON has no NaN)."""
+    if isinstance(o, float) and (math.isnan(o) or math.isinf(o)):
+        return None
+    if isinstance(o, dict):
+        return {str(k): _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    try:
+        import numpy as np
+
+        if isinstance(o, np.floating):
+            return None if not np.isfinite(o) else float(o)
+        if isinstance(o, np.integer):
+            return int(o)
+        if isinstance(o, np.bool_):
+            return bool(o)
+    except ImportError:  # pragma: no cover
+        pass
+    return o
+
+
+def emit(obj, as_json: bool, text: Callable[[dict], str] | None = None) -> None:
+    if as_json or text is None:
+        print(json.dumps(_clean(obj), ensure_ascii=False, default=_json_default, indent=1))
+    else:
+        print(text(obj))
+
+
+# ------------------------------------------------------------------ commands
+
+def cmd_validate(a) -> int:
+    from crmlab.io import load_orders, load_sends
+
+    _, lo = load_orders(a.orders, columns=a.columns, observation_end=a.observation_end)
+    ls = None
+    if a.sends:
+        _, ls = load_sends(a.sends, columns=a.columns, observation_end=a.observation_end)
+    out = {"orders": lo.to_dict(), "sends": ls.to_dict() if ls else None}
+
+    def text(o):
+        lines = []
+        for k in ("orders", "sends"):
+            d = o[k]
+            if d is None:
+                continue
+            lines.append(f"{d['file']}: {d['input_rows']} rows, {d['used_rows']} used, "
+                         f"{sum(d['excluded'].values())} excluded; {d.get('orders', d.get('messages'))} "
+                         f"{'orders' if k == 'orders' else 'messages'}, {d['customers']} customers")
+            for r, n in d["excluded"].items():
+                lines.append(f"  excluded {n:>7} {r} (rows {', '.join(map(str, d['examples'].get(r, [])))} ...)")
+        return "\n".join(lines)
+
+    emit(out, a.json, text)
+    return 0
+
+
+def cmd_sample(a) -> int:
+    from crmlab.simulate import write_sample
+
+    truth = write_sample(a.out, n_customers=a.customers, seed=a.seed)
+    print(f"wrote {a.out}/orders.csv, sends.csv, truth.json ({truth['customers']} customers, "
+          f"{truth['paid_orders']} paid orders, magic number {truth['magic_number']})", file=sys.stderr)
+    return 0
+
+
+def _read_params(a) -> dict:
+    import yaml
+
+    from crmlab.report import resolve_type
+
+    params: dict = {}
+    for f in a.parameters_file or []:
+        try:
+            with open(f, encoding="utf-8") as fh:
+                y = yaml.safe_load(fh) or {}
+        except OSError as e:
+            raise CrmlabInputError(f"{f}: cannot read parameter file ({e.strerror})") from None
+        except yaml.YAMLError as e:
+            raise CrmlabInputError(f"{f}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(y, dict):
+            raise CrmlabInputError(f"{f}: expected a mapping of name: value")
+        params.update(y)
+    for p in a.param or []:
+        if "=" not in p:
+            raise CrmlabInputError(f"-p: expected name=value, got {p!r}")
+        k, v = p.split("=", 1)
+        params[k.strip()] = resolve_type(v.strip())
+    if a.observation_end:
+        params["observation_end"] = a.observation_end
+    return params
+
+
+def cmd_report(a) -> int:
+    from crmlab.report import run_reports
+
+    res = run_reports(a.orders, a.sends, a.notebooks, out=a.out, columns=a.columns, parameters=_read_params(a))
+    for r in res.reports:
+        if not r.ok:
+            print(f"crmlab: error: {r.error}", file=sys.stderr)
+    return 0 if res.ok else 1
+
+
+# ------------------------------------------------------------------ parser
+
+def _orders_args(p, sends: bool = False, sends_required: bool = False) -> None:
+    p.add_argument("--orders", required=True, help="order export (CSV, Parquet, Excel)")
+    if sends:
+        p.add_argument("--sends", required=sends_required, help="SMS send log")
+    p.add_argument("--columns", help="column mapping, e.g. customer_id=买家会员名,order_time=订单付款时间")
+    p.add_argument("--observation-end", help="ignore orders after this time (a bare date = end of that day)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from crmlab import __version__
+
+    ap = argparse.ArgumentParser(prog="crmlab", description="Old-customer CRM analytics for online stores.")
+    ap.add_argument("--version", action="version", version=f"crmlab {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check an export before any report: the ledger")
+    _orders_args(p, sends=True)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("sample", help="write the simulated store (orders, sends, truth)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--customers", type=int, default=20_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("report", help="run the report notebooks into HTML")
+    p.add_argument("notebooks", nargs="*", help="notebook names or prefixes (default: all)")
+    p.add_argument("--orders", required=True)
+    p.add_argument("--sends")
+    p.add_argument("--columns")
+    p.add_argument("--observation-end")
+    p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE", help="notebook parameter")
+    p.add_argument("-f", "--parameters-file", action="append", metavar="PARAMS.yaml")
+    p.add_argument("--out", default="reports/latest", help="output dir; {date} expands to the run date")
+    p.set_defaults(func=cmd_report)
+
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    a = ap.parse_args(argv)
+    try:
+        return a.func(a)
+    except CrmlabInputError as e:
+        print(f"crmlab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,372 @@
+"""A simulated store with planted truth, so every crmlab statistic can be checked.
+
+The purchase process (per customer, all random draws from one seeded generator):
+
+* Acquisition: first paid order on a day between ``start`` and ``end`` (more on the
+  Double-11 and 618 promotion days), at a random time of day.
+* Repurchase chain with a planted **magic number**: after the k-th paid order the
+  customer places order k+1 within ``window_days`` (90) with probability
+  ``repurchase_rate[k]``, which rises with k and is flat from k = M on (default M = 3:
+  0.30, 0.45, then 0.62). The gap, given a repurchase inside the window, is a truncated
+  exponential whose scale is the customer's own tempo (heterogeneous, Gamma distributed).
+* Buy-till-you-die: a customer who does not repurchase inside the window drops out
+  (dies) with a per-customer probability ``dropout ~ Beta(a, b)``; the death time lies
+  uniformly within the window after the last order. A survivor returns after a long gap
+  (window + exponential with a per-customer mean).
+* Spend: Gamma-Gamma. Each customer's spend rate ``nu ~ Gamma(q, scale=1/v)``, each
+  paid order's amount ``~ Gamma(p, scale=1/nu)`` (lifetimes' GammaGammaFitter
+  parametrisation), rounded to cents; orders are split into 1-3 lines.
+* Noise the loader must handle: unpaid (潜客 customers have only unpaid orders),
+  refunded and cancelled orders, added beside the paid chain so the chain's truth stays
+  exact.
+* One SMS campaign (2025-11-01, Double-11 warm-up): customers whose last paid order is
+  within a year are randomised per customer to copy A/B x 10:00/17:00 plus a 10%
+  no-message holdout. A delivered message adds a planted extra chance of a paid order
+  inside 72 hours; 17:00 works better, copy does not matter. Campaign orders are added
+  beside the chain (they nudge the 90-day rates of k-th orders placed in the 90 days
+  before the campaign by about a tenth of a point; truth.json records this).
+
+``truth.json`` records every planted number; ``truth_customers.csv`` each customer's
+death time (empty when alive at the observation end), so P(alive) can be scored.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["StoreSpec", "simulate_store", "write_sample"]
+
+CHANNELS = ("天猫", "抖音", "微信小程序", "京东")
+CHANNEL_P = (0.45, 0.25, 0.2, 0.1)
+REGIONS = ("广东", "浙江", "江苏", "上海", "北京", "四川", "山东", "湖北", "福建", "河南")
+REGION_P = (0.18, 0.14, 0.12, 0.1, 0.09, 0.09, 0.08, 0.07, 0.07, 0.06)
+CATEGORIES = {  # category -> (products, consumption days per unit)
+    "宠物食品": (("狗粮2kg", "猫粮1.5kg", "冻干零食"), 7),
+    "面膜": (("补水面膜10片", "美白面膜5片"), 30),
+    "服装": (("卫衣", "羽绒服", "T恤"), 90),
+    "零食": (("坚果礼盒", "牛肉干"), 14),
+}
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
+GIVEN = "晓梦雨思佳欣子涵一诺可馨宇轩浩然俊杰嘉怡雅静文博"
+SUFFIX = ("呀", "酱", "同学", "宝宝", "妈妈", "不吃香菜", "的小店铺", "Love")
+STORE = "好物旗舰店"
+COPY = {
+    "A": "亲{nickname}，双11预热开启！满199减30，戳 t.cn/hw11 领券【" + STORE + "】",
+    "B": ("亲爱的{nickname}，双11预热今天开始啦！11月1日至11日全场满199减30，"
+          "老客专享5元无门槛券已放入您的账户，每晚9点1元秒杀，爆款限量先到先得，"
+          "戳 t.cn/hw11 立即领取，退订回T【" + STORE + "】"),
+}
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """Every planted parameter of the simulated store (all recorded in truth.json)."""
+
+    n_customers: int = 20_000
+    seed: int = 0
+    start: str = "2024-01-01"
+    end: str = "2025-12-31 23:59:59"
+    window_days: int = 90
+    magic_number: int = 3
+    repurchase_rate: tuple[float, ...] = (0.30, 0.45, 0.62)  # k = 1, 2, M..: flat from M on
+    tempo_shape: float = 2.0          # gap scale (days) ~ Gamma(shape, scale = mean / shape)
+    tempo_mean_days: float = 25.0
+    return_gap_mean_days: float = 150.0  # a survivor's extra gap beyond the window
+    dropout_a: float = 2.0            # dropout ~ Beta(a, b)
+    dropout_b: float = 1.5
+    spend_p: float = 5.0              # Gamma-Gamma: amount ~ Gamma(p, 1/nu), nu ~ Gamma(q, 1/v)
+    spend_q: float = 4.0
+    spend_v: float = 60.0
+    potential_share: float = 0.03     # customers with only unpaid orders
+    unpaid_share: float = 0.06        # extra unpaid / refunded / cancelled orders per paid order
+    refunded_share: float = 0.03
+    cancelled_share: float = 0.02
+    campaign_id: str = "2025双11预热"
+    campaign_date: str = "2025-11-01"
+    campaign_lookback_days: int = 365
+    holdout_share: float = 0.10
+    arms: tuple[str, ...] = ("A@10:00", "A@17:00", "B@10:00", "B@17:00")
+    extra_conversion: tuple[float, ...] = (0.02, 0.04, 0.02, 0.04)  # per arm, if delivered
+    delivery_rate: float = 0.97
+    price_per_message: float = 0.05
+    attribution_hours: int = 72
+
+    def rate(self, k: np.ndarray | int) -> np.ndarray:
+        """Planted P(order k+1 within the window | k orders)."""
+        idx = np.minimum(np.asarray(k), len(self.repurchase_rate)) - 1
+        return np.asarray(self.repurchase_rate)[idx]
+
+
+def _sms_segments(n_chars: int) -> int:
+    return 1 if n_chars <= 70 else -(-n_chars // 67)
+
+
+def _day_weights(days: pd.DatetimeIndex) -> np.ndarray:
+    w = np.linspace(1.0, 1.6, len(days))  # the store grows
+    md = days.strftime("%m-%d")
+    w = w * np.where(np.isin(md, ["11-11", "11-10", "11-12"]), 6.0, 1.0)
+    w = w * np.where(np.isin(md, ["06-18", "06-17"]), 3.0, 1.0)
+    return w / w.sum()
+
+
+def simulate_store(spec: StoreSpec = StoreSpec()) -> tuple[pd.DataFrame, pd.DataFrame, dict, pd.DataFrame]:
+    """Simulate the store.
+
+    Returns
+    -------
+    orders : DataFrame
+        Order lines as a store would export them (``customer_id, order_id, order_time,
+        amount, status, channel, region, product, category, quantity, nickname, phone``).
+    sends : DataFrame
+        The campaign's SMS log.
+    truth : dict
+        Everything planted (written as truth.json).
+    customers : DataFrame
+        Per customer: ``customer_id, death_time, paid_orders`` (truth_customers.csv).
+    """
+    rng = np.random.default_rng(spec.seed)
+    start = pd.Timestamp(spec.start)
+    end = pd.Timestamp(spec.end)
+    n = spec.n_customers
+    ids = np.array([f"C{i:06d}" for i in range(1, n + 1)])
+    days = pd.date_range(start, end.normalize(), freq="D")
+
+    n_pot = int(round(n * spec.potential_share))
+    is_pot = np.zeros(n, dtype=bool)
+    is_pot[rng.choice(n, n_pot, replace=False)] = True
+    buyers = np.flatnonzero(~is_pot)
+    nb = len(buyers)
+
+    day0 = rng.choice(len(days), size=n, p=_day_weights(days))
+    first = days.values[day0] + (rng.uniform(8 * 3600, 24 * 3600, n) * 1e9).astype("timedelta64[ns]")
+    tempo = rng.gamma(spec.tempo_shape, spec.tempo_mean_days / spec.tempo_shape, n)
+    dropout = rng.beta(spec.dropout_a, spec.dropout_b, n)
+    ret_mean = rng.gamma(2.0, spec.return_gap_mean_days / 2.0, n)
+    nu = rng.gamma(spec.spend_q, 1.0 / spec.spend_v, n)
+    channel = rng.choice(len(CHANNELS), n, p=CHANNEL_P)
+    region = rng.choice(len(REGIONS), n, p=REGION_P)
+    cat_names = list(CATEGORIES)
+    cat = rng.choice(len(cat_names), n, p=(0.35, 0.25, 0.2, 0.2))
+
+    # repurchase chain, vectorised over customers one order number at a time
+    W = np.timedelta64(spec.window_days, "D")
+    day_ns = np.timedelta64(86_400_000_000_000, "ns")
+    times = [first[buyers]]
+    ks = [np.ones(nb, dtype=int)]
+    who = [buyers]
+    death = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    cur_t, cur_i, k = first[buyers], buyers, 1
+    while len(cur_i):
+        q = spec.rate(k)
+        u_rep = rng.uniform(size=len(cur_i))
+        s = tempo[cur_i]
+        u_gap = rng.uniform(size=len(cur_i))
+        gap_in = -s * np.log1p(-u_gap * (1.0 - np.exp(-spec.window_days / s)))
+        gap_in = np.clip(gap_in, 1.0 / 24, spec.window_days - 1.0 / 24)
+        dies = rng.uniform(size=len(cur_i)) < dropout[cur_i]
+        death_at = rng.uniform(0, spec.window_days, len(cur_i))
+        gap_out = spec.window_days + rng.exponential(ret_mean[cur_i])
+        rep = u_rep < q
+        gap = np.where(rep, gap_in, gap_out)
+        nxt = cur_t + (gap * day_ns.astype(float)).astype("timedelta64[ns]")
+        died = ~rep & dies
+        death[cur_i[died]] = cur_t[died] + (death_at[died] * day_ns.astype(float)).astype("timedelta64[ns]")
+        cont = ~died & (nxt <= np.datetime64(end))
+        cur_t, cur_i, k = nxt[cont], cur_i[cont], k + 1
+        times.append(cur_t)
+        ks.append(np.full(len(cur_i), k))
+        who.append(cur_i)
+    paid = pd.DataFrame({"cust": np.concatenate(who), "order_time": np.concatenate(times),
+                         "k": np.concatenate(ks)})
+    paid["status"] = "paid"
+    paid["source"] = "chain"
+
+    # the campaign
+    camp_day = pd.Timestamp(spec.campaign_date)
+    before = paid[paid["order_time"] < camp_day]
+    last_before = before.groupby("cust")["order_time"].max()
+    targeted = last_before.index[last_before >= camp_day - pd.Timedelta(days=spec.campaign_lookback_days)].to_numpy()
+    targeted = np.sort(targeted)
+    arm_names = list(spec.arms) + ["holdout"]
+    arm_p = [(1 - spec.holdout_share) / len(spec.arms)] * len(spec.arms) + [spec.holdout_share]
+    arm = rng.choice(len(arm_names), len(targeted), p=arm_p)
+    is_hold = arm == len(spec.arms)
+    delivered = np.where(is_hold, False, rng.uniform(size=len(targeted)) < spec.delivery_rate)
+    hour = np.array([10 if "10:00" in a else 17 for a in spec.arms] + [10])[arm]
+    send_time = (camp_day + pd.to_timedelta(hour, unit="h")
+                 + pd.to_timedelta(rng.integers(0, 600, len(targeted)), unit="s"))
+    extra = np.append(np.asarray(spec.extra_conversion), 0.0)[arm]
+    converts = delivered & (rng.uniform(size=len(targeted)) < extra)
+    conv_time = send_time[converts] + pd.to_timedelta(rng.uniform(0.5, spec.attribution_hours - 2, converts.sum()), unit="h")
+    camp_orders = pd.DataFrame({"cust": targeted[converts], "order_time": conv_time.values,
+                                "k": 0, "status": "paid", "source": "campaign"})
+    # natural (chain) conversions inside the window, for the truth of each arm's rate
+    win_end = send_time + pd.Timedelta(hours=spec.attribution_hours)
+    chain_idx = paid.set_index("cust")["order_time"]
+    nat = np.zeros(len(targeted), dtype=bool)
+    pos = {c: i for i, c in enumerate(targeted)}
+    sel = chain_idx[chain_idx.index.isin(targeted)]
+    ti = np.array([pos[c] for c in sel.index])
+    if len(ti):
+        inside = (sel.values >= send_time.values[ti]) & (sel.values <= win_end.values[ti])
+        nat[ti[inside]] = True
+    natural_rate = float(nat.mean())
+
+    # noise orders: unpaid, refunded, cancelled, and potential customers' unpaid orders
+    n_paid = len(paid)
+    noise = []
+    for status, share in (("unpaid", spec.unpaid_share), ("refunded", spec.refunded_share),
+                          ("cancelled", spec.cancelled_share)):
+        m = int(round(n_paid * share))
+        c = rng.choice(buyers, m)
+        t = first[c] + (rng.uniform(0, 1, m) * np.maximum(
+            (np.datetime64(end) - first[c]) / np.timedelta64(1, "s"), 0) * 1e9).astype("timedelta64[ns]")
+        noise.append(pd.DataFrame({"cust": c, "order_time": t, "k": 0, "status": status, "source": "noise"}))
+    pot = np.flatnonzero(is_pot)
+    noise.append(pd.DataFrame({"cust": pot, "order_time": first[pot], "k": 0, "status": "unpaid",
+                               "source": "potential"}))
+    allo = pd.concat([paid, camp_orders, *noise], ignore_index=True)
+    allo = allo.sort_values(["order_time", "cust"], kind="stable").reset_index(drop=True)
+    allo["order_time"] = allo["order_time"].dt.floor("s")
+    m = len(allo)
+    allo["order_id"] = [f"O{i:08d}" for i in range(1, m + 1)]
+    allo["amount"] = np.round(rng.gamma(spec.spend_p, 1.0 / nu[allo["cust"].to_numpy()]), 2)
+    allo["amount"] = np.maximum(allo["amount"], 0.01)
+
+    # split orders into lines
+    n_lines = rng.choice([1, 2, 3], m, p=[0.6, 0.3, 0.1])
+    rep_idx = np.repeat(np.arange(m), n_lines)
+    lines = allo.iloc[rep_idx].reset_index(drop=True)
+    line_no = np.concatenate([np.arange(x) for x in n_lines]) if m else np.array([], int)
+    shares = rng.dirichlet(np.ones(3), m)
+    part = shares[rep_idx, line_no]
+    part = part / np.bincount(rep_idx, weights=part, minlength=m)[rep_idx]
+    cents = np.round(lines["amount"].to_numpy() * 100).astype(np.int64)
+    line_cents = np.floor(cents * part).astype(np.int64)
+    last = np.r_[np.diff(rep_idx) != 0, True]
+    fix = cents - np.bincount(rep_idx, weights=line_cents, minlength=m).astype(np.int64)[rep_idx]
+    line_cents = line_cents + np.where(last, fix, 0)
+    cust_i = lines["cust"].to_numpy()
+    ccat = cat[cust_i]
+    prod = np.array([CATEGORIES[cat_names[c]][0][int(x) % len(CATEGORIES[cat_names[c]][0])]
+                     for c, x in zip(ccat, rng.integers(0, 6, len(lines)))])
+    qty = rng.choice([1, 1, 1, 2, 3], len(lines))
+    nick = _nicknames(rng, n)
+    phone = np.array([f"10{d}{x:08d}" for d, x in zip(rng.integers(0, 10, n), rng.integers(0, 10**8, n))])
+    status_cn = {"paid": "交易成功", "unpaid": "等待买家付款", "refunded": "退款成功", "cancelled": "交易关闭"}
+    out = pd.DataFrame({
+        "customer_id": ids[cust_i],
+        "order_id": lines["order_id"].to_numpy(),
+        "order_time": lines["order_time"].dt.strftime("%Y-%m-%d %H:%M:%S").to_numpy(),
+        "amount": line_cents / 100.0,
+        "status": lines["status"].to_numpy(),
+        "channel": np.array(CHANNELS)[channel[cust_i]],
+        "region": np.array(REGIONS)[region[cust_i]],
+        "product": prod,
+        "category": np.array(cat_names)[ccat],
+        "quantity": qty,
+        "nickname": nick[cust_i],
+        "phone": phone[cust_i],
+    })
+    # a quarter of the statuses in the export's Chinese wording, as real exports mix them
+    cn = rng.uniform(size=len(out)) < 0.25
+    out.loc[cn, "status"] = out.loc[cn, "status"].map(status_cn)
+
+    segs = {a: _sms_segments(len(COPY[a[0]].format(nickname="王晓月呀"))) for a in spec.arms}
+    copy_txt = np.array([COPY[arm_names[a][0]].format(nickname=nick[c]) if a < len(spec.arms) else ""
+                         for a, c in zip(arm, targeted)], dtype=object)
+    seg = np.array([_sms_segments(len(t)) if t else 0 for t in copy_txt])
+    sends = pd.DataFrame({
+        "customer_id": ids[targeted],
+        "campaign_id": spec.campaign_id,
+        "variant": np.array(arm_names)[arm],
+        "send_time": send_time.strftime("%Y-%m-%d %H:%M:%S"),
+        "delivered": np.where(delivered, "true", "false"),
+        "segments": seg,
+        "cost": np.round(seg * np.where(is_hold, 0.0, spec.price_per_message), 2),
+        "copy": copy_txt,
+        "phone": phone[targeted],
+    })
+
+    # truth
+    obs_end = end
+    all_paid = pd.concat([paid, camp_orders])
+    n_all = all_paid.groupby("cust").size().reindex(range(n), fill_value=0)
+    last_all = all_paid.groupby("cust")["order_time"].max().reindex(range(n))
+    since = (np.datetime64(obs_end) - last_all.to_numpy()) / np.timedelta64(1, "D")
+    stage = np.where(n_all.to_numpy() == 0, "potential",
+             np.where(since > 360, "lost", np.where(since > 90, "dormant",
+             np.where(n_all.to_numpy() >= 2, "returning", "new"))))
+    counts = pd.Series(stage).value_counts().to_dict()
+    arms_truth = {}
+    for j, a in enumerate(arm_names):
+        ex = (np.append(spec.extra_conversion, 0.0)[j]) * (spec.delivery_rate if a != "holdout" else 0)
+        arms_truth[a] = {"planned_share": arm_p[j], "extra_conversion_if_delivered": float(np.append(spec.extra_conversion, 0.0)[j]),
+                         "conversion_rate": natural_rate + (1 - natural_rate) * ex,
+                         "segments": int(segs.get(a, 0)), "targeted": int((arm == j).sum())}
+    ten = [a for a in spec.arms if "10:00" in a]
+    seventeen = [a for a in spec.arms if "17:00" in a]
+    truth = {
+        "spec": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(spec).items()},
+        "observation_end": str(obs_end),
+        "customers": n,
+        "buyers": int(nb),
+        "potential_customers": int(n_pot),
+        "magic_number": spec.magic_number,
+        "repurchase_window_days": spec.window_days,
+        "repurchase_rate_by_k": {str(k): float(spec.rate(k)) for k in range(1, 11)},
+        "repurchase_note": ("P(order k+1 within window_days of order k); campaign orders add about "
+                            "+0.001 to k-th orders placed in the 90 days before the campaign"),
+        "spend": {"p": spec.spend_p, "q": spec.spend_q, "v": spec.spend_v},
+        "dropout_beta": {"a": spec.dropout_a, "b": spec.dropout_b},
+        "alive_at_observation_end": int(np.sum(~is_pot & (np.isnat(death) | (death > np.datetime64(obs_end))))),
+        "lifecycle_counts_ladder": {k: int(v) for k, v in sorted(counts.items())},
+        "paid_orders": int(len(all_paid)),
+        "chain_orders": int(len(paid)),
+        "campaign": {
+            "campaign_id": spec.campaign_id, "date": spec.campaign_date,
+            "attribution_hours": spec.attribution_hours, "targeted": int(len(targeted)),
+            "delivery_rate": spec.delivery_rate, "price_per_message": spec.price_per_message,
+            "natural_rate": natural_rate, "arms": arms_truth,
+            "effect_17_vs_10": float(np.mean([arms_truth[a]["conversion_rate"] for a in seventeen])
+                                     - np.mean([arms_truth[a]["conversion_rate"] for a in ten])),
+            "effect_copy_B_vs_A": 0.0,
+            "winner_time": "17:00",
+        },
+    }
+    customers = pd.DataFrame({
+        "customer_id": ids,
+        "death_time": pd.Series(death).dt.strftime("%Y-%m-%d %H:%M:%S").fillna("").to_numpy(),
+        "paid_orders": n_all.to_numpy(),
+    })
+    return out, sends, truth, customers
+
+
+def _nicknames(rng: np.random.Generator, n: int) -> np.ndarray:
+    s = rng.integers(0, len(SURNAMES), n)
+    g1 = rng.integers(0, len(GIVEN), n)
+    g2 = rng.integers(0, len(GIVEN), n)
+    suf = rng.integers(0, len(SUFFIX), n)
+    return np.array([SURNAMES[a] + GIVEN[b] + GIVEN[c] + SUFFIX[d] for a, b, c, d in zip(s, g1, g2, suf)])
+
+
+def write_sample(out_dir: str, n_customers: int = 20_000, seed: int = 0, **spec_kw) -> dict:
+    """Write ``orders.csv``, ``sends.csv``, ``truth.json`` and ``truth_customers.csv``.
+
+    Same arguments give byte-identical files.
+    """
+    spec = StoreSpec(n_customers=n_customers, seed=seed, **spec_kw)
+    orders, sends, truth, customers = simulate_store(spec)
+    os.makedirs(out_dir, exist_ok=True)
+    orders.to_csv(os.path.join(out_dir, "orders.csv"), index=False, float_format="%.2f", lineterminator="\n")
+    sends.to_csv(os.path.join(out_dir, "sends.csv"), index=False, float_format="%.2f", lineterminator="\n")
+    customers.to_csv(os.path.join(out_dir, "truth_customers.csv"), index=False, lineterminator="\n")
+    with open(os.path.join(out_dir, "truth.json"), "w", encoding="utf-8") as f:
+        json.dump(truth, f, ensure_ascii=False, indent=2, sort_keys=True)
+        f.write("\n")
+    return truth
+
