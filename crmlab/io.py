@@ -294,13 +294,20 @@ def parse_observation_end(value) -> pd.Timestamp | None:
     return ts
 
 
+def _text(s: pd.Series) -> pd.Series:
+    """As Arrow-backed strings (vectorised ``.str`` methods), stripped of surrounding blanks."""
+    if not isinstance(s.dtype, pd.StringDtype) or s.dtype.storage != "pyarrow":
+        s = s.astype("string[pyarrow]")
+    return s.str.strip()
+
+
 def _parse_time(s: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(s):
         t = s
         if getattr(t.dt, "tz", None) is not None:
             t = t.dt.tz_convert(None)
         return t.astype("datetime64[ns]")
-    s = s.astype("string").str.strip()
+    s = _text(s)
     t = pd.to_datetime(s, errors="coerce", format="ISO8601")
     bad = t.isna() & s.notna()
     if bad.any():
@@ -313,12 +320,12 @@ def _parse_time(s: pd.Series) -> pd.Series:
 def _parse_number(s: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(s):
         return s.astype(float)
-    s = s.astype("string").str.strip().str.replace(",", "", regex=False).str.replace("¥", "", regex=False)
+    s = _text(s).str.replace(",", "", regex=False).str.replace("¥", "", regex=False)
     return pd.to_numeric(s, errors="coerce").astype(float)
 
 
 def _blank(s: pd.Series) -> np.ndarray:
-    return (s.isna() | (s.astype("string").str.strip() == "")).to_numpy()
+    return (_text(s).fillna("") == "").to_numpy(dtype=bool)
 
 
 # ---------------------------------------------------------------------------- orders
@@ -376,7 +383,7 @@ def load_orders(source, columns: Mapping[str, str] | str | None = None, observat
     t = _parse_time(df["order_time"])
     drop("unparseable_order_time", t.isna().to_numpy())
     if "status" in df.columns:
-        raw_status = df["status"].astype("string").str.strip()
+        raw_status = _text(df["status"])
         status = raw_status.str.lower().map(STATUS_MAP)
         status = status.where(raw_status.notna() & (raw_status != ""), "paid")
         drop("unknown_status", status.isna().to_numpy())
@@ -391,8 +398,8 @@ def load_orders(source, columns: Mapping[str, str] | str | None = None, observat
     drop("non_numeric_amount", amount.isna().to_numpy())
     drop("negative_amount_on_paid_order", paid & (amount < 0).to_numpy())
 
-    cust = df["customer_id"].astype("string").str.strip()
-    oid = df["order_id"].astype("string").str.strip()
+    cust = _text(df["customer_id"])
+    oid = _text(df["order_id"])
     # an order id shared by two customers is corrupt: drop all its lines
     k = pd.DataFrame({"o": oid[keep], "c": cust[keep]})
     n_cust = k.groupby("o", sort=False)["c"].nunique()
@@ -418,19 +425,22 @@ def load_orders(source, columns: Mapping[str, str] | str | None = None, observat
         optional += list(PII_COLUMNS)
     for c in optional:
         if c in df.columns:
-            lines[c] = (_parse_number(df[c]) if c == "quantity" else df[c].astype("string").str.strip())[keep].to_numpy()
+            lines[c] = (_parse_number(df[c]) if c == "quantity" else _text(df[c]))[keep].to_numpy()
 
     if lines["order_id"].is_unique:
         orders = lines
     else:
-        lines = lines.sort_values(["order_id", "order_time"], kind="stable")
-        g = lines.groupby("order_id", sort=False)
-        agg = {c: "first" for c in lines.columns if c not in ("order_id",)}
+        # roll lines up: amount and quantity summed, time the earliest line's, other
+        # attributes from the first line in file order
+        codes, _ = pd.factorize(lines["order_id"])
+        g = lines.groupby(codes, sort=False)
+        agg = {c: "first" for c in lines.columns}
         agg.update(order_time="min", amount="sum")
         if "quantity" in lines.columns:
             agg["quantity"] = "sum"
-        orders = g.agg(agg).reset_index()
-    orders = orders.sort_values(["order_time", "order_id"], kind="stable").reset_index(drop=True)
+        orders = g.agg(agg).reset_index(drop=True)
+    order = np.argsort(orders["order_time"].to_numpy(), kind="stable")
+    orders = orders.iloc[order].reset_index(drop=True)
     orders["customer_id"] = orders["customer_id"].astype("category")
     orders["status"] = pd.Categorical(orders["status"], categories=list(STATUSES))
     orders["order_id"] = orders["order_id"].astype(str)
@@ -449,7 +459,7 @@ def load_orders(source, columns: Mapping[str, str] | str | None = None, observat
 def _parse_bool(s: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(s):
         return s.astype(object)
-    v = s.astype("string").str.strip().str.lower()
+    v = _text(s).str.lower()
     out = pd.Series(np.nan, index=s.index, dtype=object)
     out[v.isin(_TRUE).fillna(False).to_numpy()] = True
     out[v.isin(_FALSE).fillna(False).to_numpy()] = False
@@ -499,9 +509,9 @@ def load_sends(source, columns: Mapping[str, str] | str | None = None, observati
     obs_end = parse_observation_end(observation_end)
     if obs_end is not None:
         drop("after_observation_end", (t > obs_end).to_numpy())
-    cust = df["customer_id"].astype("string").str.strip()
-    camp = df["campaign_id"].astype("string").str.strip()
-    var = df["variant"].astype("string").str.strip()
+    cust = _text(df["customer_id"])
+    camp = _text(df["campaign_id"])
+    var = _text(df["variant"])
     k = pd.DataFrame({"c": cust[keep], "g": camp[keep], "v": var[keep]})
     nv = k.groupby(["g", "c"], sort=False)["v"].nunique()
     multi = nv[nv > 1].index

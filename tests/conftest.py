@@ -1,0 +1,54 @@
+"""Shared fixtures: a small simulated store written once per test session."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from crmlab.io import load_orders, load_sends
+from crmlab.simulate import write_sample
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def small_store(tmp_path_factory) -> Path:
+    """3,000 customers, seed 1: fast enough for the report runner tests."""
+    d = tmp_path_factory.mktemp("small_store")
+    write_sample(str(d), n_customers=3000, seed=1)
+    return d
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory) -> Path:
+    """The default-size simulated store (20,000 customers, seed 0)."""
+    d = tmp_path_factory.mktemp("store")
+    write_sample(str(d), n_customers=20_000, seed=0)
+    return d
+
+
+@pytest.fixture(scope="session")
+def store_orders(store):
+    return load_orders(store / "orders.csv", observation_end="2025-12-31")
+
+
+@pytest.fixture(scope="session")
+def store_sends(store):
+    return load_sends(store / "sends.csv", observation_end="2025-12-31")
+
+
+@pytest.fixture(scope="session")
+def store_truth(store) -> dict:
+    return json.loads((store / "truth.json").read_text(encoding="utf-8"))
+
+
+def orders_frame(rows: list[tuple]) -> pd.DataFrame:
+    """Hand fixtures: rows of (customer_id, order_time, amount[, status])."""
+    out = []
+    for i, r in enumerate(rows):
+        c, t, a = r[:3]
+        s = r[3] if len(r) > 3 else "paid"
+        out.append({"customer_id": c, "order_id": f"o{i}", "order_time": t, "amount": a, "status": s})
+    return pd.DataFrame(out)

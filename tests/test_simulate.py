@@ -1,0 +1,71 @@
+"""The simulated store: determinism and planted truths (checked from the raw CSV with plain pandas)."""
+from __future__ import annotations
+
+import filecmp
+import json
+
+import numpy as np
+import pandas as pd
+
+from crmlab.cli import main
+
+
+def test_same_seed_gives_byte_identical_files(tmp_path):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for d, seed in ((a, 3), (b, 3), (c, 4)):
+        assert main(["sample", "--out", str(d), "--customers", "500", "--seed", str(seed)]) == 0
+    for f in ("orders.csv", "sends.csv", "truth.json", "truth_customers.csv"):
+        assert filecmp.cmp(a / f, b / f, shallow=False), f
+    assert not filecmp.cmp(a / "orders.csv", c / "orders.csv", shallow=False)
+
+
+def _raw_paid_orders(store):
+    raw = pd.read_csv(store / "orders.csv", dtype=str)
+    raw = raw[raw["status"].isin(["paid", "交易成功"])]
+    o = raw.groupby("order_id").agg(customer_id=("customer_id", "first"), t=("order_time", "min"))
+    o["t"] = pd.to_datetime(o["t"])
+    return o.sort_values(["customer_id", "t"])
+
+
+def test_planted_repurchase_rates_by_k(store, store_truth):
+    """P(order k+1 within 90 days | k orders) equals truth.json within sampling error.
+
+    Computed here from the raw CSV with plain pandas, independently of crmlab.magic.
+    """
+    o = _raw_paid_orders(store)
+    o["k"] = o.groupby("customer_id").cumcount() + 1
+    o["next"] = o.groupby("customer_id")["t"].shift(-1)
+    end = pd.Timestamp(store_truth["observation_end"])
+    at_risk = o[o["t"] <= end - pd.Timedelta(days=90)]
+    rep = (at_risk["next"] - at_risk["t"]) <= pd.Timedelta(days=90)
+    for k in range(1, 9):
+        m = at_risk["k"] == k
+        n, x = int(m.sum()), int(rep[m].sum())
+        p = store_truth["repurchase_rate_by_k"][str(k)]
+        se = np.sqrt(p * (1 - p) / n)
+        assert abs(x / n - p) < 3.5 * se, (k, n, x / n, p)
+
+
+def test_planted_campaign_is_randomised_per_customer(store, store_truth):
+    sends = pd.read_csv(store / "sends.csv", dtype=str)
+    assert sends["customer_id"].is_unique
+    share = sends["variant"].value_counts(normalize=True)
+    for arm, t in store_truth["campaign"]["arms"].items():
+        assert abs(share[arm] - t["planned_share"]) < 0.02
+    hold = sends[sends["variant"] == "holdout"]
+    assert (hold["delivered"] == "false").all() and (hold["cost"].astype(float) == 0).all()
+    # copy B is long enough to bill two messages, copy A one
+    assert set(sends.loc[sends["variant"].str.startswith("B"), "segments"]) == {"2"}
+    assert set(sends.loc[sends["variant"].str.startswith("A"), "segments"]) == {"1"}
+
+
+def test_fake_phones_are_never_real_mobile_numbers(store):
+    raw = pd.read_csv(store / "orders.csv", dtype=str)
+    assert raw["phone"].str.fullmatch(r"10\d{9}").all()  # 10x is no China mobile prefix
+
+
+def test_truth_json_records_the_spec(store_truth):
+    assert store_truth["magic_number"] == 3
+    assert store_truth["spec"]["n_customers"] == 20_000
+    assert sum(store_truth["lifecycle_counts_ladder"].values()) == 20_000
+    json.dumps(store_truth)
