@@ -134,6 +134,78 @@ def cmd_report(a) -> int:
     return 0 if res.ok else 1
 
 
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise CrmlabInputError(f"expected comma-separated whole numbers, got {text!r}") from None
+
+
+def _load(a):
+    from crmlab.io import load_orders
+
+    return load_orders(a.orders, columns=a.columns, observation_end=a.observation_end)
+
+
+def cmd_retention(a) -> int:
+    from crmlab.retention import retention_table
+
+    orders, led = _load(a)
+    if a.kind == "bracket":
+        if not a.brackets:
+            raise CrmlabInputError("--kind bracket needs --brackets, e.g. 1-7,8-30,31-90")
+        try:
+            days = [tuple(int(v) for v in b.split("-")) for b in a.brackets.split(",")]
+        except ValueError:
+            raise CrmlabInputError(f"--brackets: expected start-end pairs, got {a.brackets!r}") from None
+    else:
+        days = _ints(a.days)
+    try:
+        t = retention_table(orders, cohort=a.cohort, days=days, kind=a.kind)
+    except ValueError as e:
+        raise CrmlabInputError(str(e)) from None
+    out = t.to_dict()
+    out["ledger"] = led.to_dict()
+    emit(out, a.json, lambda o: t.rates.to_string(float_format=lambda x: f"{100 * x:.1f}%"))
+    return 0
+
+
+def cmd_lifecycle(a) -> int:
+    from crmlab.lifecycle import lifecycle_stages, stage_counts
+
+    orders, led = _load(a)
+    kw = {}
+    if a.percentile is not None:
+        kw["percentile"] = a.percentile
+    try:
+        st = lifecycle_stages(orders, as_of=a.as_of, rule=a.rule, **kw)
+    except ValueError as e:
+        raise CrmlabInputError(str(e)) from None
+    counts = stage_counts(st)
+    out = {"as_of": str(st.attrs["as_of"]), "rule": a.rule, "customers": int(len(st)),
+           "counts": {k: int(v) for k, v in counts["customers"].items()}, "ledger": led.to_dict()}
+    emit(out, a.json, lambda o: counts.to_string())
+    return 0
+
+
+def cmd_magic(a) -> int:
+    from crmlab.magic import magic_number, repurchase_curve
+
+    orders, led = _load(a)
+    curve = repurchase_curve(orders, window_days=a.window_days, max_k=a.max_k, min_at_risk=a.min_at_risk)
+    m = magic_number(curve, rule=a.rule, min_at_risk=a.min_at_risk)
+    out = {"window_days": a.window_days, "observation_end": str(curve.observation_end), **m.to_dict(),
+           "curve": curve.to_records(), "ledger": led.to_dict()}
+
+    def text(o):
+        head = (f"magic number: {o['magic_number']}" if o["magic_number"] is not None
+                else f"magic number: none ({o['reason']})")
+        return head + f"  [rules: {o['rules']}]\n" + curve.table.to_string()
+
+    emit(out, a.json, text)
+    return 0
+
+
 # ------------------------------------------------------------------ parser
 
 def _orders_args(p, sends: bool = False, sends_required: bool = False) -> None:
@@ -173,6 +245,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports/latest", help="output dir; {date} expands to the run date")
     p.set_defaults(func=cmd_report)
 
+    p = sub.add_parser("retention", help="cohort retention table")
+    _orders_args(p)
+    p.add_argument("--cohort", default="month", choices=["day", "week", "month", "channel"])
+    p.add_argument("--kind", default="exact", choices=["exact", "on_or_after", "bracket"])
+    p.add_argument("--days", default="1,3,7,14,30,60,90")
+    p.add_argument("--brackets", help="for --kind bracket: 1-7,8-30,31-90")
+    p.set_defaults(func=cmd_retention)
+
+    p = sub.add_parser("lifecycle", help="lifecycle stage counts")
+    _orders_args(p)
+    p.add_argument("--rule", default="ladder", choices=["ladder", "percentile"],
+                   help="product_cycle and season need tables: use the Python API or notebook 02")
+    p.add_argument("--as-of", help="date of the snapshot (default: observation end)")
+    p.add_argument("--percentile", type=float)
+    p.set_defaults(func=cmd_lifecycle)
+
+    p = sub.add_parser("magic-number", help="the repurchase magic number")
+    _orders_args(p)
+    p.add_argument("--window-days", type=int, default=90)
+    p.add_argument("--max-k", type=int, default=10)
+    p.add_argument("--min-at-risk", type=int, default=50)
+    p.add_argument("--rule", default="plateau", choices=["plateau", "ztest", "segmented", "tolerance"])
+    p.set_defaults(func=cmd_magic)
     return ap
 
 

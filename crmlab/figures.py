@@ -93,3 +93,134 @@ def spread_figure(table: pd.DataFrame, title: str) -> Figure:
         pct_axis(ax, "x")
         ax.set_title(title)
     return fig
+
+
+# ------------------------------------------------------------------ 02 retention and repurchase
+
+def retention_heatmap(table, max_rows: int = 24) -> Figure:
+    """Cohort x day retention; censored cells (no eligible customer) blank; n under each rate."""
+    rates = table.rates.iloc[-(max_rows + 1):]
+    elig = table.eligible.loc[rates.index]
+    with style():
+        fig, ax = _fig(1.2 * rates.shape[1] + 3, 0.36 * len(rates) + 1.6)
+        data = np.ma.masked_invalid(rates.to_numpy(float))
+        vmax = np.nanmax(rates.to_numpy(float)) if np.isfinite(rates.to_numpy(float)).any() else 1
+        im = ax.imshow(data, aspect="auto", cmap="Blues", vmin=0, vmax=vmax or 1)
+        for i in range(rates.shape[0]):
+            for j in range(rates.shape[1]):
+                v = rates.iat[i, j]
+                if np.isfinite(v):
+                    dark = v > 0.6 * (vmax or 1)
+                    ax.text(j, i, f"{100 * v:.1f}%\nn={elig.iat[i, j]:,}", ha="center", va="center", fontsize=7,
+                            color="white" if dark else "#222")
+        ax.set_xticks(range(rates.shape[1]), [f"day {c}" for c in rates.columns])
+        ax.set_yticks(range(len(rates)), [str(i) for i in rates.index], fontsize=8)
+        ax.grid(False)
+        ax.set_title(f"留存率 Retention by cohort ({table.kind}); blank = not yet observable")
+        fig.colorbar(im, ax=ax, shrink=0.6, format=matplotlib.ticker.PercentFormatter(1.0, 0))
+    return fig
+
+
+def retention_curves(table, last_n: int = 6) -> Figure:
+    """Retention by day for the latest cohorts and all cohorts together."""
+    with style():
+        fig, ax = _fig(8, 4)
+        x = [str(c) for c in table.rates.columns]
+        rows = [r for r in table.rates.index if r != "all cohorts"][-last_n:] + ["all cohorts"]
+        for r in rows:
+            ax.plot(x, table.rates.loc[r].to_numpy(float), marker="o", lw=3 if r == "all cohorts" else 1.2,
+                    label=str(r), color="#222" if r == "all cohorts" else None)
+        pct_axis(ax)
+        ax.set_xlabel("day after first order 首单后第N天")
+        ax.set_title("留存曲线 Retention curves")
+        ax.legend(fontsize=8, ncol=2)
+    return fig
+
+
+def rates_over_time(frames: dict, title: str) -> Figure:
+    """Rates per period with Wilson 95% bands, one line per frame (e.g. 次月/次季度复购率)."""
+    with style():
+        fig, ax = _fig(9, 4)
+        for label, f in frames.items():
+            f = f[f["rate"].notna()]
+            x = f.index.to_timestamp() if hasattr(f.index, "to_timestamp") else f.index
+            ax.plot(x, f["rate"], marker="o", label=label)
+            ax.fill_between(x, f["ci_low"], f["ci_high"], alpha=0.2)
+        pct_axis(ax)
+        ax.set_title(title)
+        ax.legend(fontsize=9)
+    return fig
+
+
+def stage_bar(counts: pd.DataFrame) -> Figure:
+    """Customers per lifecycle stage."""
+    with style():
+        fig, ax = _fig(8, 3.5)
+        labels = [f"{i}\n{r['名称']}" for i, r in counts.iterrows()]
+        ax.bar(labels, counts["customers"], color=COLORS[0])
+        for i, (n, s) in enumerate(zip(counts["customers"], counts["share"])):
+            ax.text(i, n, f"{n:,}\n{100 * s:.1f}%", ha="center", va="bottom", fontsize=8)
+        ax.set_title("生命周期 Customers by lifecycle stage")
+        ax.set_ylim(0, counts["customers"].max() * 1.25)
+    return fig
+
+
+def matrix_figure(m: pd.DataFrame, title: str) -> Figure:
+    """A count matrix (e.g. stage transitions) as an annotated heat map."""
+    with style():
+        fig, ax = _fig(1.1 * m.shape[1] + 3, 0.5 * m.shape[0] + 1.5)
+        ax.imshow(m.to_numpy(float), cmap="Oranges", aspect="auto")
+        for i in range(m.shape[0]):
+            for j in range(m.shape[1]):
+                ax.text(j, i, f"{int(m.iat[i, j]):,}", ha="center", va="center", fontsize=8)
+        ax.set_xticks(range(m.shape[1]), [str(c) for c in m.columns], rotation=20)
+        ax.set_yticks(range(m.shape[0]), [str(i) for i in m.index])
+        ax.set_xlabel(m.columns.name or "")
+        ax.set_ylabel(m.index.name or "")
+        ax.grid(False)
+        ax.set_title(title)
+    return fig
+
+
+# ------------------------------------------------------------------ 03 magic number
+
+def repurchase_curve_figure(curve, magic: int | None = None) -> Figure:
+    """The censoring-aware curve with Wilson intervals, the naive curve and Kaplan-Meier beside it."""
+    t = curve.table
+    with style():
+        fig, ax = _fig(9, 4.5)
+        ok = t["enough"]
+        ax.errorbar(t["k"][ok], t["rate"][ok], yerr=[t["rate"][ok] - t["ci_low"][ok], t["ci_high"][ok] - t["rate"][ok]],
+                    marker="o", capsize=3, lw=2, label=f"复购率 within {curve.window_days} days (censoring-aware)")
+        if (~ok).any():
+            ax.errorbar(t["k"][~ok], t["rate"][~ok],
+                        yerr=[t["rate"][~ok] - t["ci_low"][~ok], t["ci_high"][~ok] - t["rate"][~ok]],
+                        fmt="o", color="#999", capsize=3, label=f"too few at risk (< {curve.min_at_risk})")
+        ax.plot(t["k"], t["km_rate"], ls=":", marker="^", label="Kaplan-Meier P(next ≤ window)")
+        ax.plot(t["k"], t["naive_rate"], ls="--", marker="s", color="#b8433d",
+                label="naive: ≥k+1 / ≥k orders (biased for recent customers)")
+        if magic is not None:
+            ax.axvline(magic, color="#3a9a5b", lw=2, alpha=0.6)
+            ax.text(magic, ax.get_ylim()[1], f" magic number 魔法数字 = {magic}", color="#3a9a5b", va="top")
+        pct_axis(ax)
+        ax.set_xticks(t["k"])
+        ax.set_xlabel("orders so far k 已购次数")
+        ax.set_ylabel("P(order k+1)")
+        ax.set_title("复购魔法数字 Repurchase rate by order count")
+        ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def km_figure(km: pd.DataFrame, window_days: int) -> Figure:
+    """Kaplan-Meier P(next order by day d) after the k-th order, one line per k."""
+    with style():
+        fig, ax = _fig(8, 4)
+        for k, g in km.groupby("k"):
+            ax.step(g["day"], g["p_next"], where="post", label=f"after order {k}")
+        ax.axvline(window_days, color="#999", ls="--")
+        pct_axis(ax)
+        ax.set_xlabel("days since order k")
+        ax.set_ylabel("P(next order by then)")
+        ax.set_title("下一单时间 Time to next order (Kaplan-Meier, censored at observation end)")
+        ax.legend(fontsize=8)
+    return fig

@@ -1,0 +1,168 @@
+"""Customer lifecycle stages (客户生命周期) and the moves between them.
+
+Each customer gets one stage as of a date:
+
+* ``potential`` 潜客: no paid order (only unpaid, refunded or cancelled ones);
+* ``lost`` 流失: no paid order for more than ``lost_days`` (default: the ladder's last
+  step, 360 days);
+* ``dormant`` 休眠: no paid order for longer than the customer's dormancy threshold;
+* otherwise active: ``new`` 新客 (one paid order), ``returning`` 老客 (two or more), and
+  ``fan`` 粉丝: an active returning customer in the top RFM cell: frequency and monetary
+  scores both 5 (the store's top fifth by orders and by spend) and recency score >= 4
+  (see :mod:`crmlab.rfm`).
+
+The dormancy threshold (休眠期) comes from one of four rules:
+
+* ``ladder`` (default): the 90/180/270/360-day ladder since the last paid order: active
+  <= 90, silent 沉默 <= 180, sleeping 睡眠 <= 360 (the 270 step is shown as
+  ``ladder_step``), lost > 360. Dormant means past the first step.
+* ``product_cycle``: consumption days per unit of the last order's product (or its
+  category) x quantity bought, plus ``slack`` (a fraction; 0.5 gives the seeds' dog-food
+  example: a week's food, dormant after 1.5 weeks);
+* ``season``: a season length per category (clothing by season, a year for seasonal goods);
+* ``percentile``: the p-th percentile (default 0.9) of the store's gaps between
+  consecutive paid orders.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from crmlab.aggregate import customer_table, observation_end_of, order_sequence
+from crmlab.rfm import rfm_scores
+
+__all__ = ["lifecycle_stages", "stage_transitions", "dormancy_threshold", "stage_counts", "STAGES", "STAGE_CN",
+           "LADDER", "RULES"]
+
+STAGES = ("potential", "new", "returning", "fan", "dormant", "lost")
+STAGE_CN = {"potential": "潜客", "new": "新客", "returning": "老客", "fan": "粉丝", "dormant": "休眠",
+            "lost": "流失", "not yet a customer": "尚未购买"}
+LADDER = (90, 180, 270, 360)
+RULES = ("ladder", "product_cycle", "season", "percentile")
+NEW_CUSTOMER = "not yet a customer"
+
+
+def _last_orders(orders: pd.DataFrame, as_of) -> pd.DataFrame:
+    seq = order_sequence(orders, as_of)
+    last = seq[seq["k"].to_numpy() == seq["n_orders"].to_numpy()]
+    return last.set_index(last["customer_id"].astype(str))
+
+
+def dormancy_threshold(orders: pd.DataFrame, as_of=None, rule: str = "ladder", ladder: Sequence[int] = LADDER,
+                       cycles: Mapping[str, float] | None = None, slack: float = 0.5,
+                       seasons: Mapping[str, float] | None = None, percentile: float = 0.9) -> pd.Series:
+    """Days without a paid order after which each buyer counts as dormant.
+
+    Raises
+    ------
+    ValueError
+        An unknown rule, or products/categories missing from ``cycles`` / ``seasons``
+        (named in the message).
+    """
+    last = _last_orders(orders, as_of)
+    if rule == "ladder":
+        return pd.Series(float(ladder[0]), index=last.index, name="dormancy_threshold")
+    if rule == "product_cycle":
+        if not cycles:
+            raise ValueError("rule='product_cycle' needs cycles={product or category: days per unit}")
+        per_unit = pd.Series(np.nan, index=last.index)
+        for col in ("category", "product"):  # product overrides category
+            if col in last.columns:
+                v = last[col].astype(str).map(cycles)
+                per_unit = v.where(v.notna(), per_unit)
+        missing = per_unit.isna()
+        if missing.any():
+            what = sorted(set(last.loc[missing, "product"].astype(str))) if "product" in last else []
+            raise ValueError(f"cycles has no consumption days for {missing.sum()} customers' last products: "
+                             f"{what[:10]}")
+        qty = last["quantity"].fillna(1).clip(lower=1) if "quantity" in last else 1.0
+        return (per_unit * qty * (1 + slack)).rename("dormancy_threshold")
+    if rule == "season":
+        if not seasons or "category" not in last:
+            raise ValueError("rule='season' needs seasons={category: days} and a 'category' column")
+        v = last["category"].astype(str).map(seasons)
+        if v.isna().any():
+            raise ValueError(f"seasons has no length for categories {sorted(set(last.loc[v.isna(), 'category'].astype(str)))}")
+        return v.astype(float).rename("dormancy_threshold")
+    if rule == "percentile":
+        seq = order_sequence(orders, as_of)
+        gaps = (seq["next_time"] - seq["order_time"]).dropna().dt.total_seconds() / 86400
+        if gaps.empty:
+            raise ValueError("rule='percentile' needs at least one repeat purchase")
+        return pd.Series(float(np.quantile(gaps, percentile)), index=last.index, name="dormancy_threshold")
+    raise ValueError(f"rule must be one of {RULES}, not {rule!r}")
+
+
+def lifecycle_stages(orders: pd.DataFrame, as_of=None, rule: str = "ladder", ladder: Sequence[int] = LADDER,
+                     lost_days: float | None = None, **rule_kw) -> pd.DataFrame:
+    """One lifecycle stage per customer as of ``as_of`` (default: the observation end).
+
+    Parameters
+    ----------
+    rule : {"ladder", "product_cycle", "season", "percentile"}
+        How the dormancy threshold is set (module docstring); extra keyword arguments
+        (``cycles``, ``slack``, ``seasons``, ``percentile``) go to
+        :func:`dormancy_threshold`.
+    ladder : 4 ints
+        The ladder's steps in days (active, silent, sleeping, lost).
+    lost_days : float, optional
+        Silent for longer than this is lost (default ``ladder[3]``).
+
+    Returns
+    -------
+    DataFrame indexed by customer_id: ``stage``, ``stage_cn``, ``ladder_step``,
+    ``paid_orders``, ``sales``, ``last_time``, ``days_since_last``, ``dormancy_threshold``,
+    ``segment`` (RFM).
+    """
+    end = observation_end_of(orders, as_of)
+    c = customer_table(orders, end)
+    c.index = c.index.astype(str)
+    lost_days = float(ladder[3] if lost_days is None else lost_days)
+    buyers = c["paid_orders"] > 0
+    thr = pd.Series(np.nan, index=c.index)
+    if buyers.any():
+        thr.loc[buyers] = dormancy_threshold(orders, end, rule, ladder=ladder, **rule_kw).reindex(c.index[buyers])
+    days = c["recency_days"]
+    seg = pd.Series("", index=c.index)
+    top = pd.Series(False, index=c.index)
+    if buyers.any():
+        s = rfm_scores(orders, end)
+        s.index = s.index.astype(str)
+        seg.loc[s.index] = s["segment"]
+        top.loc[s.index] = (s["F"] == 5) & (s["M"] == 5) & (s["R"] >= 4)
+    stage = np.select(
+        [~buyers, days > lost_days, days > thr, c["paid_orders"] == 1, top],
+        ["potential", "lost", "dormant", "new", "fan"], default="returning")
+    step = np.select([~buyers, days <= ladder[0], days <= ladder[1], days <= ladder[2], days <= ladder[3]],
+                     ["", "active 活跃", "silent 沉默", "sleeping 睡眠", "sleeping 睡眠 (>270)"], default="lost 流失")
+    out = pd.DataFrame({"stage": stage, "ladder_step": step, "paid_orders": c["paid_orders"], "sales": c["sales"],
+                        "last_time": c["last_time"], "days_since_last": days, "dormancy_threshold": thr,
+                        "segment": seg}, index=c.index)
+    out.insert(1, "stage_cn", out["stage"].map(STAGE_CN))
+    out.index.name = "customer_id"
+    out.attrs.update(as_of=end, rule=rule)
+    return out
+
+
+def stage_counts(stages: pd.DataFrame) -> pd.DataFrame:
+    """Customers and share per stage, in lifecycle order."""
+    n = stages["stage"].value_counts().reindex(list(STAGES), fill_value=0)
+    return pd.DataFrame({"名称": [STAGE_CN[s] for s in n.index], "customers": n, "share": n / n.sum()})
+
+
+def stage_transitions(orders: pd.DataFrame, from_date, to_date, **kw) -> pd.DataFrame:
+    """How many customers moved from each stage at ``from_date`` to each stage at ``to_date``.
+
+    Rows: stage at ``from_date`` (plus ``"not yet a customer"`` for customers whose first
+    order came later); columns: stage at ``to_date``. Keyword arguments go to
+    :func:`lifecycle_stages`.
+    """
+    a = lifecycle_stages(orders, from_date, **kw)["stage"]
+    b = lifecycle_stages(orders, to_date, **kw)["stage"]
+    a = a.reindex(b.index).fillna(NEW_CUSTOMER)
+    m = pd.crosstab(a.rename("from"), b.rename("to"))
+    rows = [s for s in (NEW_CUSTOMER, *STAGES) if s in m.index]
+    cols = [s for s in STAGES if s in m.columns]
+    return m.reindex(index=rows, columns=cols, fill_value=0)
