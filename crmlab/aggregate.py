@@ -88,7 +88,8 @@ def customer_table(orders: pd.DataFrame, observation_end=None) -> pd.DataFrame:
     """One row per customer (buyers and potentials) as of the observation end.
 
     Columns: ``paid_orders``, ``sales`` (paid), ``first_time``, ``last_time`` (paid; NaT
-    for potentials), ``recency_days`` (observation end minus last paid order, in days),
+    for potentials), ``recency_days`` (calendar days from the last paid order's date to the
+    observation end's date; NaN for potentials),
     ``unpaid_orders``, ``first_channel`` / ``first_region`` where present.
     """
     end = observation_end_of(orders, observation_end)
@@ -111,7 +112,9 @@ def customer_table(orders: pd.DataFrame, observation_end=None) -> pd.DataFrame:
     last_t = np.where(n_paid > 0, last, np.iinfo(np.int64).min).view("datetime64[ns]")
     out = pd.DataFrame({"paid_orders": n_paid, "sales": sales, "first_time": first_t, "last_time": last_t,
                         "unpaid_orders": unpaid}, index=pd.Index(cats, name="customer_id"))
-    out["recency_days"] = (np.datetime64(end) - out["last_time"].to_numpy()) / _DAY
+    # whole calendar days from the last paid order's date to the observation end's date
+    out["recency_days"] = ((np.datetime64(end, "D") - out["last_time"].to_numpy().astype("datetime64[D]"))
+                           / _DAY).astype(float)
     for c in ("channel", "region"):
         if c in o.columns:
             # attribute of the first paid order

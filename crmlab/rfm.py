@@ -1,6 +1,6 @@
 """RFM (Recency, Frequency, Monetary) per customer, 1-5 scores and named segments.
 
-Scores by quantiles use percentile ranks (ties share a score), so a small store or a
+Scores by quantiles use mid-rank percentiles ((rank - 0.5) / n; ties share a score), so a small store or a
 frequency column where most customers have one order never crashes on repeated quantile
 edges; or pass your own cut points. 5 is best (most recent, most orders, most spent).
 
@@ -33,7 +33,9 @@ SEGMENTS = {"champions": "核心客户", "loyal": "忠诚客户", "new": "新客
 
 
 def _quantile_score(x: pd.Series, bins: int, higher_is_better: bool) -> pd.Series:
-    pct = (x if higher_is_better else -x).rank(method="average", pct=True)
+    # mid-rank percentile: ties share the middle of their ranks; one customer scores the middle
+    r = (x if higher_is_better else -x).rank(method="average")
+    pct = (r - 0.5) / len(x)
     return np.ceil(pct * bins).clip(1, bins).astype(int)
 
 

@@ -297,7 +297,8 @@ def simulate_store(spec: StoreSpec = StoreSpec()) -> tuple[pd.DataFrame, pd.Data
     all_paid = pd.concat([paid, camp_orders])
     n_all = all_paid.groupby("cust").size().reindex(range(n), fill_value=0)
     last_all = all_paid.groupby("cust")["order_time"].max().reindex(range(n))
-    since = (np.datetime64(obs_end) - last_all.to_numpy()) / np.timedelta64(1, "D")
+    # whole calendar days from the last paid order's date to the observation end's date
+    since = (np.datetime64(obs_end, "D") - last_all.to_numpy().astype("datetime64[D]")) / np.timedelta64(1, "D")
     stage = np.where(n_all.to_numpy() == 0, "potential",
              np.where(since > 360, "lost", np.where(since > 90, "dormant",
              np.where(n_all.to_numpy() >= 2, "returning", "new"))))
