@@ -206,6 +206,55 @@ def cmd_magic(a) -> int:
     return 0
 
 
+def cmd_clv(a) -> int:
+    from crmlab.clv import (customer_value, fit_clv_models, fit_gamma_gamma, frequency_monetary_correlation,
+                            holdout_comparison, rfm_summary)
+
+    orders, led = _load(a)
+    summary = rfm_summary(orders, time_unit=a.time_unit)
+    if a.summary_out:
+        summary.reset_index().to_csv(a.summary_out, index=False)
+    holdout = None
+    chosen = a.model
+    if a.calibration_end:
+        try:
+            cal = rfm_summary(orders, time_unit=a.time_unit, calibration_end=a.calibration_end)
+        except ValueError as e:
+            raise CrmlabInputError(str(e)) from None
+        h = holdout_comparison(cal, fit_clv_models(cal, suffix="_cal"), choose=a.model)
+        chosen = h["chosen"]
+        holdout = {"calibration_end": str(cal.attrs["calibration_end"]), "chosen": h["chosen"],
+                   "mae_margin_to_next": h["margin"],
+                   "metrics": {m: {k: float(v) for k, v in row.items()} for m, row in h["metrics"].iterrows()}}
+    models = fit_clv_models(summary)
+    chosen = chosen or "bgnbd"
+    if chosen not in models:
+        raise CrmlabInputError(f"--model {chosen!r}: choose from {sorted(models)}")
+    gg = fit_gamma_gamma(summary)
+    values = customer_value(summary, models[chosen], gg, horizon_months=a.horizon_months,
+                            discount_rate=a.discount_rate, margin=a.margin)
+    clv = values["clv"]
+    out = {"observation_end": str(summary.attrs["observation_end"]), "time_unit": a.time_unit,
+           "customers": int(len(summary)), "repeat_customers": int((summary["frequency"] > 0).sum()),
+           "models": {**{k: m.to_dict() for k, m in models.items()}, "gamma_gamma": gg.to_dict()},
+           "frequency_monetary_corr": frequency_monetary_correlation(summary), "chosen_model": chosen,
+           "holdout": holdout,
+           "clv": {"horizon_months": a.horizon_months, "discount_rate": a.discount_rate, "margin": a.margin,
+                   "model": chosen, "total": float(clv.sum()), "mean": float(clv.mean()),
+                   "median": float(clv.median())},
+           "ledger": led.to_dict()}
+
+    def text(o):
+        lines = [f"{o['customers']} customers, {o['repeat_customers']} repeat; model {chosen}"]
+        for k, m in o["models"].items():
+            lines.append(f"  {k:11s} LL {m['log_likelihood']:.1f}  " + ", ".join(f"{p}={v:.4g}" for p, v in m["params"].items()))
+        lines.append(f"CLV over {a.horizon_months} months: total {o['clv']['total']:,.0f}, mean {o['clv']['mean']:,.2f}")
+        return "\n".join(lines)
+
+    emit(out, a.json, text)
+    return 0
+
+
 # ------------------------------------------------------------------ parser
 
 def _orders_args(p, sends: bool = False, sends_required: bool = False) -> None:
@@ -268,6 +317,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-at-risk", type=int, default=50)
     p.add_argument("--rule", default="plateau", choices=["plateau", "ztest", "segmented", "tolerance"])
     p.set_defaults(func=cmd_magic)
+
+    p = sub.add_parser("clv", help="customer lifetime value: BG/NBD, Pareto/NBD, MBG/NBD, Gamma-Gamma")
+    _orders_args(p)
+    p.add_argument("--calibration-end", help="fit up to this date, compare predictions in the holdout after it")
+    p.add_argument("--time-unit", default="W", choices=["D", "W"])
+    p.add_argument("--horizon-months", type=int, default=12)
+    p.add_argument("--discount-rate", type=float, default=0.01, help="monthly")
+    p.add_argument("--margin", type=float, default=1.0)
+    p.add_argument("--model", choices=["bgnbd", "pareto_nbd", "mbgnbd"], help="default: lowest holdout MAE, else bgnbd")
+    p.add_argument("--summary-out", help="write the RFM summary CSV here")
+    p.set_defaults(func=cmd_clv)
     return ap
 
 

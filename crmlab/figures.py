@@ -224,3 +224,48 @@ def km_figure(km: pd.DataFrame, window_days: int) -> Figure:
         ax.set_title("下一单时间 Time to next order (Kaplan-Meier, censored at observation end)")
         ax.legend(fontsize=8)
     return fig
+
+
+# ------------------------------------------------------------------ 04 CLV
+
+def holdout_figure(by_frequency: pd.DataFrame, models: list[str]) -> Figure:
+    """Mean holdout purchases by calibration frequency: actual bars, each model's prediction."""
+    with style():
+        fig, ax = _fig(8, 4)
+        x = np.arange(len(by_frequency))
+        ax.bar(x, by_frequency["actual"], color="#cccccc", label="actual 实际")
+        for m in models:
+            ax.plot(x, by_frequency[m], marker="o", label=f"{m} predicted")
+        ax.set_xticks(x, by_frequency.index)
+        ax.set_xlabel("repeat purchases in calibration period")
+        ax.set_ylabel("mean purchases in holdout")
+        ax.set_title("预测 vs 实际 Holdout: predicted vs actual")
+        ax.legend(fontsize=8)
+    return fig
+
+
+def p_alive_heatmap(matrix: pd.DataFrame, T: float, unit: str) -> Figure:
+    """P(alive) by frequency and recency for customers of age T."""
+    with style():
+        fig, ax = _fig(8, 4.5)
+        im = ax.imshow(np.ma.masked_invalid(matrix.to_numpy(float)), origin="lower", aspect="auto", cmap="RdYlGn",
+                       vmin=0, vmax=1, extent=[matrix.columns.min(), matrix.columns.max(), -0.5, len(matrix) - 0.5])
+        ax.set_xlabel(f"recency (last purchase, {unit} after the first)")
+        ax.set_ylabel("frequency (repeat purchases)")
+        ax.grid(False)
+        ax.set_title(f"存活概率 P(alive) for customers first seen {T:.0f} {unit} ago")
+        fig.colorbar(im, ax=ax, format=matplotlib.ticker.PercentFormatter(1.0, 0))
+    return fig
+
+
+def clv_figure(deciles: pd.DataFrame, horizon_months: int) -> Figure:
+    """Share of expected value by CLV decile (10 = top)."""
+    with style():
+        fig, ax = _fig(8, 3.8)
+        ax.bar([str(i) for i in deciles.index], deciles["share_of_value"], color=COLORS[1])
+        for i, v in enumerate(deciles["share_of_value"]):
+            ax.text(i, v, f"{100 * v:.0f}%", ha="center", va="bottom", fontsize=8)
+        pct_axis(ax)
+        ax.set_xlabel("CLV decile (10 = most valuable tenth)")
+        ax.set_title(f"终身价值分布 Share of {horizon_months}-month expected value by decile")
+    return fig
