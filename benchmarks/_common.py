@@ -34,9 +34,9 @@ def measure(code: str, setup: str = "") -> dict:
     prog = f"""
 import json, resource, time
 {setup}
-t = time.perf_counter()
+_t0 = time.perf_counter()
 {code}
-el = time.perf_counter() - t
+el = time.perf_counter() - _t0
 hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
 print(json.dumps({{"seconds": el, "peak_mib": int(hwm) / 1024}}))
 """
