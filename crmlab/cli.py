@@ -255,6 +255,61 @@ def cmd_clv(a) -> int:
     return 0
 
 
+def cmd_abtest(a) -> int:
+    from crmlab.experiments.analysis import analyse_experiment
+    from crmlab.io import load_orders, load_sends
+
+    orders, lo = load_orders(a.orders, columns=a.columns, observation_end=a.observation_end)
+    sends, ls = load_sends(a.sends, columns=a.columns, observation_end=lo.observation_end)
+    r = analyse_experiment(sends, orders, window_hours=a.window_hours, arm_column=a.arm_column, control=a.control,
+                           planned_split=a.planned_split, planned_n_per_arm=a.planned_n, correct=a.yates,
+                           campaign=a.campaign, seed=a.seed)
+    out = r.to_dict()
+    out["ledger"] = {"orders": lo.to_dict(), "sends": ls.to_dict()}
+
+    def text(o):
+        lines = [f"control {o['control']}, window {o['window_hours']:g} h"]
+        for arm in o["arms"]:
+            lines.append(f"  {arm['arm']:10s} targeted {arm['targeted']:>6}  buyers {arm['buyers']:>5}  "
+                         f"conversion {100 * arm['conversion_rate']:.2f}%")
+        lines += [f"warning: {w}" for w in o["warnings"]]
+        lines.append(f"verdict: {o['verdict']}")
+        return "\n".join(lines)
+
+    emit(out, a.json, text)
+    return 0
+
+
+def cmd_sample_size(a) -> int:
+    from crmlab.experiments.design import minimum_detectable_effect, sample_size
+
+    try:
+        s = sample_size(a.baseline, target=a.target, relative_lift=a.relative_lift, alpha=a.alpha, power=a.power,
+                        ratio=a.ratio, alternative=a.alternative)
+    except ValueError as e:
+        raise CrmlabInputError(str(e)) from None
+    out = s.to_dict()
+    out["detectable_difference_at_n"] = minimum_detectable_effect(a.baseline, s.n_per_arm, a.alpha, a.power, a.ratio,
+                                                                  a.alternative)
+    emit(out, a.json, lambda o: f"{o['n_per_arm']:,} customers per arm (exact {o['n_exact']:.2f}) to detect "
+                                f"{100 * o['baseline']:.2f}% -> {100 * o['target']:.2f}% at power {o['power']:g}, "
+                                f"alpha {o['alpha']:g} ({o['alternative']})")
+    return 0
+
+
+def cmd_sms_cost(a) -> int:
+    from crmlab.sms import check_copy, sms_cost
+
+    try:
+        out = sms_cost(a.text, a.scheme, a.price)
+    except ValueError as e:
+        raise CrmlabInputError(str(e)) from None
+    out["copy_check"] = check_copy(a.text)
+    emit(out, a.json, lambda o: f"{o['characters']} characters, {o['segments']} billed message(s), cost {o['cost']:g}"
+                                + ("" if o["copy_check"]["ok"] else f"; copy lacks: {', '.join(o['copy_check']['missing'])}"))
+    return 0
+
+
 # ------------------------------------------------------------------ parser
 
 def _orders_args(p, sends: bool = False, sends_required: bool = False) -> None:
@@ -328,6 +383,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=["bgnbd", "pareto_nbd", "mbgnbd"], help="default: lowest holdout MAE, else bgnbd")
     p.add_argument("--summary-out", help="write the RFM summary CSV here")
     p.set_defaults(func=cmd_clv)
+
+    p = sub.add_parser("abtest", help="analyse an SMS experiment (copy x send time, holdout)")
+    _orders_args(p, sends=True, sends_required=True)
+    p.add_argument("--arm-column", default="variant")
+    p.add_argument("--control", help="control arm (default: holdout/control if present)")
+    p.add_argument("--window-hours", type=float, default=72)
+    p.add_argument("--planned-split", help="a=0.5,b=0.5 (default: equal split assumed)")
+    p.add_argument("--planned-n", type=int, help="planned customers per arm")
+    p.add_argument("--campaign", help="campaign id when the log holds several")
+    p.add_argument("--yates", action="store_true", help="Yates' continuity correction for two-arm tests")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.set_defaults(func=cmd_abtest)
+
+    p = sub.add_parser("sample-size", help="customers per arm for two proportions (R's power.prop.test)")
+    p.add_argument("--baseline", type=float, required=True)
+    p.add_argument("--target", type=float)
+    p.add_argument("--relative-lift", type=float)
+    p.add_argument("--power", type=float, default=0.8)
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--ratio", type=float, default=1.0)
+    p.add_argument("--alternative", default="two-sided", choices=["two-sided", "one-sided"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sample_size)
+
+    p = sub.add_parser("sms-cost", help="billed messages and cost of an SMS text")
+    p.add_argument("--text", required=True)
+    p.add_argument("--scheme", default="cn", choices=["cn", "gsm"])
+    p.add_argument("--price", type=float, default=0.05)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sms_cost)
     return ap
 
 

@@ -269,3 +269,39 @@ def clv_figure(deciles: pd.DataFrame, horizon_months: int) -> Figure:
         ax.set_xlabel("CLV decile (10 = most valuable tenth)")
         ax.set_title(f"终身价值分布 Share of {horizon_months}-month expected value by decile")
     return fig
+
+
+# ------------------------------------------------------------------ 05 SMS experiment
+
+def forest_plot(rows: pd.DataFrame, title: str, reference: str) -> Figure:
+    """Differences in conversion (percentage points) with 95% intervals, one row each.
+
+    ``rows``: index labels, columns ``diff``, ``low``, ``high``.
+    """
+    with style():
+        fig, ax = _fig(8, 0.55 * len(rows) + 1.6)
+        y = np.arange(len(rows))[::-1]
+        ax.errorbar(100 * rows["diff"], y, xerr=[100 * (rows["diff"] - rows["low"]), 100 * (rows["high"] - rows["diff"])],
+                    fmt="o", capsize=4, lw=2, color=COLORS[0])
+        for yi, (_, r) in zip(y, rows.iterrows()):
+            ax.text(100 * r["high"], yi, f"  {100 * r['diff']:+.2f} pp", va="center", fontsize=9)
+        ax.axvline(0, color="#999", ls="--")
+        ax.set_yticks(y, [str(i) for i in rows.index])
+        ax.set_xlabel(f"difference in conversion, percentage points (vs {reference})")
+        ax.set_title(title)
+    return fig
+
+
+def cumulative_figure(cum: pd.DataFrame, window_hours: float) -> Figure:
+    """Share of targeted customers who bought by hour h after the send, per arm."""
+    with style():
+        fig, ax = _fig(8, 4)
+        for arm in cum.columns:
+            ax.step(cum.index, cum[arm], where="post", label=str(arm), lw=2 if arm == "holdout" else 1.5,
+                    ls="--" if arm == "holdout" else "-")
+        pct_axis(ax)
+        ax.set_xlim(0, window_hours)
+        ax.set_xlabel("hours after the send 发送后小时")
+        ax.set_title("累计转化 Cumulative conversion in the attribution window")
+        ax.legend(fontsize=8)
+    return fig

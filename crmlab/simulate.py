@@ -20,8 +20,8 @@ The purchase process (per customer, all random draws from one seeded generator):
   refunded and cancelled orders, added beside the paid chain so the chain's truth stays
   exact.
 * One SMS campaign (2025-11-01, Double-11 warm-up): customers whose last paid order is
-  within a year are randomised per customer to copy A/B x 10:00/17:00 plus a 10%
-  no-message holdout. A delivered message adds a planted extra chance of a paid order
+  within a year are randomised per customer to copy A/B x 10:00/17:00 plus a
+  no-message holdout, a fifth each. A delivered message adds a planted extra chance of a paid order
   inside 72 hours; 17:00 works better, copy does not matter. Campaign orders are added
   beside the chain (they nudge the 90-day rates of k-th orders placed in the 90 days
   before the campaign by about a tenth of a point; truth.json records this).
@@ -88,7 +88,7 @@ class StoreSpec:
     campaign_id: str = "2025双11预热"
     campaign_date: str = "2025-11-01"
     campaign_lookback_days: int = 365
-    holdout_share: float = 0.10
+    holdout_share: float = 0.20  # equal fifths: the CLI's default planned split for SRM
     arms: tuple[str, ...] = ("A@10:00", "A@17:00", "B@10:00", "B@17:00")
     extra_conversion: tuple[float, ...] = (0.02, 0.04, 0.02, 0.04)  # per arm, if delivered
     delivery_rate: float = 0.97

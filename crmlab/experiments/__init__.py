@@ -1,0 +1,1 @@
+"""SMS experiments: design (sample size, assignment) and analysis (tests, factorial, verdict)."""

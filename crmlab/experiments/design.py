@@ -1,0 +1,174 @@
+"""Experiment design: sample size and power for two proportions, seeded stratified assignment.
+
+Sample size uses the normal approximation of R's ``power.prop.test`` (strict = FALSE):
+
+    n = (z_a * sqrt(2 pbar qbar) + z_b * sqrt(p1 q1 + p2 q2))^2 / (p1 - p2)^2,   pbar = (p1 + p2) / 2
+
+with z_a = qnorm(1 - alpha/2) (two-sided) or qnorm(1 - alpha) (one-sided). For unequal
+arms (``ratio`` = n2 / n1) the same formula with pbar = (p1 + r p2) / (1 + r),
+2 pbar qbar -> pbar qbar (1 + 1/r) and p2 q2 -> p2 q2 / r (Fleiss); ratio 1 gives R's value.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+__all__ = ["SampleSize", "sample_size", "power_two_proportions", "minimum_detectable_effect", "Assignment", "assign",
+           "design_summary"]
+
+
+@dataclass(frozen=True)
+class SampleSize:
+    """Customers per arm to detect ``baseline`` -> ``target``."""
+
+    n_per_arm: int
+    n_exact: float
+    n_other_arm: int
+    baseline: float
+    target: float
+    alpha: float
+    power: float
+    ratio: float
+    alternative: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _z_alpha(alpha: float, alternative: str) -> float:
+    if alternative not in ("two-sided", "one-sided"):
+        raise ValueError("alternative must be 'two-sided' or 'one-sided'")
+    return stats.norm.isf(alpha / 2 if alternative == "two-sided" else alpha)
+
+
+def _check_p(*ps: float) -> None:
+    for p in ps:
+        if not 0 < p < 1:
+            raise ValueError(f"proportions must lie strictly between 0 and 1, got {p}")
+
+
+def power_two_proportions(baseline: float, target: float, n_per_arm: float, alpha: float = 0.05, ratio: float = 1.0,
+                          alternative: str = "two-sided") -> float:
+    """Power of the two-proportion test with ``n_per_arm`` in the baseline arm (R's power.prop.test)."""
+    _check_p(baseline, target)
+    p1, p2, r = baseline, target, ratio
+    pbar = (p1 + r * p2) / (1 + r)
+    za = _z_alpha(alpha, alternative)
+    num = math.sqrt(n_per_arm) * abs(p1 - p2) - za * math.sqrt(pbar * (1 - pbar) * (1 + 1 / r))
+    return float(stats.norm.cdf(num / math.sqrt(p1 * (1 - p1) + p2 * (1 - p2) / r)))
+
+
+def sample_size(baseline: float, target: float | None = None, relative_lift: float | None = None,
+                alpha: float = 0.05, power: float = 0.8, ratio: float = 1.0,
+                alternative: str = "two-sided") -> SampleSize:
+    """Customers per arm for two proportions (see the module doc for the formula).
+
+    Give ``target`` (e.g. 0.12) or ``relative_lift`` (e.g. 0.2 for +20%).
+    Example: 0.10 vs 0.12 at power 0.8 -> 3,840.85, so 3,841 per arm.
+    """
+    if (target is None) == (relative_lift is None):
+        raise ValueError("give exactly one of target or relative_lift")
+    p1 = baseline
+    p2 = target if target is not None else baseline * (1 + relative_lift)
+    _check_p(p1, p2)
+    if p1 == p2:
+        raise ValueError("baseline and target are equal: no effect to detect")
+    r = ratio
+    pbar = (p1 + r * p2) / (1 + r)
+    za, zb = _z_alpha(alpha, alternative), stats.norm.ppf(power)
+    n = (za * math.sqrt(pbar * (1 - pbar) * (1 + 1 / r)) + zb * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2) / r)) ** 2 \
+        / (p1 - p2) ** 2
+    return SampleSize(math.ceil(n - 1e-9), float(n), math.ceil(n * r - 1e-9), p1, p2, alpha, power, r, alternative)
+
+
+def minimum_detectable_effect(baseline: float, n_per_arm: float, alpha: float = 0.05, power: float = 0.8,
+                              ratio: float = 1.0, alternative: str = "two-sided") -> float:
+    """The smallest target above ``baseline`` detectable with ``n_per_arm`` (returns the difference)."""
+    _check_p(baseline)
+    f = lambda p2: power_two_proportions(baseline, p2, n_per_arm, alpha, ratio, alternative) - power  # noqa: E731
+    hi = 1 - 1e-9
+    if f(hi) < 0:
+        return float("nan")
+    return float(optimize.brentq(f, baseline + 1e-9, hi, xtol=1e-12) - baseline)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """``table``: customer_id, arm, stratum. ``balance``: customers per stratum and arm with the
+    planned and actual shares and a chi-square goodness-of-fit p-value per stratum."""
+
+    table: pd.DataFrame
+    balance: pd.DataFrame
+    seed: int
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.table.copy()
+
+
+def _counts(n: int, shares: np.ndarray) -> np.ndarray:
+    raw = n * shares
+    c = np.floor(raw).astype(int)
+    rest = n - c.sum()
+    c[np.argsort(-(raw - c), kind="stable")[:rest]] += 1  # largest remainders
+    return c
+
+
+def assign(customers, arms: Sequence[str], holdout_share: float = 0.1, stratify_by: str | None = None,
+           seed: int = 0, holdout_name: str = "holdout") -> Assignment:
+    """Seeded, reproducible assignment of customers to arms plus a no-message holdout.
+
+    Parameters
+    ----------
+    customers : DataFrame (index or ``customer_id`` column) or sequence of ids
+    arms : e.g. ``["A@10:00", "A@17:00", "B@10:00", "B@17:00"]`` (share equally what the
+        holdout leaves)
+    holdout_share : float
+        Share of customers who get no message (0 for none).
+    stratify_by : str, optional
+        A column of ``customers`` (lifecycle stage, RFM segment): each stratum is split
+        in the planned shares exactly (up to rounding), so the arms are balanced on it.
+    seed : int
+    """
+    if isinstance(customers, pd.DataFrame):
+        df = customers.reset_index() if "customer_id" not in customers.columns else customers.copy()
+        df = df.rename(columns={"index": "customer_id"}) if "customer_id" not in df.columns else df
+    else:
+        df = pd.DataFrame({"customer_id": list(customers)})
+    if df["customer_id"].duplicated().any():
+        raise ValueError("customer ids must be unique")
+    names = list(arms) + ([holdout_name] if holdout_share > 0 else [])
+    shares = np.array([(1 - holdout_share) / len(arms)] * len(arms) + ([holdout_share] if holdout_share > 0 else []))
+    rng = np.random.default_rng(seed)
+    strata = df[stratify_by].astype(str) if stratify_by else pd.Series("all", index=df.index)
+    out = []
+    for s in sorted(strata.unique()):
+        idx = np.flatnonzero((strata == s).to_numpy())
+        labels = np.repeat(np.arange(len(names)), _counts(len(idx), shares))
+        out.append(pd.DataFrame({"customer_id": df["customer_id"].to_numpy()[idx],
+                                 "arm": np.array(names)[rng.permutation(labels)], "stratum": s}))
+    table = pd.concat(out, ignore_index=True)
+    counts = pd.crosstab(table["stratum"], table["arm"]).reindex(columns=names, fill_value=0)
+    p = [stats.chisquare(row, row.sum() * shares).pvalue if row.sum() else np.nan for _, row in counts.iterrows()]
+    bal = counts.copy()
+    bal["customers"] = counts.sum(axis=1)
+    bal["max_share_gap"] = (counts.div(counts.sum(axis=1), axis=0) - shares).abs().max(axis=1)
+    bal["chi2_p"] = p
+    return Assignment(table, bal, seed)
+
+
+def design_summary(arms: Sequence[str], n_per_arm: int, baseline: float, price_per_message: float,
+                   segments: dict | None = None, alpha: float = 0.05, power: float = 0.8,
+                   holdout_name: str = "holdout") -> pd.DataFrame:
+    """Arms, planned n, the detectable difference against the holdout, and the expected SMS cost."""
+    mde = minimum_detectable_effect(baseline, n_per_arm, alpha, power)
+    rows = []
+    for a in arms:
+        seg = 0 if a == holdout_name else (segments or {}).get(a, 1)
+        rows.append({"arm": a, "planned_n": n_per_arm, "detectable_difference": np.nan if a == holdout_name else mde,
+                     "segments_per_message": seg, "expected_cost": n_per_arm * seg * price_per_message})
+    return pd.DataFrame(rows).set_index("arm")
