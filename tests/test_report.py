@@ -103,3 +103,20 @@ def test_bad_input_runs_nothing(tmp_path, capsys):
 
 def test_parameters_typed_as_papermill_does(tmp_path):
     assert [resolve_type(v) for v in ["True", "None", "3", "0.5", "2025-12-31"]] == [True, None, 3, 0.5, "2025-12-31"]
+
+
+def test_parameter_file_and_p_override(tmp_path):
+    import argparse
+
+    from crmlab.cli import _read_params
+
+    a = argparse.Namespace(parameters_file=["notebooks/weekly.yaml"], param=["window_days=60", "margin=None"],
+                           observation_end="2025-12-31")
+    p = _read_params(a)
+    assert p["cohort"] == "week" and p["retention_days"] == [1, 7, 14, 30, 60]
+    assert p["window_days"] == 60 and p["margin"] is None and p["observation_end"] == "2025-12-31"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n")
+    a.parameters_file = [str(bad)]
+    with pytest.raises(Exception, match="expected a mapping"):
+        _read_params(a)
