@@ -328,6 +328,30 @@ def _blank(s: pd.Series) -> np.ndarray:
     return (_text(s).fillna("") == "").to_numpy(dtype=bool)
 
 
+class _Screen:
+    """Row screening: each row is excluded once, under the first reason that applies to it."""
+
+    def __init__(self, led: Ledger, n: int) -> None:
+        self.led = led
+        self.keep = np.ones(n, dtype=bool)
+        self.rows = np.arange(n)
+
+    def drop(self, reason: str, mask) -> None:
+        mask = np.asarray(mask, dtype=bool) & self.keep
+        self.keep &= self.led.exclude(reason, mask, self.rows)
+
+
+def _open(source, columns, aliases: Mapping[str, Sequence[str]], required: Sequence[str],
+          kind: str) -> tuple[pd.DataFrame, str, list, Ledger, _Screen]:
+    """Read, map and check the required columns; start the ledger and the screen."""
+    raw, name, sha = read_table(source)
+    found = list(raw.columns)
+    df = _map_columns(raw, parse_columns(columns), aliases, name)
+    _require(df, required, name, found)
+    led = Ledger(file=name, input_rows=len(df), sha256=sha, kind=kind)
+    return df, name, found, led, _Screen(led, len(df))
+
+
 # ---------------------------------------------------------------------------- orders
 
 def load_orders(source, columns: Mapping[str, str] | str | None = None, observation_end=None,
@@ -361,21 +385,12 @@ def load_orders(source, columns: Mapping[str, str] | str | None = None, observat
     CrmlabInputError
         File missing or unreadable, a required column absent, or no row left.
     """
-    raw, name, sha = read_table(source)
-    found = list(raw.columns)
-    df = _map_columns(raw, parse_columns(columns), ORDER_ALIASES, name)
-    _require(df, ["customer_id", "order_id", "order_time"], name, found)
+    df, name, found, led, screen = _open(source, columns, ORDER_ALIASES, ["customer_id", "order_id", "order_time"],
+                                         "orders")
     if "amount" not in df.columns and not {"quantity", "unit_price"} <= set(df.columns):
         raise CrmlabInputError(
             f"{name}: missing column 'amount' (or 'quantity' and 'unit_price') (columns found: {', '.join(found)})")
-    led = Ledger(file=name, input_rows=len(df), sha256=sha, kind="orders")
-    rows = np.arange(len(df))
-    keep = np.ones(len(df), dtype=bool)
-
-    def drop(reason: str, mask) -> None:
-        nonlocal keep
-        mask = np.asarray(mask, dtype=bool) & keep
-        keep &= led.exclude(reason, mask, rows)
+    drop, keep = screen.drop, screen.keep  # drop() narrows keep in place
 
     drop("exact_duplicate_line", df.duplicated(keep="first").to_numpy())
     drop("missing_customer_id", _blank(df["customer_id"]))
@@ -485,18 +500,9 @@ def load_sends(source, columns: Mapping[str, str] | str | None = None, observati
         ``cost, segments, copy`` (``phone`` only with ``keep_pii``).
     ledger : Ledger
     """
-    raw, name, sha = read_table(source)
-    found = list(raw.columns)
-    df = _map_columns(raw, parse_columns(columns), SEND_ALIASES, name)
-    _require(df, ["customer_id", "campaign_id", "variant", "send_time"], name, found)
-    led = Ledger(file=name, input_rows=len(df), sha256=sha, kind="sends")
-    rows = np.arange(len(df))
-    keep = np.ones(len(df), dtype=bool)
-
-    def drop(reason: str, mask) -> None:
-        nonlocal keep
-        mask = np.asarray(mask, dtype=bool) & keep
-        keep &= led.exclude(reason, mask, rows)
+    df, name, _, led, screen = _open(source, columns, SEND_ALIASES,
+                                     ["customer_id", "campaign_id", "variant", "send_time"], "sends")
+    drop, keep = screen.drop, screen.keep  # drop() narrows keep in place
 
     drop("exact_duplicate_line", df.duplicated(keep="first").to_numpy())
     drop("missing_customer_id", _blank(df["customer_id"]))

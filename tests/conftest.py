@@ -44,6 +44,16 @@ def store_truth(store) -> dict:
     return json.loads((store / "truth.json").read_text(encoding="utf-8"))
 
 
+def wilson_by_hand(x: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson score interval from its closed form (an independent check of statsmodels')."""
+    import math
+
+    p = x / n
+    c = (p + z * z / (2 * n)) / (1 + z * z / n)
+    h = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return c - h, c + h
+
+
 def orders_frame(rows: list[tuple]) -> pd.DataFrame:
     """Hand fixtures: rows of (customer_id, order_time, amount[, status])."""
     out = []

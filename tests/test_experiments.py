@@ -13,6 +13,7 @@ from crmlab.experiments.analysis import (aa_false_positive_rate, analyse_experim
                                          srm_check, welch_revenue)
 from crmlab.experiments.design import assign, minimum_detectable_effect, sample_size
 from crmlab.io import CrmlabInputError, load_sends
+from conftest import wilson_by_hand
 from crmlab.sms import SmsTemplateError, check_copy, render, sms_segments
 
 REL = 1e-6
@@ -36,19 +37,12 @@ def test_two_proportions_equal_r_prop_test():
     assert (y["ci_low"], y["ci_high"]) == pytest.approx((-0.022898225417157705, -0.000497692950189227), rel=REL)
 
 
-def _wilson(x, n, z=1.959963984540054):
-    p = x / n
-    c = (p + z * z / (2 * n)) / (1 + z * z / n)
-    h = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return c - h, c + h
-
-
 def test_newcomb_interval_by_hand():
     # Newcomb (1998) method 10: from the two Wilson intervals (l1,u1), (l2,u2):
     # L = d - sqrt((p1-l1)^2 + (u2-p2)^2), U = d + sqrt((u1-p1)^2 + (p2-l2)^2)
     p1, p2 = 83 / 2500, 110 / 2450
-    l1, u1 = _wilson(83, 2500)
-    l2, u2 = _wilson(110, 2450)
+    l1, u1 = wilson_by_hand(83, 2500)
+    l2, u2 = wilson_by_hand(110, 2450)
     d = p1 - p2
     r = compare_proportions(83, 2500, 110, 2450)
     assert r["newcomb_low"] == pytest.approx(d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), rel=1e-9)

@@ -31,7 +31,7 @@ from crmlab.lifecycle import lifecycle_stages, stage_counts, stage_transitions
 from crmlab.repurchase import next_period_repurchase, period_repurchase_rate
 from crmlab.retention import retention_table
 from crmlab.rfm import rfm_scores
-from conftest import orders_frame
+from conftest import orders_frame, wilson_by_hand
 
 END = "2025-03-31"
 ROWS = [("a", "2025-01-01"), ("a", "2025-01-02"), ("a", "2025-01-08"), ("a", "2025-02-15"),
@@ -91,20 +91,13 @@ def test_cohort_by_channel_and_to_dict_contract():
     assert d["kind"] == "exact" and d["cohorts"][0]["days"]["1"].keys() == {"rate", "eligible", "retained"}
 
 
-def _wilson(x, n, z=1.959963984540054):
-    p = x / n
-    c = (p + z * z / (2 * n)) / (1 + z * z / n)
-    h = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return c - h, c + h
-
-
 def test_next_period_repurchase_by_hand():
     o = hand()
     nm = next_period_repurchase(o, "next_month")
     # Feb: of Jan buyers {a, b, c, i}, a bought in Feb -> 1/4; Mar: of Feb buyers {a, d, e}, d and e -> 2/3
     assert nm.loc[pd.Period("2025-02", "M"), ["repurchased", "base"]].tolist() == [1, 4]
     assert nm.loc[pd.Period("2025-03", "M"), ["repurchased", "base"]].tolist() == [2, 3]
-    lo, hi = _wilson(2, 3)  # Wilson score interval, closed form
+    lo, hi = wilson_by_hand(2, 3)  # Wilson score interval, closed form
     assert nm.loc[pd.Period("2025-03", "M"), "ci_low"] == pytest.approx(lo)
     assert nm.loc[pd.Period("2025-03", "M"), "ci_high"] == pytest.approx(hi)
     n2 = next_period_repurchase(o, "next_two_months")
