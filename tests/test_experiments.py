@@ -224,3 +224,17 @@ def test_cli_contracts(small_store, capsys):
     assert main(["sms-cost", "--text", "亲，双11来了【好物旗舰店】", "--scheme", "cn", "--json"]) == 0
     j = json.loads(capsys.readouterr().out)
     assert (j["characters"], j["segments"], j["cost"]) == (14, 1, 0.05)
+
+
+def test_design_summary_and_billing_without_a_segments_column(store_orders):
+    from crmlab.experiments.design import design_summary
+
+    d = design_summary(["A", "B", "holdout"], 3000, 0.05, 0.05, segments={"A": 1, "B": 2})
+    assert d.loc["B", "expected_cost"] == pytest.approx(3000 * 2 * 0.05)
+    assert d.loc["A", "detectable_difference"] == pytest.approx(minimum_detectable_effect(0.05, 3000))
+    assert d.loc["holdout", "expected_cost"] == 0
+    log = pd.DataFrame({"customer_id": ["C000002", "C000004", "C000005"], "campaign_id": "x",
+                        "variant": ["A", "B", "holdout"], "send_time": "2025-11-01 10:00:00",
+                        "delivered": ["true", "true", "false"], "copy": ["字" * 70, "字" * 71, ""]})
+    r = analyse_experiment(load_sends(log)[0], store_orders[0])
+    assert r.arms["segments"].to_dict() == {"A": 1.0, "B": 2.0, "holdout": 0.0}

@@ -69,6 +69,20 @@ def parse_split(text: str | Mapping[str, float] | None) -> dict[str, float] | No
 
 # ----------------------------------------------------------------------------- outcomes
 
+def _billed_segments(s: pd.DataFrame) -> pd.Series:
+    """Billed messages per send: the log's ``segments``; else counted from ``copy``
+    (China carrier rules); else 1 per delivered message and 0 for an undelivered one."""
+    from crmlab.sms import sms_segments
+
+    fallback = s["delivered"].astype(float)
+    if "copy" in s.columns:
+        txt = s["copy"].fillna("").astype(str)
+        fallback = fallback.where(txt == "", txt.map(lambda t: sms_segments(t) if t else 0).astype(float))
+    if "segments" in s.columns:
+        return s["segments"].astype(float).fillna(fallback)
+    return fallback
+
+
 def campaign_outcomes(sends: pd.DataFrame, orders: pd.DataFrame, window_hours: float = 72,
                       arm_column: str = "variant", campaign: str | None = None,
                       observation_end=None) -> pd.DataFrame:
@@ -91,8 +105,7 @@ def campaign_outcomes(sends: pd.DataFrame, orders: pd.DataFrame, window_hours: f
     elif len(camps) > 1:
         raise CrmlabInputError(f"sends hold {len(camps)} campaigns ({', '.join(map(str, camps[:5]))}): name one")
     s = s.assign(customer_id=s["customer_id"].astype(str))
-    seg = s["segments"] if "segments" in s.columns else pd.Series(1.0, index=s.index)
-    seg = seg.fillna(1.0).where(s["delivered"] | (s[arm_column] != ""), 0)
+    seg = _billed_segments(s)
     cost = s["cost"] if "cost" in s.columns else pd.Series(0.0, index=s.index)
     g = s.assign(_seg=seg, _cost=cost.fillna(0.0)).groupby("customer_id", sort=True)
     out = pd.DataFrame({"arm": g[arm_column].first(), "send_time": g["send_time"].min(), "delivered": g["delivered"].any(),
