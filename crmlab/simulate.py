@@ -38,6 +38,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from crmlab.sms import sms_segments
+
 __all__ = ["StoreSpec", "simulate_store", "write_sample"]
 
 CHANNELS = ("天猫", "抖音", "微信小程序", "京东")
@@ -99,10 +101,6 @@ class StoreSpec:
         """Planted P(order k+1 within the window | k orders)."""
         idx = np.minimum(np.asarray(k), len(self.repurchase_rate)) - 1
         return np.asarray(self.repurchase_rate)[idx]
-
-
-def _sms_segments(n_chars: int) -> int:
-    return 1 if n_chars <= 70 else -(-n_chars // 67)
 
 
 def _day_weights(days: pd.DatetimeIndex) -> np.ndarray:
@@ -276,10 +274,10 @@ def simulate_store(spec: StoreSpec = StoreSpec()) -> tuple[pd.DataFrame, pd.Data
     cn = rng.uniform(size=len(out)) < 0.25
     out.loc[cn, "status"] = out.loc[cn, "status"].map(status_cn)
 
-    segs = {a: _sms_segments(len(COPY[a[0]].format(nickname="王晓月呀"))) for a in spec.arms}
+    segs = {a: sms_segments(COPY[a[0]].format(nickname="王晓月呀")) for a in spec.arms}
     copy_txt = np.array([COPY[arm_names[a][0]].format(nickname=nick[c]) if a < len(spec.arms) else ""
                          for a, c in zip(arm, targeted)], dtype=object)
-    seg = np.array([_sms_segments(len(t)) if t else 0 for t in copy_txt])
+    seg = np.array([sms_segments(t) if t else 0 for t in copy_txt])
     sends = pd.DataFrame({
         "customer_id": ids[targeted],
         "campaign_id": spec.campaign_id,
