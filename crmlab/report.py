@@ -101,18 +101,44 @@ def to_html(nb_path: Path, html_path: Path) -> None:
     body, _ = exp.from_notebook_node(nb)
     # no network needed: drop the CDN scripts (MathJax, require.js) the template links
     body = re.sub(r'<script[^>]+src="https?://[^"]+"[^>]*>\s*</script>', "", body)
-    html_path.write_text(body, encoding="utf-8")
+    html_path.write_text(embed_cjk_font(body), encoding="utf-8")
 
 
-def _failing_cell(nb_path: Path) -> str:
-    import nbformat
+_DATA = re.compile(r"data:[a-z]+/[a-z0-9.+-]+;base64,[A-Za-z0-9+/=\s]+")
+# the embedded CJK subset comes first: it declares a CJK unicode-range, so Latin text falls
+# through to the system fonts (headless Chromium never reached a web font placed after them)
+_FONT_STACK = ("'crmlab CJK', -apple-system, BlinkMacSystemFont, 'Segoe UI', Helvetica, Arial, 'PingFang SC', "
+               "'Microsoft YaHei', sans-serif")
 
-    nb = nbformat.read(str(nb_path), as_version=4)
-    for i, c in enumerate(nb.cells):
-        for o in c.get("outputs", []):
-            if o.get("output_type") == "error":
-                return f"cell {i} ({o.get('ename')}: {o.get('evalue')})"
-    return "unknown cell"
+
+def embed_cjk_font(html_text: str) -> str:
+    """Embed the Noto Sans CJK SC glyphs this page uses (a subset, a few tens of KB), so
+    Chinese text renders on a reader's machine that has no CJK font, offline."""
+    import base64
+    import io
+
+    chars = {c for c in _DATA.sub("", html_text) if ord(c) >= 0x2E80}
+    from crmlab.figures import cjk_font_path
+
+    path = cjk_font_path()
+    if not chars or path is None:
+        return html_text
+    from fontTools import subset
+
+    opts = subset.Options()
+    opts.desubroutinize = True
+    font = subset.load_font(path, opts)
+    sub = subset.Subsetter(opts)
+    sub.populate(text="".join(sorted(chars)))
+    sub.subset(font)
+    buf = io.BytesIO()
+    font.save(buf)
+    b64 = base64.b64encode(buf.getvalue()).decode()
+    css = (f"<style>@font-face{{font-family:'crmlab CJK';src:url(data:font/otf;base64,{b64}) format('opentype');"
+           f"unicode-range:U+2E80-9FFF,U+F900-FAFF,U+FE30-FE4F,U+FF00-FFEF;}}"
+           f":root{{--jp-content-font-family:{_FONT_STACK};--jp-ui-font-family:{_FONT_STACK};}}"
+           f"body,table{{font-family:{_FONT_STACK};}}</style>")
+    return html_text.replace("</head>", css + "</head>", 1) if "</head>" in html_text else css + html_text
 
 
 def _log(msg: str, quiet: bool) -> None:
@@ -203,7 +229,7 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
                "reports": [{"name": r.name, "ok": r.ok, "seconds": round(r.seconds, 1), "error": r.error,
                             "headlines": r.headlines} for r in results]}
         (tmp / "run.json").write_text(json.dumps(run, ensure_ascii=False, indent=1), encoding="utf-8")
-        (tmp / "index.html").write_text(_index_html(run), encoding="utf-8")
+        (tmp / "index.html").write_text(embed_cjk_font(_index_html(run)), encoding="utf-8")
         _move_into_place(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -239,7 +265,7 @@ def _point_latest(target: Path) -> None:
     os.replace(tmp_link, latest)
 
 
-_CSS = ("body{font-family:'Noto Sans CJK SC','PingFang SC','Microsoft YaHei',sans-serif;margin:2em;"
+_CSS = ("body{margin:2em;"
         "color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;"
         "text-align:left;vertical-align:top}.ok{color:#2b7a3d}.failed{color:#b8433d;font-weight:bold}"
         "small{color:#666}")
@@ -296,4 +322,4 @@ def _write_history(parent: Path) -> None:
     doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>crmlab runs</title><style>{_CSS}</style>"
            f"</head><body><h1>crmlab runs 历次报告</h1><table><tr><th>headline</th>{head}</tr>"
            f"<tr><td>status</td>{status}</tr>{body}</table></body></html>")
-    (parent / "index.html").write_text(doc, encoding="utf-8")
+    (parent / "index.html").write_text(embed_cjk_font(doc), encoding="utf-8")

@@ -120,3 +120,22 @@ def test_parameter_file_and_p_override(tmp_path):
     a.parameters_file = [str(bad)]
     with pytest.raises(Exception, match="expected a mapping"):
         _read_params(a)
+
+
+def test_html_embeds_the_cjk_glyphs_it_uses(small_report):
+    """Chinese text renders on a reader's machine without CJK fonts: the page carries a
+    subset of Noto Sans CJK SC with a glyph for every CJK character it shows."""
+    import base64
+    import io
+
+    from fontTools.ttLib import TTFont
+
+    res, root = small_report
+    for f in [res.out / "02_retention_repurchase.html", res.out / "index.html", root / "index.html"]:
+        h = f.read_text(encoding="utf-8")
+        m = re.search(r"font-family:'crmlab CJK';src:url\(data:font/otf;base64,([A-Za-z0-9+/=]+)\)", h)
+        assert m, f.name
+        cmap = TTFont(io.BytesIO(base64.b64decode(m.group(1)))).getBestCmap()
+        text = re.sub(r"data:[a-z]+/[a-z0-9.+-]+;base64,[A-Za-z0-9+/=]+", "", h)
+        cjk = {c for c in text if 0x2E80 <= ord(c) <= 0x9FFF}
+        assert cjk and all(ord(c) in cmap for c in cjk), f.name
