@@ -59,7 +59,7 @@ def order_sequence(orders: pd.DataFrame, observation_end=None) -> pd.DataFrame:
     p = paid_orders(orders, observation_end)
     codes, cats = customer_codes(p)
     t = p["order_time"].to_numpy()
-    order = np.lexsort((p["order_id"].to_numpy(), t, codes))
+    order = np.lexsort((t, codes))  # stable: equal times keep the loader's (time, order_id) order
     codes, t = codes[order], t[order]
     n = len(codes)
     start = np.r_[True, codes[1:] != codes[:-1]] if n else np.zeros(0, bool)
