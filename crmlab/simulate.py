@@ -151,7 +151,6 @@ def simulate_store(spec: StoreSpec = StoreSpec()) -> tuple[pd.DataFrame, pd.Data
     cat = rng.choice(len(cat_names), n, p=(0.35, 0.25, 0.2, 0.2))
 
     # repurchase chain, vectorised over customers one order number at a time
-    W = np.timedelta64(spec.window_days, "D")
     day_ns = np.timedelta64(86_400_000_000_000, "ns")
     times = [first[buyers]]
     ks = [np.ones(nb, dtype=int)]
