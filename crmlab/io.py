@@ -432,28 +432,34 @@ def load_orders(source, columns: Mapping[str, str] | str | None = None, observat
     if not keep.any():
         raise CrmlabInputError(f"{name}: no usable rows left after exclusions ({led.excluded})")
 
-    lines = pd.DataFrame({"order_id": oid[keep].to_numpy(), "customer_id": cust[keep].to_numpy(),
-                          "order_time": t[keep].to_numpy(), "amount": amount[keep].to_numpy(),
-                          "status": status[keep].to_numpy()})
+    def kept(x: pd.Series) -> pd.Series:
+        return x[keep].reset_index(drop=True)
+
+    lines = pd.DataFrame({"order_id": kept(oid), "customer_id": kept(cust), "order_time": kept(t),
+                          "amount": kept(amount), "status": kept(status)})
     optional = ["channel", "region", "product", "category", "quantity"]
     if keep_pii:
         optional += list(PII_COLUMNS)
     for c in optional:
         if c in df.columns:
-            lines[c] = (_parse_number(df[c]) if c == "quantity" else _text(df[c]))[keep].to_numpy()
+            lines[c] = kept(_parse_number(df[c]) if c == "quantity" else _text(df[c]))
 
-    if lines["order_id"].is_unique:
+    codes, uniq = pd.factorize(lines["order_id"])
+    if len(uniq) == len(lines):
         orders = lines
     else:
         # roll lines up: amount and quantity summed, time the earliest line's, other
-        # attributes from the first line in file order
-        codes, _ = pd.factorize(lines["order_id"])
-        g = lines.groupby(codes, sort=False)
-        agg = {c: "first" for c in lines.columns}
-        agg.update(order_time="min", amount="sum")
+        # attributes from the order's first line in file order
+        first = np.unique(codes, return_index=True)[1]
+        orders = lines.iloc[first].reset_index(drop=True)
+        orders["amount"] = np.bincount(codes, weights=lines["amount"].to_numpy(), minlength=len(uniq))
         if "quantity" in lines.columns:
-            agg["quantity"] = "sum"
-        orders = g.agg(agg).reset_index(drop=True)
+            orders["quantity"] = np.bincount(codes, weights=lines["quantity"].fillna(0).to_numpy(),
+                                             minlength=len(uniq))
+        ti = lines["order_time"].to_numpy().view(np.int64).copy()
+        earliest = np.full(len(uniq), np.iinfo(np.int64).max)
+        np.minimum.at(earliest, codes, ti)
+        orders["order_time"] = earliest.view("datetime64[ns]")
     order = np.argsort(orders["order_time"].to_numpy(), kind="stable")
     orders = orders.iloc[order].reset_index(drop=True)
     orders["customer_id"] = orders["customer_id"].astype("category")
