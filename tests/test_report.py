@@ -110,7 +110,10 @@ def test_parameter_file_and_p_override(tmp_path):
 
     from crmlab.cli import _read_params
 
-    a = argparse.Namespace(parameters_file=["notebooks/weekly.yaml"], param=["window_days=60", "margin=None"],
+    from pathlib import Path
+
+    weekly = Path(__file__).resolve().parent.parent / "notebooks" / "weekly.yaml"
+    a = argparse.Namespace(parameters_file=[str(weekly)], param=["window_days=60", "margin=None"],
                            observation_end="2025-12-31")
     p = _read_params(a)
     assert p["cohort"] == "week" and p["retention_days"] == [1, 7, 14, 30, 60]
