@@ -345,6 +345,7 @@ class ExperimentResult:
     incremental: pd.DataFrame
     window_complete_share: float
     warnings: list = field(default_factory=list)
+    outcomes: pd.DataFrame | None = None  # one row per targeted customer (campaign_outcomes)
 
     def to_dict(self) -> dict:
         arms = []
@@ -430,7 +431,7 @@ def analyse_experiment(sends: pd.DataFrame, orders: pd.DataFrame, window_hours: 
                         + (" (an equal split was assumed; pass the planned split)" if srm["assumed_equal_split"] else ""))
     verdict, decision = _verdict(arms, comparisons, fact, srm, control, planned_n_per_arm, alpha, complete)
     return ExperimentResult(window_hours, control, arms, comparisons, chi2_all, srm, fact, verdict, decision, inc,
-                            complete, warnings)
+                            complete, warnings, outcomes)
 
 
 def _needed(p_control: float, diff: float, alpha: float) -> int | None:
