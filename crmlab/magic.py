@@ -14,21 +14,22 @@ answer is ``None`` with a reason that describes the curve instead.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
+import ibis
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
-from statsmodels.duration.survfunc import SurvfuncRight
 from statsmodels.stats.proportion import proportions_ztest
 
-from crmlab.aggregate import customer_table, observation_end_of, order_sequence
+from crmlab.engine import order_table
+from crmlab.engine.aggregates import customer_table, km_log_factors, order_sequence, ts
 from crmlab.proportion import wilson
 
 __all__ = ["RepurchaseCurve", "MagicNumber", "repurchase_curve", "magic_number", "time_to_next_order",
-           "magic_sensitivity", "magic_by_group", "magic_shares", "magic_targets", "RULES"]
+           "magic_sensitivity", "magic_by_group", "magic_shares", "magic_targets", "kaplan_meier", "RULES"]
 
 RULES = ("plateau", "ztest", "segmented", "tolerance")
 
@@ -75,40 +76,34 @@ class MagicNumber:
                 "rules": dict(self.rules), "rules_agree": self.agree}
 
 
-def repurchase_curve(orders: pd.DataFrame, window_days: int = 90, max_k: int = 10, observation_end=None,
-                     min_at_risk: int = 50) -> RepurchaseCurve:
+def repurchase_curve(orders, window_days: int = 90, max_k: int = 10, observation_end=None,
+                     min_at_risk: int = 50, engine=None) -> RepurchaseCurve:
     """The censoring-aware X-order repurchase curve for k = 1..max_k (see the module doc).
 
     At risk: customers with at least k paid orders whose k-th order is at least
     ``window_days`` before the observation end. Repurchased: those whose order k+1 comes
-    within ``window_days`` of order k (inclusive).
+    within ``window_days`` of order k (inclusive). One aggregate per k in the engine.
     """
-    end = observation_end_of(orders, observation_end)
-    seq = order_sequence(orders, end)
+    o = order_table(orders, engine, observation_end)
+    end = o.observation_end
+    s = order_sequence(o)
+    s = s.filter(s.k <= max_k)
     W = pd.Timedelta(days=window_days)
-    k = seq["k"].to_numpy()
-    t = seq["order_time"].to_numpy()
-    nxt = seq["next_time"].to_numpy()
-    gap = nxt - t
-    has_next = ~np.isnat(nxt)
-    at_risk = t <= np.datetime64(end - W)
-    rep = has_next & (gap <= np.timedelta64(W))
-    ks = np.arange(1, max_k + 1)
-    rows = []
-    for kk in ks:
-        m = k == kk
-        n_k = int(m.sum())
-        ar = int((m & at_risk).sum())
-        rp = int((m & at_risk & rep).sum())
-        naive = int((m & has_next).sum()) / n_k if n_k else np.nan
-        km = np.nan
-        if n_k >= 2:
-            dur = np.where(has_next[m], gap[m], np.datetime64(end) - t[m]) / np.timedelta64(1, "D")
-            sf = SurvfuncRight(np.maximum(dur, 1e-9), has_next[m].astype(int))
-            before = sf.surv_times <= window_days
-            km = 1.0 - (sf.surv_prob[before][-1] if before.any() else 1.0)
-        rows.append((kk, n_k, ar, rp, naive, km))
-    df = pd.DataFrame(rows, columns=["k", "customers", "at_risk", "repurchased", "naive_rate", "km_rate"])
+    has_next = s.next_time.notnull()
+    at_risk = s.order_time <= ts(end - W)
+    within = (s.next_time.epoch_seconds() - s.order_time.epoch_seconds()) <= int(W.total_seconds())
+    agg = s.group_by("k").aggregate(customers=s.k.count(), at_risk=at_risk.cast("int64").sum(),
+                                    repurchased=(at_risk & has_next & within).cast("int64").sum(),
+                                    with_next=has_next.cast("int64").sum())
+    small = o.engine.to_pandas(agg).set_index("k").reindex(range(1, max_k + 1), fill_value=0)
+    km = kaplan_meier(o, max_k, window_days)
+    df = pd.DataFrame({"k": small.index.to_numpy(), "customers": small["customers"].to_numpy()})
+    for c in ("at_risk", "repurchased"):
+        df[c] = small[c].to_numpy()
+    n = df["customers"].to_numpy()
+    df["naive_rate"] = np.where(n > 0, small["with_next"].to_numpy() / np.maximum(n, 1), np.nan)
+    at_w = km[km["day"] == window_days].set_index("k")["p_next"]
+    df["km_rate"] = np.where(n >= 2, at_w.reindex(df["k"]).to_numpy(), np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         df["rate"] = np.where(df["at_risk"] > 0, df["repurchased"] / df["at_risk"].where(df["at_risk"] > 0), np.nan)
     df["ci_low"], df["ci_high"] = wilson(df["repurchased"], df["at_risk"])
@@ -118,30 +113,41 @@ def repurchase_curve(orders: pd.DataFrame, window_days: int = 90, max_k: int = 1
     return RepurchaseCurve(df, window_days, end, min_at_risk)
 
 
-def time_to_next_order(orders: pd.DataFrame, ks: Sequence[int] = (1, 2, 3, 4, 5), observation_end=None,
-                       horizon_days: float = 365) -> pd.DataFrame:
+def kaplan_meier(orders, max_k: int, horizon_days: int, engine=None) -> pd.DataFrame:
+    """Kaplan–Meier P(order k+1 by day d after order k), censored at the observation end.
+
+    The one KM implementation: the engine returns per-(k, day) log factors
+    (:func:`crmlab.engine.aggregates.km_log_factors`); here they accumulate on a daily
+    grid 0..``horizon_days``. Returns a long DataFrame ``k, day, p_next`` (1 − survival).
+    """
+    o = order_table(orders, engine)
+    f = o.engine.to_pandas(km_log_factors(o, max_k, horizon_days))
+    grid = np.arange(0, int(horizon_days) + 1)
+    out = []
+    for kk in range(1, max_k + 1):
+        g = f[f["k"] == kk]
+        lf = np.zeros(len(grid))
+        dead = np.zeros(len(grid), bool)
+        np.add.at(lf, g["day"].to_numpy(int), g["log_factor"].to_numpy(float))
+        dead[g.loc[g["all_failed"] > 0, "day"].to_numpy(int)] = True
+        surv = np.where(np.maximum.accumulate(dead), 0.0, np.exp(np.cumsum(lf)))
+        out.append(pd.DataFrame({"k": kk, "day": grid, "p_next": 1 - surv}))
+    return pd.concat(out, ignore_index=True)
+
+
+def time_to_next_order(orders, ks: Sequence[int] = (1, 2, 3, 4, 5), observation_end=None,
+                       horizon_days: float = 365, engine=None) -> pd.DataFrame:
     """Kaplan-Meier P(next order by day d) after the k-th order, censored at the observation end.
 
     Returns a long DataFrame ``k, day, p_next`` (1 - survival) on a daily grid up to
-    ``horizon_days``.
+    ``horizon_days``, for the ``ks`` with at least two customers.
     """
-    end = observation_end_of(orders, observation_end)
-    seq = order_sequence(orders, end)
-    grid = np.arange(0, int(horizon_days) + 1)
-    out = []
-    for kk in ks:
-        m = seq["k"].to_numpy() == kk
-        if m.sum() < 2:
-            continue
-        t = seq["order_time"].to_numpy()[m]
-        nxt = seq["next_time"].to_numpy()[m]
-        has = ~np.isnat(nxt)
-        dur = np.where(has, nxt - t, np.datetime64(end) - t) / np.timedelta64(1, "D")
-        sf = SurvfuncRight(np.maximum(dur, 1e-9), has.astype(int))
-        idx = np.searchsorted(sf.surv_times, grid, side="right") - 1
-        surv = np.where(idx >= 0, sf.surv_prob[np.maximum(idx, 0)], 1.0)
-        out.append(pd.DataFrame({"k": kk, "day": grid, "p_next": 1 - surv}))
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["k", "day", "p_next"])
+    o = order_table(orders, engine, observation_end)
+    counts = o.engine.to_pandas(order_sequence(o).k.value_counts())
+    n_k = dict(zip(counts.iloc[:, 0], counts.iloc[:, 1]))
+    km = kaplan_meier(o, max(ks), int(horizon_days))
+    keep = [k for k in ks if n_k.get(k, 0) >= 2]
+    return km[km["k"].isin(keep)].reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- rules
@@ -295,44 +301,44 @@ def _describe(u: pd.DataFrame, answers: dict, details: dict) -> str:
 
 # ----------------------------------------------------------------------------- what the store does with it
 
-def magic_sensitivity(orders: pd.DataFrame, windows: Sequence[int] = (30, 60, 90, 180), max_k: int = 10,
-                      observation_end=None, **kw) -> pd.DataFrame:
+def magic_sensitivity(orders, windows: Sequence[int] = (30, 60, 90, 180), max_k: int = 10,
+                      observation_end=None, engine=None, **kw) -> pd.DataFrame:
     """The magic number (every rule) for several repurchase windows."""
+    o = order_table(orders, engine, observation_end)
     rows = []
     for w in windows:
-        c = repurchase_curve(orders, w, max_k, observation_end)
+        c = repurchase_curve(o, w, max_k)
         m = magic_number(c, **kw)
         rows.append({"window_days": w, "magic_number": m.magic_number, **{f"rule_{k}": v for k, v in m.rules.items()},
                      "k1_rate": c.table["rate"].iloc[0], "reason": m.reason or ""})
     return pd.DataFrame(rows).set_index("window_days")
 
 
-def magic_by_group(orders: pd.DataFrame, by: str = "cohort_year", window_days: int = 90, max_k: int = 10,
-                   observation_end=None, min_customers: int = 1000, **kw) -> pd.DataFrame:
+def magic_by_group(orders, by: str = "cohort_year", window_days: int = 90, max_k: int = 10,
+                   observation_end=None, min_customers: int = 1000, engine=None, **kw) -> pd.DataFrame:
     """The magic number per first-order cohort year (``by="cohort_year"``) or first channel.
 
     Groups with fewer than ``min_customers`` buyers are listed with no magic number.
     """
-    end = observation_end_of(orders, observation_end)
-    c = customer_table(orders, end)
-    c = c[c["paid_orders"] > 0]
+    o = order_table(orders, engine, observation_end)
+    c = customer_table(o)
+    c = c.filter(c.paid_orders > 0)
     if by == "cohort_year":
-        g = c["first_time"].dt.year.astype(str)
+        c = c.mutate(group=c.first_time.year().cast("string"))
     elif by == "channel":
-        if "first_channel" not in c:
+        if not o.has("channel"):
             raise ValueError("orders have no 'channel' column")
-        g = c["first_channel"].astype(str)
+        c = c.mutate(group=c.first_channel.cast("string").fill_null("(none)"))
     else:
         raise ValueError("by must be 'cohort_year' or 'channel'")
+    sizes = o.engine.to_pandas(c.group_by("group").aggregate(customers=c.customer_id.count())).sort_values("group")
     rows = []
-    ids = orders["customer_id"].astype(str)
-    for name, members in g.groupby(g):
-        n = len(members)
-        row = {"group": name, "customers": n}
+    for name, n in zip(sizes["group"], sizes["customers"]):
+        row = {"group": name, "customers": int(n)}
         if n >= min_customers:
-            sub = orders[ids.isin(members.index.astype(str)).to_numpy()]
-            sub.attrs = dict(orders.attrs)
-            m = magic_number(repurchase_curve(sub, window_days, max_k, end), **kw)
+            members = c.filter(c.group == name).select("customer_id")
+            sub = replace(o, table=o.table.semi_join(members, "customer_id"))
+            m = magic_number(repurchase_curve(sub, window_days, max_k), **kw)
             row.update(magic_number=m.magic_number, **{f"rule_{k}": v for k, v in m.rules.items()},
                        reason=m.reason or "")
         else:
@@ -341,27 +347,31 @@ def magic_by_group(orders: pd.DataFrame, by: str = "cohort_year", window_days: i
     return pd.DataFrame(rows).set_index("group")
 
 
-def magic_shares(orders: pd.DataFrame, magic: int, observation_end=None) -> pd.DataFrame:
+def magic_shares(orders, magic: int, observation_end=None, engine=None) -> pd.DataFrame:
     """Customers below the magic number vs at or above it: counts and share of sales."""
-    c = customer_table(orders, observation_end)
-    c = c[c["paid_orders"] > 0]
-    below = c["paid_orders"] < magic
-    g = c.groupby(np.where(below, f"below {magic} orders", f"{magic}+ orders"))
-    out = pd.DataFrame({"customers": g.size(), "sales": g["sales"].sum()})
+    o = order_table(orders, engine, observation_end)
+    c = customer_table(o)
+    c = c.filter(c.paid_orders > 0)
+    c = c.mutate(group=ibis.ifelse(c.paid_orders < magic, f"below {magic} orders", f"{magic}+ orders"))
+    out = o.engine.to_pandas(c.group_by("group").aggregate(customers=c.customer_id.count(), sales=c.sales.sum()))
+    out = out.set_index("group").sort_index()
+    out.index.name = None
     out["customer_share"] = out["customers"] / out["customers"].sum()
     out["sales_share"] = out["sales"] / out["sales"].sum()
     out["sales_per_customer"] = out["sales"] / out["customers"]
     return out
 
 
-def magic_targets(orders: pd.DataFrame, magic: int, window_days: int = 90, observation_end=None) -> pd.DataFrame:
+def magic_targets(orders, magic: int, window_days: int = 90, observation_end=None, engine=None) -> pd.DataFrame:
     """Active customers (last paid order within the window) with fewer orders than the magic number.
 
     Ranked by how close they are (most orders first), then most recent. Ids and numbers only.
     """
-    c = customer_table(orders, observation_end)
-    m = (c["paid_orders"] > 0) & (c["paid_orders"] < magic) & (c["recency_days"] <= window_days)
-    t = c.loc[m, ["paid_orders", "recency_days", "sales"]].copy()
+    o = order_table(orders, engine, observation_end)
+    c = customer_table(o)
+    c = c.filter((c.paid_orders > 0) & (c.paid_orders < magic) & (c.recency_days <= window_days))
+    t = o.engine.to_pandas(c.select("customer_id", "paid_orders", "recency_days", "sales")).set_index("customer_id")
+    t = t.sort_index()
     t["orders_to_magic"] = magic - t["paid_orders"]
     t["days_left_in_window"] = window_days - t["recency_days"]
     t = t.sort_values(["orders_to_magic", "recency_days"], ascending=[True, True])

@@ -1,14 +1,19 @@
-"""Know the store (the seeds' first step): monthly sales, new vs returning buyers, spread."""
+"""Know the store (the seeds' first step): monthly sales, new vs returning buyers, spread.
+
+Every table is one aggregate in the engine (per month, per status, per region/channel).
+"""
 from __future__ import annotations
 
 import pandas as pd
 
-from crmlab.aggregate import observation_end_of, order_sequence
+from crmlab.engine import order_table
+from crmlab.engine.aggregates import order_sequence, paid_orders, ts
+from crmlab.io import STATUSES
 
 __all__ = ["monthly_overview", "status_summary", "spread"]
 
 
-def monthly_overview(orders: pd.DataFrame, observation_end=None) -> pd.DataFrame:
+def monthly_overview(orders, observation_end=None, engine=None) -> pd.DataFrame:
     """Per calendar month of paid orders.
 
     Columns: ``orders``, ``buyers``, ``sales``, ``aov`` (sales / orders), ``new_buyers``
@@ -17,45 +22,49 @@ def monthly_overview(orders: pd.DataFrame, observation_end=None) -> pd.DataFrame
     The last month is partial when the observation end falls inside it
     (``partial`` column).
     """
-    seq = order_sequence(orders, observation_end)
-    end = observation_end_of(orders, observation_end)
-    month = seq["order_time"].dt.to_period("M")
-    returning = seq["first_time"].dt.to_period("M") < month
-    df = pd.DataFrame({"month": month, "customer_id": seq["customer_id"].cat.codes, "amount": seq["amount"],
-                       "returning": returning})
-    g = df.groupby("month")
-    out = pd.DataFrame({"orders": g.size(), "buyers": g["customer_id"].nunique(), "sales": g["amount"].sum()})
-    out["aov"] = out["sales"] / out["orders"]
-    r = df[df["returning"]].groupby("month")
-    nw = df[~df["returning"]].groupby("month")
-    out["new_buyers"] = nw["customer_id"].nunique().reindex(out.index, fill_value=0)
-    out["returning_buyers"] = r["customer_id"].nunique().reindex(out.index, fill_value=0)
-    out["new_sales"] = nw["amount"].sum().reindex(out.index, fill_value=0.0)
-    out["returning_sales"] = r["amount"].sum().reindex(out.index, fill_value=0.0)
+    o = order_table(orders, engine, observation_end)
+    s = order_sequence(o)
+    month = s.order_time.truncate("M").date()
+    ret = s.first_time.truncate("M").date() < month
+    s = s.mutate(month=month, ret=ret)
+    agg = s.group_by("month").aggregate(
+        orders=s.customer_id.count(), buyers=s.customer_id.nunique(), sales=s.amount.sum(),
+        new_buyers=s.customer_id.nunique(where=~s.ret), returning_buyers=s.customer_id.nunique(where=s.ret),
+        new_sales=s.amount.sum(where=~s.ret).fill_null(0.0), returning_sales=s.amount.sum(where=s.ret).fill_null(0.0))
+    out = o.engine.to_pandas(agg).sort_values("month")
+    out.index = pd.PeriodIndex(pd.to_datetime(out.pop("month")), freq="M", name="month")
+    out = out[["orders", "buyers", "sales", "new_buyers", "returning_buyers", "new_sales", "returning_sales"]]
+    out.insert(3, "aov", out["sales"] / out["orders"])
     out["returning_buyer_share"] = out["returning_buyers"] / out["buyers"]
     out["returning_sales_share"] = out["returning_sales"] / out["sales"]
+    end = o.observation_end
     last = pd.Period(end, "M")
     out["partial"] = (out.index == last) & (end < (last + 1).start_time - pd.Timedelta(seconds=1))
-    out.index.name = "month"
     return out
 
 
-def status_summary(orders: pd.DataFrame, observation_end=None) -> pd.DataFrame:
+def status_summary(orders, observation_end=None, engine=None) -> pd.DataFrame:
     """Orders and amounts by status (paid, unpaid, refunded, cancelled; 拍下/付款/未付款)."""
-    end = observation_end_of(orders, observation_end)
-    o = orders[orders["order_time"] <= end]
-    g = o.groupby("status", observed=False)
-    out = pd.DataFrame({"orders": g.size(), "amount": g["amount"].sum(), "customers": g["customer_id"].nunique()})
+    o = order_table(orders, engine, observation_end)
+    t = o.table.filter(o.table.order_time <= ts(o.observation_end))
+    agg = t.group_by("status").aggregate(orders=t.customer_id.count(), amount=t.amount.sum(),
+                                         customers=t.customer_id.nunique())
+    out = o.engine.to_pandas(agg).set_index("status").reindex(list(STATUSES))
+    out = out.fillna({"orders": 0, "amount": 0.0, "customers": 0}).astype({"orders": int, "customers": int})
+    out.index = pd.CategoricalIndex(out.index, categories=list(STATUSES), name="status")
     out["order_share"] = out["orders"] / out["orders"].sum()
     return out
 
 
-def spread(orders: pd.DataFrame, by: str, observation_end=None) -> pd.DataFrame:
+def spread(orders, by: str, observation_end=None, engine=None) -> pd.DataFrame:
     """Paid orders, buyers and sales by ``region`` or ``channel`` (largest first)."""
-    if by not in orders.columns:
+    o = order_table(orders, engine, observation_end)
+    if not o.has(by) or by not in ("region", "channel", "product", "category"):
         raise KeyError(f"orders have no column {by!r}")
-    seq = order_sequence(orders, observation_end)
-    g = seq.groupby(by, observed=True)
-    out = pd.DataFrame({"orders": g.size(), "buyers": g["customer_id"].nunique(), "sales": g["amount"].sum()})
+    p = paid_orders(o)
+    p = p.filter(p[by].notnull())
+    agg = p.group_by(by).aggregate(orders=p.customer_id.count(), buyers=p.customer_id.nunique(),
+                                   sales=p.amount.sum())
+    out = o.engine.to_pandas(agg).set_index(by)
     out["sales_share"] = out["sales"] / out["sales"].sum()
-    return out.sort_values("sales", ascending=False)
+    return out.sort_values(["sales"], ascending=False)

@@ -13,10 +13,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from crmlab.aggregate import observation_end_of, order_sequence
+import ibis
+
+from crmlab.engine import order_table
+from crmlab.engine.aggregates import order_sequence
 from crmlab.proportion import wilson
 
-__all__ = ["RetentionTable", "retention_table", "cohort_of"]
+__all__ = ["RetentionTable", "retention_table", "cohort_labels"]
 
 ALL = "all cohorts"
 _KINDS = ("exact", "on_or_after", "bracket")
@@ -71,18 +74,29 @@ class RetentionTable:
                 "cohorts": cohorts}
 
 
-def cohort_of(first_time: pd.Series, by: str, channel: pd.Series | None = None) -> pd.Series:
-    """Cohort label of each customer from the first paid order: day, week, month or channel."""
+def cohort_labels(keys: pd.Series, by: str) -> pd.Series:
+    """Readable cohort label from the engine's cohort key (the first order's date, week
+    start, month start, or first channel)."""
     if by == "day":
-        return first_time.dt.strftime("%Y-%m-%d")
+        return pd.to_datetime(keys).dt.strftime("%Y-%m-%d")
     if by == "week":
-        return first_time.dt.to_period("W-SUN").dt.start_time.dt.strftime("%Y-%m-%d (week)")
+        return pd.to_datetime(keys).dt.strftime("%Y-%m-%d (week)")
     if by == "month":
-        return first_time.dt.strftime("%Y-%m")
+        return pd.to_datetime(keys).dt.strftime("%Y-%m")
+    return keys.astype(str)
+
+
+def _cohort_key(first_time, by: str, first_channel=None):
+    if by == "day":
+        return first_time.date()
+    if by == "week":  # weeks start on Monday (ISO), in every engine
+        return first_time.truncate("W").date()
+    if by == "month":
+        return first_time.truncate("M").date()
     if by == "channel":
-        if channel is None:
+        if first_channel is None:
             raise ValueError("cohort='channel' needs a 'channel' column in the orders")
-        return channel.astype(str)
+        return first_channel.fill_null("(none)")
     raise ValueError(f"cohort must be day, week, month or channel, not {by!r}")
 
 
@@ -91,13 +105,13 @@ def _label(d) -> object:
 
 
 def retention_table(orders: pd.DataFrame, cohort: str = "month", days: Sequence = (1, 3, 7, 14, 30, 60, 90),
-                    kind: str = "exact", observation_end=None) -> RetentionTable:
+                    kind: str = "exact", observation_end=None, engine=None) -> RetentionTable:
     """Cohort retention with censoring.
 
     Parameters
     ----------
-    orders : DataFrame
-        From :func:`crmlab.io.load_orders`.
+    orders : OrderTable or DataFrame
+        An :class:`crmlab.engine.OrderTable`, or orders from :func:`crmlab.io.load_orders`.
     cohort : {"day", "week", "month", "channel"}
         Grouping of customers by their first paid order.
     days : sequence of int, or of (start, end) pairs for ``kind="bracket"``
@@ -106,6 +120,8 @@ def retention_table(orders: pd.DataFrame, cohort: str = "month", days: Sequence 
         to the observation end); ``bracket``: a paid order on a day inside [start, end].
     observation_end : optional
         Defaults to the loader's.
+    engine : str or Engine, optional
+        Where a DataFrame is scanned (default: :func:`crmlab.engine.get_engine`).
 
     Returns
     -------
@@ -121,46 +137,36 @@ def retention_table(orders: pd.DataFrame, cohort: str = "month", days: Sequence 
         days = [int(d) for d in days]
         if any(d < 1 for d in days):
             raise ValueError("days must be >= 1 (day 0 is the first order itself)")
-    end = observation_end_of(orders, observation_end)
-    seq = order_sequence(orders, end)
-    codes = seq["customer_id"].cat.codes.to_numpy()
-    ncust = len(seq["customer_id"].cat.categories)
-    first_rows = seq["k"].to_numpy() == 1
-    first_code = codes[first_rows]
-    first_date = seq["first_time"].to_numpy()[first_rows].astype("datetime64[D]")
+    o = order_table(orders, engine, observation_end)
+    end = o.observation_end
+    seq = order_sequence(o)
     # the last complete calendar day: day D is observed when end >= D 23:59:59.999999
-    last_full = (np.datetime64(end + pd.Timedelta(microseconds=1), "us").astype("datetime64[D]")
-                 - np.timedelta64(1, "D"))
-    observed_days = (last_full - first_date).astype(np.int64)  # per first-row customer
-    obs_by_code = np.full(ncust, -1, dtype=np.int64)
-    obs_by_code[first_code] = observed_days
-    day = seq["day"].to_numpy()
-    labels = cohort_of(pd.Series(seq["first_time"].to_numpy()[first_rows]), cohort,
-                       None if "channel" not in seq else pd.Series(seq["channel"].to_numpy()[first_rows]))
-    cohort_by_code = pd.Series(labels.to_numpy(), index=first_code)
-
-    max_day = np.full(ncust, -1, dtype=np.int64)
-    np.maximum.at(max_day, codes, day)
-    elig_cols, ret_cols = {}, {}
-    for d in days:
-        last_needed = d[1] if isinstance(d, tuple) else d
-        eligible = obs_by_code[first_code] >= last_needed
+    last_full = ((end + pd.Timedelta(microseconds=1)).normalize() - pd.Timedelta(days=1)).date()
+    first = seq.filter(seq.k == 1)
+    per = {"observed": ibis.literal(last_full, type="date").delta(seq.first_time.date(), unit="day").max(),
+           "max_day": seq.day.max()}
+    for i, d in enumerate(days):
         if kind == "exact":
-            hit = np.zeros(ncust, bool)
-            hit[codes[day == d]] = True
-        elif kind == "on_or_after":
-            hit = max_day >= d
-        else:
-            hit = np.zeros(ncust, bool)
-            hit[codes[(day >= d[0]) & (day <= d[1])]] = True
-        elig_cols[_label(d)] = eligible
-        ret_cols[_label(d)] = hit[first_code] & eligible
-    E = pd.DataFrame(elig_cols, index=cohort_by_code.index).groupby(cohort_by_code.to_numpy()).sum()
-    R = pd.DataFrame(ret_cols, index=cohort_by_code.index).groupby(cohort_by_code.to_numpy()).sum()
-    size = cohort_by_code.groupby(cohort_by_code.to_numpy()).size()
+            per[f"h{i}"] = (seq.day == d).cast("int64").max()
+        elif kind == "bracket":
+            per[f"h{i}"] = seq.day.between(d[0], d[1]).cast("int64").max()
+    cust = seq.group_by("customer_id").aggregate(**per)
+    key = _cohort_key(first.first_time, cohort, first.channel if o.has("channel") else None)
+    cust = cust.join(first.select("customer_id", key=key), "customer_id")
+    agg = {"size": cust.customer_id.count()}
+    for i, d in enumerate(days):
+        last_needed = d[1] if isinstance(d, tuple) else d
+        eligible = cust.observed >= last_needed
+        hit = (cust.max_day >= d) if kind == "on_or_after" else (cust[f"h{i}"] == 1)
+        agg[f"e{i}"] = eligible.cast("int64").sum()
+        agg[f"r{i}"] = (eligible & hit).cast("int64").sum()
+    small = o.engine.to_pandas(cust.group_by("key").aggregate(**agg)).sort_values("key")
     if cohort == "channel":
-        order = size.sort_values(ascending=False).index
-        E, R, size = E.loc[order], R.loc[order], size.loc[order]
+        small = small.sort_values(["size", "key"], ascending=[False, True], kind="stable")
+    idx = pd.Index(cohort_labels(small["key"], cohort).to_numpy(), name="cohort")
+    E = pd.DataFrame({_label(d): small[f"e{i}"].to_numpy() for i, d in enumerate(days)}, index=idx)
+    R = pd.DataFrame({_label(d): small[f"r{i}"].to_numpy() for i, d in enumerate(days)}, index=idx)
+    size = pd.Series(small["size"].to_numpy(), index=idx)
     E.loc[ALL] = E.sum()
     R.loc[ALL] = R.sum()
     size.loc[ALL] = size.sum()

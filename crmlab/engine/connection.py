@@ -1,0 +1,152 @@
+"""Connecting to an engine: embedded DuckDB (default) or PySpark, both through Ibis.
+
+Every scan of the order table in crmlab is an Ibis expression; the backend is chosen at
+the edge (the CLI's ``--engine``, a notebook's ``engine`` parameter, ``CRMLAB_ENGINE``)
+and only small aggregates come back to pandas.
+
+``duckdb``
+    In-process, with ``threads`` = the machine's cores, a memory limit (default 60% of
+    RAM) and a temporary directory so big jobs spill to disk instead of failing.
+``spark``
+    An existing ``SparkSession`` (pass ``spark=``), Spark Connect when ``SPARK_REMOTE``
+    is set, or a session crmlab starts (``local[*]`` by default, ``spark_master=`` to
+    choose). Needs the ``crmlab[spark]`` extra and Java 17+. The session time zone is set
+    to UTC so that store-local (naive) times round-trip unchanged.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["ENGINES", "Engine", "connect", "set_engine", "get_engine"]
+
+ENGINES = ("duckdb", "spark")
+_names = itertools.count()
+
+
+@dataclass(frozen=True)
+class Engine:
+    """An Ibis backend and its name (``"duckdb"`` or ``"spark"``)."""
+
+    name: str
+    con: Any = field(repr=False)
+
+    def register(self, df: pd.DataFrame, prefix: str = "crmlab") -> Any:
+        """Copy a pandas frame into the engine as a temporary table; return the Ibis table."""
+        name = f"{prefix}_{os.getpid()}_{next(_names)}"
+        if self.name == "duckdb":
+            return self.con.create_table(name, obj=df, temp=True)
+        return self.con.create_table(name, obj=df, overwrite=True)
+
+    def to_pandas(self, expr) -> pd.DataFrame:
+        """Execute an expression (a small aggregate) into pandas."""
+        return self.con.to_pandas(expr)
+
+    def to_parquet(self, expr, path: str) -> None:
+        """Write an expression's rows to one Parquet file, from the engine."""
+        if self.name == "duckdb":
+            self.con.to_parquet(expr, path)
+        else:  # Spark writes a directory of parts; one file is what users expect
+            import pyarrow.parquet as pq
+
+            pq.write_table(self.con.to_pyarrow(expr), path)
+
+
+def _duckdb(memory_limit: str | None, temp_directory: str | None, threads: int | None):
+    import ibis
+
+    if memory_limit is None:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        memory_limit = f"{int(0.6 * total / 2**20)}MB"
+    temp_directory = temp_directory or os.path.join(tempfile.gettempdir(), "crmlab-duckdb-spill")
+    return ibis.duckdb.connect(threads=threads or os.cpu_count() or 1, memory_limit=memory_limit,
+                               temp_directory=temp_directory)
+
+
+def _spark(spark, spark_master: str | None):
+    import ibis
+
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        from crmlab.io import CrmlabInputError
+
+        raise CrmlabInputError("--engine spark: PySpark is not installed (pip install 'crmlab[spark]'; "
+                               "Spark needs Java 17+)") from None
+    if spark is None:
+        remote = os.environ.get("SPARK_REMOTE")
+        b = SparkSession.builder.appName("crmlab")
+        if remote and not spark_master:
+            b = b.remote(remote)
+        else:
+            b = (b.master(spark_master or "local[*]").config("spark.ui.enabled", "false")
+                 .config("spark.sql.shuffle.partitions", str(max(2, 2 * (os.cpu_count() or 1))))
+                 .config("spark.driver.memory", os.environ.get("CRMLAB_SPARK_DRIVER_MEMORY", "4g")))
+        spark = b.getOrCreate()
+        if not remote:
+            spark.sparkContext.setLogLevel("ERROR")
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    return ibis.pyspark.connect(spark)
+
+
+def connect(engine: str | None = None, *, spark=None, spark_master: str | None = None,
+            memory_limit: str | None = None, temp_directory: str | None = None,
+            threads: int | None = None) -> Engine:
+    """Connect to ``engine`` (default ``CRMLAB_ENGINE`` or ``"duckdb"``).
+
+    Parameters
+    ----------
+    engine : {"duckdb", "spark"}, optional
+    spark : pyspark.sql.SparkSession, optional
+        Use this session (implies ``engine="spark"``).
+    spark_master : str, optional
+        Master URL for a session crmlab starts (default ``local[*]``).
+    memory_limit, temp_directory, threads
+        DuckDB settings (defaults: 60% of RAM, a spill folder under the temp dir, all cores).
+
+    Examples
+    --------
+    >>> from crmlab.engine import connect
+    >>> connect("duckdb").name
+    'duckdb'
+    """
+    from crmlab.io import CrmlabInputError
+
+    if spark is not None:
+        engine = "spark"
+    engine = (engine or os.environ.get("CRMLAB_ENGINE") or "duckdb").strip().lower()
+    if engine not in ENGINES:
+        raise CrmlabInputError(f"--engine: choose from {', '.join(ENGINES)}, not {engine!r}")
+    if engine == "duckdb":
+        return Engine("duckdb", _duckdb(memory_limit, temp_directory, threads))
+    return Engine("spark", _spark(spark, spark_master))
+
+
+_default: dict[str, Engine] = {}
+
+
+def set_engine(engine: str | Engine | None = None, **kw) -> Engine:
+    """Choose the engine once (e.g. at the top of a notebook); analyses use it by default."""
+    e = engine if isinstance(engine, Engine) else connect(engine, **kw)
+    _default["engine"] = e
+    return e
+
+
+def get_engine(engine: str | Engine | None = None) -> Engine:
+    """``engine`` itself, a new connection by name, or the default set by :func:`set_engine`
+    (connected on first use from ``CRMLAB_ENGINE``, else DuckDB)."""
+    if isinstance(engine, Engine):
+        return engine
+    if engine is not None:
+        cur = _default.get("engine")
+        if cur is not None and cur.name == engine:
+            return cur
+        return set_engine(engine)
+    if "engine" not in _default:
+        set_engine(None)
+    return _default["engine"]

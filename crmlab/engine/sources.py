@@ -1,0 +1,161 @@
+"""Order tables in the engine: a validated export, a clean Parquet file, or an engine table.
+
+:class:`OrderTable` is what every analysis scans: an Ibis table with one row per order
+(``customer_id`` text, ``order_id``, ``order_time`` store-local timestamp, ``amount``,
+``status``, ``line`` = position in the loader's time order, used to break ties between
+orders placed at the same moment, and the optional ``channel``, ``region``, ``product``,
+``category``, ``quantity``), the observation end and the engine it lives in.
+
+Sources (:func:`order_table`):
+
+* a DataFrame from :func:`crmlab.io.load_orders` (validated, with its ledger);
+* a clean Parquet file or directory written by crmlab (:func:`write_clean`), whose
+  metadata carries the observation end and the ledger: read directly, not revalidated;
+* ``duckdb:FILE.duckdb:TABLE`` or ``spark:DB.TABLE``: a table already in an engine, with
+  the clean columns (the warehouse is trusted; its row count is the ledger).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pandas as pd
+
+from crmlab.engine.connection import Engine, get_engine
+
+__all__ = ["OrderTable", "order_table", "write_clean", "read_clean_ledger", "CLEAN_COLUMNS", "OPTIONAL_COLUMNS"]
+
+CLEAN_COLUMNS = ("customer_id", "order_id", "order_time", "amount", "status", "line")
+OPTIONAL_COLUMNS = ("channel", "region", "product", "category", "quantity")
+_MARK = b"crmlab_clean"
+
+
+@dataclass(frozen=True)
+class OrderTable:
+    """Orders in an engine, with the observation end that every analysis honours."""
+
+    table: Any
+    observation_end: pd.Timestamp
+    engine: Engine
+    source: str = "<orders>"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.table.columns)
+
+    def has(self, column: str) -> bool:
+        return column in self.table.columns
+
+    def until(self, observation_end) -> "OrderTable":
+        """The same orders seen as of an earlier (or explicit) observation end."""
+        if observation_end is None:
+            return self
+        from crmlab.io import parse_observation_end
+
+        return replace(self, observation_end=parse_observation_end(observation_end))
+
+    def __repr__(self) -> str:
+        return f"OrderTable({self.source!r}, engine={self.engine.name!r}, observation_end={self.observation_end})"
+
+
+def _frame_for_engine(orders: pd.DataFrame) -> pd.DataFrame:
+    df = pd.DataFrame({"customer_id": orders["customer_id"].astype(str).to_numpy(dtype=object),
+                       "order_id": orders["order_id"].astype(str).to_numpy(dtype=object),
+                       "order_time": orders["order_time"].to_numpy(dtype="datetime64[ns]"),
+                       "amount": orders["amount"].to_numpy(dtype=float),
+                       "status": orders["status"].astype(str).to_numpy(dtype=object)})
+    df["line"] = range(len(df))
+    for c in OPTIONAL_COLUMNS:
+        if c in orders.columns:
+            df[c] = orders[c].to_numpy(dtype=float) if c == "quantity" else orders[c].astype(object).where(
+                orders[c].notna(), None).to_numpy()
+    return df
+
+
+def order_table(orders, engine: str | Engine | None = None, observation_end=None) -> OrderTable:
+    """The orders as an :class:`OrderTable` in ``engine`` (default: :func:`get_engine`).
+
+    Parameters
+    ----------
+    orders : OrderTable, DataFrame, or str
+        An OrderTable (returned as is, or seen as of ``observation_end``); a DataFrame from
+        :func:`crmlab.io.load_orders`; a clean Parquet path written by :func:`write_clean`;
+        ``duckdb:FILE:TABLE`` or ``spark:DB.TABLE``.
+    observation_end : optional
+        Overrides the source's observation end (a bare date is the end of that day).
+    """
+    from crmlab.io import parse_observation_end
+
+    if isinstance(orders, OrderTable):
+        if engine is not None and get_engine(engine).name != orders.engine.name:
+            raise ValueError(f"these orders live in {orders.engine.name}, not {get_engine(engine).name}")
+        return orders.until(observation_end)
+    eng = get_engine(engine)
+    if isinstance(orders, pd.DataFrame):
+        end = orders.attrs.get("observation_end")
+        if end is None:
+            end = orders["order_time"].max()
+        table = eng.register(_frame_for_engine(orders), "crmlab_orders")
+        ot = OrderTable(table, pd.Timestamp(end), eng, orders.attrs.get("source", "<DataFrame>"))
+        return ot.until(observation_end)
+    return _from_path(str(orders), eng).until(observation_end)
+
+
+def _from_path(spec: str, eng: Engine) -> OrderTable:
+    from crmlab.io import CrmlabInputError
+
+    if spec.startswith("duckdb:") or spec.startswith("spark:"):
+        kind, _, rest = spec.partition(":")
+        if kind != eng.name:
+            raise CrmlabInputError(f"{spec}: a {kind} table needs --engine {kind}")
+        if kind == "duckdb":
+            path, _, name = rest.rpartition(":")
+            if not path or not name or not os.path.exists(path):
+                raise CrmlabInputError(f"{spec}: expected duckdb:FILE.duckdb:TABLE with an existing file")
+            eng.con.attach(path, name="crmlab_src", read_only=True)
+            table = eng.con.table(name, database="crmlab_src")
+        else:
+            db, _, name = rest.rpartition(".")
+            table = eng.con.table(name, database=db or None)
+        missing = [c for c in CLEAN_COLUMNS if c not in table.columns and c != "line"]
+        if missing:
+            raise CrmlabInputError(f"{spec}: missing column(s) {', '.join(missing)} (columns found: "
+                                   f"{', '.join(table.columns)})")
+        if "line" not in table.columns:
+            table = table.mutate(line=table.order_id.hash())
+        end = eng.to_pandas(table.order_time.max().name("end").as_table())["end"].iloc[0]
+        return OrderTable(table, pd.Timestamp(end), eng, spec)
+    meta = read_clean_ledger(spec)
+    if meta is None:
+        raise CrmlabInputError(f"{os.path.basename(spec)}: not a clean file written by crmlab")
+    table = eng.con.read_parquet(spec)
+    return OrderTable(table, pd.Timestamp(meta["observation_end"]), eng, meta.get("file", os.path.basename(spec)))
+
+
+def write_clean(orders: pd.DataFrame, ledger, path: str) -> str:
+    """Write validated orders as Parquet with the ledger in its metadata (read by
+    :func:`order_table` without validating again). Returns ``path``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tbl = pa.Table.from_pandas(_frame_for_engine(orders), preserve_index=False)
+    meta = dict(ledger.to_dict())
+    meta["observation_end"] = str(orders.attrs.get("observation_end") or ledger.observation_end)
+    tbl = tbl.replace_schema_metadata({**(tbl.schema.metadata or {}),
+                                       _MARK: json.dumps(meta, ensure_ascii=False).encode()})
+    pq.write_table(tbl, path)
+    return path
+
+
+def read_clean_ledger(path: str) -> dict | None:
+    """The ledger stored in a clean Parquet file, or None when the file is not one."""
+    import pyarrow.parquet as pq
+
+    try:
+        md = pq.read_schema(path).metadata or {}
+    except (OSError, ValueError):
+        return None
+    raw = md.get(_MARK)
+    return json.loads(raw) if raw else None
