@@ -11,7 +11,7 @@ OUT    ?= reports/latest
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,spark]'
 	$(PY) -m ipykernel install --sys-prefix --name crmlab --display-name "crmlab (Python 3)" >/dev/null
 	touch $@
 

@@ -20,7 +20,8 @@ def _spec(req: str) -> str:
 
 def test_environment_yml_lists_the_same_packages_as_pyproject():
     py = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    want = {_spec(r.split(";")[0]) for r in py["dependencies"] + py["optional-dependencies"]["test"]}
+    extras = py["optional-dependencies"]
+    want = {_spec(r.split(";")[0]) for r in py["dependencies"] + extras["test"] + extras["spark"]}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     have = set()
     for d in env["dependencies"]:
