@@ -109,6 +109,8 @@ def _read_params(a) -> dict:
                 y = yaml.safe_load(fh) or {}
         except OSError as e:
             raise CrmlabInputError(f"{f}: cannot read parameter file ({e.strerror})") from None
+        except UnicodeDecodeError:
+            raise CrmlabInputError(f"{f}: not UTF-8 text (save the parameter file as UTF-8)") from None
         except yaml.YAMLError as e:
             raise CrmlabInputError(f"{f}: not valid YAML ({str(e).splitlines()[0]})") from None
         if not isinstance(y, dict):
@@ -127,9 +129,13 @@ def _read_params(a) -> dict:
 def cmd_report(a) -> int:
     from crmlab.report import run_reports
 
-    res = run_reports(a.orders, a.sends, a.notebooks, out=a.out, columns=a.columns, parameters=_read_params(a))
+    params = _read_params(a)
+    # -p names must be parameters of a selected notebook; -f keys of some notebook
+    strict = {p.split("=", 1)[0].strip() for p in a.param or [] if "=" in p}
+    res = run_reports(a.orders, a.sends, a.notebooks, out=a.out, columns=a.columns, parameters=params,
+                      strict_parameters=strict)
     for r in res.reports:
-        if not r.ok:
+        if r.status == "failed":
             print(f"crmlab: error: {r.error}", file=sys.stderr)
     return 0 if res.ok else 1
 

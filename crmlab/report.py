@@ -1,9 +1,16 @@
 """The report runner: validate inputs, run notebooks with papermill, export HTML, index runs.
 
-A run is built in a temporary directory next to the target and moved into place only
-when complete, so ``DIR`` is never half-written. With ``--out reports/{date}`` the run
-date is expanded; after a successful run ``reports/latest`` is pointed at it (a failed run
-leaves ``latest`` where it was) and ``reports/index.html`` lists past runs side by side.
+A run is built in a hidden temporary directory next to the target and moved into place
+only when complete, so ``DIR`` is never half-written; an interrupted run (SIGINT/SIGTERM)
+removes it. With ``--out reports/{date}`` the run date is expanded; after a successful run
+``reports/latest`` is pointed at it and ``reports/index.html`` lists past runs side by side.
+
+The runner never deletes or replaces what it cannot prove it made: ``DIR`` must be new or a
+crmlab run (``run.json`` with ``"crmlab_run": true``), ``latest`` is moved only if it is a
+link crmlab made, ``index.html`` is rewritten only if it carries crmlab's generator tag;
+otherwise it refuses (``DIR``) or warns and leaves them. A failed run does not replace a
+good one: it is kept beside it as ``DIR.failed-HHMMSS``. Every artefact of a run is scanned
+for phone-shaped strings and local paths are scrubbed from the notebooks and HTML.
 
 Exit codes (CLI): 0 all reports ran; 1 a notebook failed (its HTML shows the error);
 2 bad input or arguments (one line on stderr, nothing run).
@@ -17,18 +24,20 @@ import os
 import re
 import shutil
 import sys
+import secrets
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 from crmlab import __version__
 from crmlab.io import CrmlabInputError, load_orders, load_sends, parse_columns
-from crmlab.privacy import find_pii
+from crmlab.privacy import SALT_ENV, find_pii, redact, scrub_paths
 
 __all__ = ["NOTEBOOK_DIR", "ReportResult", "RunResult", "list_notebooks", "run_reports", "to_html",
-           "resolve_type"]
+           "resolve_type", "check_out_dir", "is_run_dir", "notebook_parameters", "notebook_requires",
+           "REQUIRES"]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 KERNEL = "crmlab"
@@ -41,6 +50,8 @@ class ReportResult:
     seconds: float
     error: str | None = None
     headlines: dict = field(default_factory=dict)
+    status: str = "ok"  # "ok", "failed" or "skipped" (then ``reason`` says why)
+    reason: str | None = None
 
 
 @dataclass
@@ -50,7 +61,8 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return all(r.ok for r in self.reports)
+        """No report failed (skipped ones do not count)."""
+        return not any(r.status == "failed" for r in self.reports)
 
 
 def resolve_type(value: str):
@@ -146,39 +158,332 @@ def _log(msg: str, quiet: bool) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
+def _warn(msg: str) -> None:
+    print(f"crmlab: warning: {msg}", file=sys.stderr, flush=True)
+
+
 def _expand(out: str) -> Path:
     now = _dt.datetime.now()
     return Path(out.replace("{date}", now.strftime("%Y-%m-%d")).replace("{datetime}", now.strftime("%Y-%m-%d_%H%M")))
 
 
+# --- what crmlab can prove it made -------------------------------------------------------
+
+#: key in ``run.json`` marking a directory the runner wrote
+RUN_MARKER = "crmlab_run"
+#: tag in every index page the runner writes
+INDEX_MARKER = '<meta name="generator" content="crmlab">'
+
+
+def _read_run(d: Path) -> dict | None:
+    try:
+        run = json.loads((d / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return run if isinstance(run, dict) else None
+
+
+def is_run_dir(d: Path) -> bool:
+    """A real directory the runner wrote: its ``run.json`` says ``"crmlab_run": true``."""
+    d = Path(d)
+    if d.is_symlink() or not d.is_dir():
+        return False
+    run = _read_run(d)
+    return run is not None and run.get(RUN_MARKER) is True
+
+
+def _is_crmlab_link(link: Path) -> bool:
+    """A link crmlab made: it names a sibling (no path) that is a crmlab run, or is gone."""
+    if not link.is_symlink():
+        return False
+    dest = os.readlink(link)
+    if not dest or "/" in dest or (os.altsep and os.altsep in dest) or dest in (".", ".."):
+        return False
+    sibling = link.parent / dest
+    return not os.path.lexists(sibling) or is_run_dir(sibling)
+
+
+def _is_crmlab_index(f: Path) -> bool:
+    if f.is_symlink() or not f.is_file():
+        return False
+    try:
+        with open(f, encoding="utf-8", errors="replace") as fh:
+            return INDEX_MARKER in fh.read(4096)
+    except OSError:
+        return False
+
+
+def _holds_good_run(target: Path) -> bool:
+    d = target.parent / os.readlink(target) if _is_crmlab_link(target) else target
+    return is_run_dir(d) and (_read_run(d) or {}).get("ok") is True
+
+
+def check_out_dir(target: Path) -> None:
+    """Refuse an output directory the runner might not replace (raises CrmlabInputError).
+
+    Refused: ``/``, the home directory, the current directory, the crmlab checkout, any of
+    their parents, any directory holding ``.git`` or ``pyproject.toml``, and any existing
+    path that is not a crmlab run directory or a link crmlab made.
+    """
+    target = Path(target)
+    t = target.resolve()
+    guarded = {"the file-system root": Path(t.anchor), "your home directory": Path.home().resolve(),
+               "the current directory": Path.cwd().resolve(), "the crmlab checkout": NOTEBOOK_DIR.parent}
+    why = None
+    for label, g in guarded.items():
+        if t == g:
+            why = f"it is {label}"
+        elif why is None and g.is_relative_to(t):
+            why = f"it holds {label}"
+    if why is None and t.is_dir():
+        marks = [m for m in (".git", "pyproject.toml") if (t / m).exists()]
+        if marks:
+            why = f"it holds {marks[0]}, a project"
+    if why:
+        raise CrmlabInputError(f"{target}: refusing to write reports there ({why}); "
+                               f"choose a new directory, e.g. --out reports/{{date}}")
+    if target.is_symlink():
+        if not _is_crmlab_link(target):
+            raise CrmlabInputError(f"{target}: is a link crmlab did not make; refusing to replace it "
+                                   f"(choose a new --out or remove it yourself)")
+    elif os.path.lexists(target) and not is_run_dir(target):
+        raise CrmlabInputError(f"{target}: exists and is not a crmlab run directory (no run.json marked "
+                               f"{RUN_MARKER}); refusing to replace it (choose a new --out or remove it yourself)")
+
+
+# --- notebooks' parameters and needs -------------------------------------------------------
+
+#: inputs a notebook needs, when its parameters cell does not say (``requires = ["sends"]``)
+REQUIRES: dict[str, tuple[str, ...]] = {"05_sms_ab_test": ("sends",)}
+_MISSING = {"sends": "no SMS send log given (--sends)", "orders": "no orders given (--orders)"}
+_NOT_SETTABLE = {"requires"}
+
+
+def notebook_parameters(nb: Path) -> dict[str, str]:
+    """The parameters cell of ``nb`` as ``{name: default source}`` (papermill's inspect)."""
+    import papermill as pm
+
+    try:
+        return {k: v["default"] for k, v in pm.inspect_notebook(str(nb)).items()}
+    except Exception as e:  # unreadable notebook
+        raise CrmlabInputError(f"{Path(nb).name}: cannot read its parameters ({type(e).__name__}: {e})") from None
+
+
+def notebook_requires(nb: Path, declared: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The inputs ``nb`` needs: ``requires = [...]`` in its parameters cell, else :data:`REQUIRES`."""
+    import ast
+
+    declared = notebook_parameters(nb) if declared is None else declared
+    if "requires" not in declared:
+        return REQUIRES.get(Path(nb).stem, ())
+    try:
+        v = ast.literal_eval(declared["requires"])
+    except (ValueError, SyntaxError):
+        v = None
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
+        raise CrmlabInputError(f"{Path(nb).name}: requires must be a list of input names, "
+                               f"got {declared['requires']}")
+    return tuple(v)
+
+
+def _check_parameters(params: Mapping[str, object], declared: Mapping[str, Mapping[str, str]],
+                      strict: Collection[str] | None, notebook_dir: Path) -> None:
+    """Every parameter must be one a selected notebook has; names not in ``strict`` (when
+    given) need only be one that some notebook in ``notebook_dir`` has."""
+    have = set().union(*(set(d) for d in declared.values())) - _NOT_SETTABLE
+    unknown = [k for k in params if k not in have]
+    if strict is not None and unknown:
+        loose = [k for k in unknown if k not in strict]
+        if loose:
+            anywhere = set()
+            for nb in list_notebooks(None, notebook_dir):
+                anywhere |= set(notebook_parameters(nb))
+            unknown = [k for k in unknown if k in strict or k not in anywhere - _NOT_SETTABLE]
+    if unknown:
+        raise CrmlabInputError(
+            f"unknown parameter {', '.join(map(repr, unknown))}: none of the selected notebooks "
+            f"({', '.join(declared)}) has it; their parameters: {', '.join(sorted(have))}")
+
+
+# --- running ---------------------------------------------------------------------------------
+
+def _ipc_kernel_manager():
+    """The kernel over IPC (Unix sockets), not unencrypted TCP on localhost."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class IpcKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _transport_default(self):
+            return "ipc" if os.name == "posix" else "tcp"
+
+    return IpcKernelManager
+
+
+def _install_signal_handlers():
+    """SIGINT/SIGTERM raise (KeyboardInterrupt / SystemExit(143)) so ``finally`` cleans up;
+    a second signal during the clean-up is ignored. Returns the function that restores."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    sigs = [signal.SIGINT, signal.SIGTERM]
+    old = {s: signal.getsignal(s) for s in sigs}
+
+    def handler(signum, frame):
+        for s in sigs:
+            signal.signal(s, signal.SIG_IGN)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + signum)
+
+    for s in sigs:
+        signal.signal(s, handler)
+
+    def restore():
+        for s, h in old.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
+
+    return restore
+
+
+def _local_roots(tmp: Path, target: Path, inputs: Mapping[str, str],
+                 notebooks: Sequence[Path] = ()) -> list[tuple[str, str]]:
+    """Local directories that must not appear in a report, with their stand-ins."""
+    roots = [(str(tmp), "."), (str(tmp.resolve()), "."), (str(Path.home()), "~"),
+             (str(Path.home().resolve()), "~")]
+    for d in [target.parent.absolute(), target.parent.resolve(), Path.cwd(), NOTEBOOK_DIR.parent,
+              *[Path(p).parent for p in inputs.values() if p], *[Path(nb).absolute().parent for nb in notebooks]]:
+        roots.append((str(d), "…"))
+    return [(r, s) for r, s in roots if r not in ("/", "") and len(r) > 1]
+
+
+def _link_inputs(tmp: Path, inputs: Mapping[str, str]) -> dict[str, str]:
+    """Inputs as paths relative to the run (links in ``.inputs/``, removed before the run is
+    placed), so no absolute local path reaches a notebook's parameters."""
+    rel, used = {}, set()
+    for key, path in inputs.items():
+        if not path:
+            rel[key] = ""
+            continue
+        name = os.path.basename(path)
+        sub = Path(".inputs") / (name if name not in used else f"{key}-{name}")
+        used.add(sub.name)
+        try:
+            (tmp / sub).parent.mkdir(exist_ok=True)
+            (tmp / sub).symlink_to(path)
+            rel[key] = sub.as_posix()
+        except OSError:  # no symlinks here: a relative path still names no local root
+            rel[key] = os.path.relpath(path, tmp.resolve())
+    return rel
+
+
+def _scrub_obj(obj, fn):
+    if isinstance(obj, str):
+        return fn(obj)
+    if isinstance(obj, list):
+        return [_scrub_obj(x, fn) for x in obj]
+    if isinstance(obj, dict):
+        for k in list(obj):
+            obj[k] = _scrub_obj(obj[k], fn)
+    return obj
+
+
+def _scrub_notebook(path: Path, roots) -> None:
+    """Local paths out of an executed notebook (parameters cell, outputs, tracebacks, metadata)."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    _scrub_obj(nb, lambda s: scrub_paths(s, roots))
+    nbformat.write(nb, str(path))
+
+
+def _strip_outputs(path: Path) -> None:
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    for c in nb.cells:
+        if c.cell_type == "code":
+            c.outputs, c.execution_count = [], None
+    nbformat.write(nb, str(path))
+
+
+def _read_text(f: Path) -> str:
+    try:
+        return f.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _withhold_pii(name: str, tmp: Path, made: Sequence[Path], error: str | None,
+                  heads: dict) -> tuple[str | None, dict]:
+    """If any file the notebook made (or its message, headlines) shows a phone-shaped string:
+    the report fails, its HTML becomes a notice, its notebook loses its outputs, other leaky
+    files go. Returns the (error, headlines) to record."""
+    leaky = [f for f in made if f.is_file() and find_pii(_read_text(f))]
+    err_leaks = bool(error and find_pii(error))
+    head_leaks = bool(find_pii(json.dumps(heads, ensure_ascii=False)))
+    if not (leaky or err_leaks or head_leaks):
+        return error, heads
+    where = ", ".join(f.name for f in leaky) or "its messages"
+    notice = f"{name}: the report shows personal data (phone-shaped strings in {where}); not shared"
+    if error:
+        notice += f"; it also failed: {redact(error)}"
+    for f in leaky:
+        if f.suffix == ".ipynb":
+            _strip_outputs(f)
+            if find_pii(_read_text(f)):
+                f.unlink()
+        elif f.suffix != ".html":
+            f.unlink()
+    (tmp / f"{name}.html").write_text(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(name)}</title></head><body>"
+        f"<h1>{html.escape(name)}</h1><p>{html.escape(notice)}</p></body></html>", encoding="utf-8")
+    return notice, ({} if head_leaks else heads)
+
+
 def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] | None = None,
                 out: str = "reports/latest", columns: str | Mapping[str, str] | None = None,
                 parameters: Mapping[str, object] | None = None, quiet: bool = False,
-                kernel_name: str = KERNEL, notebook_dir: Path = NOTEBOOK_DIR) -> RunResult:
+                kernel_name: str = KERNEL, notebook_dir: Path = NOTEBOOK_DIR,
+                strict_parameters: Collection[str] | None = None) -> RunResult:
     """Validate the inputs, run each notebook with papermill, write HTML and the index.
 
     Parameters
     ----------
     orders, sends : str
         Input files (validated with :func:`crmlab.io.load_orders` / ``load_sends`` first).
+        A notebook whose needed inputs are absent (05 needs ``sends``) is skipped.
     notebooks : list of str, optional
         Names or prefixes (default: every numbered notebook).
     out : str
-        Output directory; ``{date}`` expands to the run date.
+        Output directory; ``{date}`` expands to the run date. It must be new, a crmlab run
+        directory or a link crmlab made (see :func:`check_out_dir`).
     columns : str or dict
         Column mapping passed to the loaders and the notebooks.
     parameters : dict
         Extra notebook parameters (``-p`` / ``-f``); ``observation_end`` is also used for
-        validation.
+        validation. Each must be a parameter of a selected notebook; names not in
+        ``strict_parameters`` (when given; the CLI's ``-f`` keys) need only be one of some
+        notebook in ``notebook_dir``. Each notebook gets the parameters it has.
 
     Raises
     ------
     CrmlabInputError
-        Bad input: nothing is run and nothing is written.
+        Bad input, unknown parameter or refused ``out``: nothing is run and nothing is written.
     """
     import papermill as pm
 
     params = dict(parameters or {})
+    nbs = list_notebooks(notebooks, notebook_dir)
+    target = _expand(out)
+    check_out_dir(target)
+    declared = {nb.stem: notebook_parameters(nb) for nb in nbs}
+    _check_parameters(params, declared, strict_parameters, Path(notebook_dir))
+    needs = {nb.stem: notebook_requires(nb, declared[nb.stem]) for nb in nbs}
     cols = parse_columns(columns)
     colspec = ",".join(f"{k}={v}" for k, v in cols.items())
     obs_end = params.get("observation_end")
@@ -187,65 +492,125 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
     if sends:
         sends = str(Path(sends).resolve())
         load_sends(sends, columns=cols or None, observation_end=obs_end)
-    nbs = list_notebooks(notebooks, notebook_dir)
-    target = _expand(out)
+    inputs = {"orders": orders, "sends": sends or ""}
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    tmp.chmod(0o755)
     results: list[ReportResult] = []
     started = time.time()
+    restore_signals = _install_signal_handlers()
+    old_salt = os.environ.get(SALT_ENV)
+    os.environ[SALT_ENV] = secrets.token_hex(8)  # one mask_ids salt for every notebook of this run
+    tmp: Path | None = None
     try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        tmp.chmod(0o755)
+        roots = _local_roots(tmp, target, inputs, nbs)
+        rel = _link_inputs(tmp, inputs)
         for i, nb in enumerate(nbs, 1):
             name = nb.stem
+            missing = [k for k in needs[name] if not inputs.get(k)]
+            if missing:
+                reason = "; ".join(_MISSING.get(k, f"no {k} given") for k in missing)
+                results.append(ReportResult(name, False, 0.0, None, {}, status="skipped", reason=reason))
+                _log(f"[{i}/{len(nbs)}] {name} skipped: {reason}", quiet)
+                continue
             _log(f"[{i}/{len(nbs)}] {name} ...", quiet)
             t0 = time.time()
-            nb_params = {"orders": orders, "sends": sends or "", "columns": colspec, "out_dir": ".", **params}
+            nb_params = {"orders": rel["orders"], "sends": rel["sends"], "columns": colspec, "out_dir": ".",
+                         **{k: v for k, v in params.items() if k in declared[name]}}
             out_nb = tmp / f"{name}.ipynb"
+            before = set(tmp.iterdir())
             error = None
             try:
                 pm.execute_notebook(str(nb), str(out_nb), parameters=nb_params, kernel_name=kernel_name,
-                                    cwd=str(tmp), progress_bar=False, log_output=False)
+                                    cwd=str(tmp), progress_bar=False, log_output=False,
+                                    kernel_manager_class=_ipc_kernel_manager())
             except pm.PapermillExecutionError as e:
                 error = f"{name}: failed in cell {e.cell_index}: {e.ename}: {e.evalue}"
             except Exception as e:  # kernel died, notebook unreadable, ...
                 error = f"{name}: {type(e).__name__}: {e}"
+            error = scrub_paths(error, roots) if error else None
             html_path = tmp / f"{name}.html"
             if out_nb.exists():
+                _scrub_notebook(out_nb, roots)
                 to_html(out_nb, html_path)
-                leaks = find_pii(html_path.read_text(encoding="utf-8"))
-                if leaks and error is None:
-                    error = f"{name}: the HTML shows personal data ({len(leaks)} phone-shaped strings); not shared"
-                    html_path.write_text(f"<h1>{html.escape(name)}</h1><p>{html.escape(error)}</p>", encoding="utf-8")
             heads_file = tmp / f"{name}.headlines.json"
-            heads = json.loads(heads_file.read_text(encoding="utf-8")) if heads_file.exists() else {}
+            try:
+                heads = json.loads(heads_file.read_text(encoding="utf-8")) if heads_file.exists() else {}
+            except ValueError:
+                heads = {}
+            made = sorted(set(tmp.iterdir()) - before)
+            error, heads = _withhold_pii(name, tmp, made, error, heads)
             secs = time.time() - t0
-            results.append(ReportResult(name, error is None, secs, error, heads))
+            results.append(ReportResult(name, error is None, secs, error, heads,
+                                        status="ok" if error is None else "failed"))
             _log(f"[{i}/{len(nbs)}] {name} {'ok' if error is None else 'FAILED'} in {secs:.1f} s"
                  + (f"\n    {error}" if error else ""), quiet)
-        run = {"run_at": _dt.datetime.fromtimestamp(started).strftime("%Y-%m-%d %H:%M:%S"),
+        ok = not any(r.status == "failed" for r in results)
+        run = {RUN_MARKER: True,
+               "run_at": _dt.datetime.fromtimestamp(started).strftime("%Y-%m-%d %H:%M:%S"),
                "seconds": round(time.time() - started, 1), "crmlab": __version__,
-               "orders": os.path.basename(orders), "sends": os.path.basename(sends) if sends else None,
-               "ok": all(r.ok for r in results),
-               "reports": [{"name": r.name, "ok": r.ok, "seconds": round(r.seconds, 1), "error": r.error,
+               "orders": redact(os.path.basename(orders)),
+               "sends": redact(os.path.basename(sends)) if sends else None,
+               "ok": ok,
+               "reports": [{"name": r.name, "status": r.status, "ok": r.ok, "seconds": round(r.seconds, 1),
+                            "error": r.error, **({"reason": r.reason} if r.reason else {}),
                             "headlines": r.headlines} for r in results]}
-        (tmp / "run.json").write_text(json.dumps(run, ensure_ascii=False, indent=1), encoding="utf-8")
-        (tmp / "index.html").write_text(embed_cjk_font(_index_html(run)), encoding="utf-8")
-        _move_into_place(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    result = RunResult(target, results)
-    if result.ok and target.name != "latest":
+        run_text = json.dumps(run, ensure_ascii=False, indent=1)
+        index_text = _index_html(run)
+        (tmp / "run.json").write_text(redact(run_text) if find_pii(run_text) else run_text, encoding="utf-8")
+        (tmp / "index.html").write_text(embed_cjk_font(redact(index_text) if find_pii(index_text) else index_text),
+                                        encoding="utf-8")
+        shutil.rmtree(tmp / ".inputs", ignore_errors=True)
+        placed = _place(tmp, target, ok, quiet)
+    finally:
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+        if old_salt is None:
+            os.environ.pop(SALT_ENV, None)
+        else:
+            os.environ[SALT_ENV] = old_salt
+        restore_signals()
+    result = RunResult(placed, results)
+    if result.ok and placed == target and target.name != "latest":
         _point_latest(target)
     _write_history(target.parent)
-    _log(f"reports in {target}/index.html ({time.time() - started:.0f} s)", quiet)
+    _log(f"reports in {placed}/index.html ({time.time() - started:.0f} s)", quiet)
     return result
 
 
+def _free_name(p: Path) -> Path:
+    q, n = p, 1
+    while os.path.lexists(q):
+        n += 1
+        q = p.with_name(f"{p.name}-{n}")
+    return q
+
+
+def _place(tmp: Path, target: Path, ok: bool, quiet: bool) -> Path:
+    """Move the finished run to ``target``; a failed run does not replace a good one (it is
+    kept beside as ``{target}.failed-HHMMSS``). Returns where the run now is."""
+    stamp = _dt.datetime.now().strftime("%H%M%S")
+    if not ok and _holds_good_run(target):
+        kept = _free_name(target.with_name(f"{target.name}.failed-{stamp}"))
+        tmp.rename(kept)
+        _log(f"the failed run is kept in {kept}; {target} keeps the last good run", quiet)
+        return kept
+    try:
+        check_out_dir(target)  # again: it may have changed during the run
+    except CrmlabInputError as e:
+        kept = _free_name(target.with_name(f"{target.name}.run-{stamp}"))
+        tmp.rename(kept)
+        _warn(f"{e}; this run is in {kept}")
+        return kept
+    _move_into_place(tmp, target)
+    return target
+
+
 def _move_into_place(tmp: Path, target: Path) -> None:
-    if target.is_symlink():
+    if target.is_symlink():  # a link crmlab made (checked): the link goes, not what it points at
         target.unlink()
-    if target.exists():
+        tmp.rename(target)
+    elif target.exists():  # a crmlab run directory (checked)
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
         target.rename(old)
         tmp.rename(target)
@@ -256,32 +621,48 @@ def _move_into_place(tmp: Path, target: Path) -> None:
 
 def _point_latest(target: Path) -> None:
     latest = target.parent / "latest"
-    if latest.exists() and not latest.is_symlink():
-        shutil.rmtree(latest)
+    if os.path.lexists(latest) and not _is_crmlab_link(latest):
+        _warn(f"{latest}: not a link crmlab made; left as it is (it does not point at {target.name})")
+        return
     tmp_link = target.parent / f".latest.tmp-{os.getpid()}"
-    if tmp_link.is_symlink():
-        tmp_link.unlink()
-    tmp_link.symlink_to(target.name)
-    os.replace(tmp_link, latest)
+    try:
+        if tmp_link.is_symlink():
+            tmp_link.unlink()
+        tmp_link.symlink_to(target.name)
+        os.replace(tmp_link, latest)
+    except OSError as e:
+        if tmp_link.is_symlink():
+            tmp_link.unlink()
+        _warn(f"{latest}: could not point it at {target.name} ({e.strerror}); left as it is")
 
 
 _CSS = ("body{margin:2em;"
         "color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;"
         "text-align:left;vertical-align:top}.ok{color:#2b7a3d}.failed{color:#b8433d;font-weight:bold}"
-        "small{color:#666}")
+        "small{color:#666}.skipped{color:#8a6d1f}")
 
 
 def _heads(h: Mapping[str, object]) -> str:
     return "<br>".join(f"{html.escape(str(k))}: <b>{html.escape(str(v))}</b>" for k, v in h.items())
 
 
+def _status_cell(r: Mapping) -> str:
+    st = r.get("status") or ("ok" if r.get("ok") else "failed")
+    note = r.get("error") if st == "failed" else r.get("reason") if st == "skipped" else None
+    label = {"ok": "ok", "failed": "FAILED", "skipped": "skipped"}.get(st, st)
+    return (f"<td class='{html.escape(st)}'>{html.escape(label)}"
+            f"{'<br><small>' + html.escape(note) + '</small>' if note else ''}</td>")
+
+
 def _index_html(run: Mapping) -> str:
+    def name_cell(r):
+        n = html.escape(r["name"])
+        return f"<td>{n}</td>" if r.get("status") == "skipped" else f"<td><a href='{n}.html'>{n}</a></td>"
+
     rows = "".join(
-        f"<tr><td><a href='{html.escape(r['name'])}.html'>{html.escape(r['name'])}</a></td>"
-        f"<td class='{'ok' if r['ok'] else 'failed'}'>{'ok' if r['ok'] else 'FAILED'}"
-        f"{'<br><small>' + html.escape(r['error']) + '</small>' if r['error'] else ''}</td>"
+        f"<tr>{name_cell(r)}{_status_cell(r)}"
         f"<td>{_heads(r['headlines'])}</td><td>{r['seconds']} s</td></tr>" for r in run["reports"])
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>crmlab reports</title>"
+    return (f"<!doctype html><html><head><meta charset='utf-8'>{INDEX_MARKER}<title>crmlab reports</title>"
             f"<style>{_CSS}</style></head><body><h1>crmlab reports 报告</h1>"
             f"<p>Run at {html.escape(run['run_at'])} on <code>{html.escape(str(run['orders']))}</code>"
             f"{' and <code>' + html.escape(run['sends']) + '</code>' if run['sends'] else ''}, "
@@ -291,15 +672,23 @@ def _index_html(run: Mapping) -> str:
 
 
 def _write_history(parent: Path) -> None:
-    """``reports/index.html``: every run under ``parent`` with its headline numbers side by side."""
+    """``reports/index.html``: every run under ``parent`` with its headline numbers side by
+    side. An ``index.html`` crmlab did not write is left as it is (with a warning)."""
+    index = parent / "index.html"
+    if os.path.lexists(index) and not _is_crmlab_index(index):
+        _warn(f"{index}: not written by crmlab; left as it is (the list of runs is not updated)")
+        return
     runs = []
     for d in sorted(parent.iterdir()):
-        f = d / "run.json"
-        if d.is_dir() and not d.is_symlink() and not d.name.startswith(".") and f.exists():
-            try:
-                runs.append((d.name, json.loads(f.read_text(encoding="utf-8"))))
-            except (OSError, json.JSONDecodeError):
-                continue
+        if d.is_dir() and not d.is_symlink() and not d.name.startswith("."):
+            r = _read_run(d)
+            if r and isinstance(r.get("reports"), list) and all(isinstance(x, dict) for x in r["reports"]):
+                r.setdefault("run_at", "")
+                for x in r["reports"]:
+                    x.setdefault("name", "?")
+                    if not isinstance(x.get("headlines"), dict):
+                        x["headlines"] = {}
+                runs.append((d.name, r))
     if not runs:
         return
     keys: list[tuple[str, str]] = []
@@ -309,8 +698,8 @@ def _write_history(parent: Path) -> None:
                 if (rep["name"], k) not in keys:
                     keys.append((rep["name"], k))
     head = "".join(f"<th><a href='{html.escape(n)}/index.html'>{html.escape(n)}</a><br><small>"
-                   f"{html.escape(r['run_at'])}</small></th>" for n, r in runs)
-    status = "".join(f"<td class='{'ok' if r['ok'] else 'failed'}'>{'ok' if r['ok'] else 'FAILED'}</td>"
+                   f"{html.escape(str(r['run_at']))}</small></th>" for n, r in runs)
+    status = "".join(f"<td class='{'ok' if r.get('ok') else 'failed'}'>{'ok' if r.get('ok') else 'FAILED'}</td>"
                      for _, r in runs)
     body = ""
     for rep, k in keys:
@@ -319,7 +708,15 @@ def _write_history(parent: Path) -> None:
             v = next((x["headlines"].get(k) for x in r["reports"] if x["name"] == rep), None)
             cells += f"<td>{'' if v is None else html.escape(str(v))}</td>"
         body += f"<tr><td><small>{html.escape(rep)}</small><br>{html.escape(k)}</td>{cells}</tr>"
-    doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>crmlab runs</title><style>{_CSS}</style>"
+    doc = (f"<!doctype html><html><head><meta charset='utf-8'>{INDEX_MARKER}<title>crmlab runs</title>"
+           f"<style>{_CSS}</style>"
            f"</head><body><h1>crmlab runs 历次报告</h1><table><tr><th>headline</th>{head}</tr>"
            f"<tr><td>status</td>{status}</tr>{body}</table></body></html>")
-    (parent / "index.html").write_text(embed_cjk_font(doc), encoding="utf-8")
+    doc = redact(doc) if find_pii(doc) else doc
+    part = parent / f".index.html.tmp-{os.getpid()}"
+    try:
+        part.write_text(embed_cjk_font(doc), encoding="utf-8")
+        os.replace(part, index)
+    except OSError as e:
+        part.unlink(missing_ok=True)
+        _warn(f"{index}: could not write it ({e.strerror}); left as it is")
