@@ -18,10 +18,21 @@ makes per-customer aggregation fast everywhere else in crmlab.
 
 Personal data (``nickname``, ``phone``) is dropped from the returned tables unless
 ``keep_pii=True``; reports never need it.
+
+Times are store-local: a time with an offset (``2024-01-02T13:00:00+08:00``, ``...Z``, a
+tz-aware Parquet column) is converted to the store's time zone (``timezone=``, default
+``Asia/Shanghai``) and then written without an offset; a time without an offset is taken as
+already local. Different offsets in one column are fine. Slash dates (``01/02/2024``) follow
+``dayfirst=`` or must be unambiguous within their column; ISO dates are never affected.
+Amounts are read with ``.`` as the decimal mark (``1,234.50`` and ``1,234`` have thousands
+separators) unless ``decimal=","``; ``12,50`` under ``.`` is excluded, never guessed.
 """
 from __future__ import annotations
 
+import csv
 import os
+import re
+import warnings as _warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -36,6 +47,7 @@ __all__ = [
     "load_sends",
     "parse_columns",
     "parse_observation_end",
+    "DEFAULT_TIMEZONE",
     "ORDER_ALIASES",
     "SEND_ALIASES",
     "STATUS_MAP",
@@ -43,6 +55,9 @@ __all__ = [
 ]
 
 PII_COLUMNS = ("nickname", "phone")
+
+#: The store time zone when none is given: times with an offset are converted to it.
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 #: Header names recognised without a mapping (besides the canonical English names).
 #: Taobao/Tmall seller-centre exports and common Chinese headers.
@@ -111,7 +126,13 @@ class Ledger:
     orders, customers : int
         Orders and customers in the clean table (sends: messages and customers).
     observation_end : pandas.Timestamp or None
-        End of the observation window used for the exclusion.
+        End of the observation window used for the exclusion (store-local time).
+    timezone : str or None
+        The store time zone the times were read in (times with an offset converted to it).
+    warnings : list of str
+        Things the rows were not excluded for but a reader should know: title rows skipped
+        above the header, a column replaced by an explicit mapping, times far outside the
+        bulk of the data, an observation end later than the run.
     """
 
     file: str
@@ -124,6 +145,8 @@ class Ledger:
     observation_end: pd.Timestamp | None = None
     sha256: str | None = None
     kind: str = "orders"
+    timezone: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.used_rows = self.input_rows
@@ -156,6 +179,8 @@ class Ledger:
             "excluded": dict(self.excluded),
             "examples": {k: list(v) for k, v in self.examples.items()},
             "observation_end": None if self.observation_end is None else str(self.observation_end),
+            "timezone": self.timezone,
+            "warnings": list(self.warnings),
         }
         if self.sha256:
             d["sha256"] = self.sha256
@@ -190,52 +215,116 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def _read_csv(path: str) -> pd.DataFrame:
+_DELIMITERS = (",", "\t", ";")
+_HEADER_SCAN = 10  # rows searched for the header below title rows
+
+
+def _encoding(head: bytes) -> str:
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"  # the BOM gives the byte order (Excel's "Unicode text")
+    sample = head[:4096]
+    if b"\x00" in sample:  # UTF-16 without a BOM: every other byte of ASCII text is zero
+        if sample[1::2].count(0) > len(sample) // 4:
+            return "utf-16-le"
+        if sample[0::2].count(0) > len(sample) // 4:
+            return "utf-16-be"
+    try:
+        # a cut at the block end may split a multibyte character: decode whole lines
+        cut = head.rfind(b"\n") if len(head) == (1 << 16) else len(head)
+        head[: cut if cut > 0 else len(head)].decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        return "gb18030"  # superset of GBK and GB2312
+
+
+def _fields(line: str, sep: str) -> list[str]:
+    return next(csv.reader([line], delimiter=sep), [])
+
+
+def _sniff(text: str, header_ok) -> tuple[str, int]:
+    """Delimiter (comma, tab or semicolon) and the number of title lines above the header.
+
+    The header is the first of the first lines that, split on one of the delimiters, holds
+    the required columns; without one, line 1 split on its most frequent delimiter.
+    """
+    lines = re.split(r"\r\n|\n|\r", text)[: _HEADER_SCAN + 1]
+
+    def by_count(line: str) -> list[str]:
+        return sorted(_DELIMITERS, key=lambda d: -line.count(d))  # stable: comma on ties
+
+    if header_ok is not None:
+        for i, line in enumerate(lines[:_HEADER_SCAN]):
+            for sep in by_count(line):
+                if line.count(sep) and header_ok(_fields(line, sep)):
+                    return sep, i
+    return by_count(lines[0] if lines else "")[0], 0
+
+
+def _read_csv(path: str, header_ok=None) -> pd.DataFrame:
     with open(path, "rb") as f:
         head = f.read(1 << 16)
-    if head.startswith(b"\xef\xbb\xbf"):
-        encoding = "utf-8-sig"
-    else:
-        try:
-            # a cut at the block end may split a multibyte character: decode whole lines
-            cut = head.rfind(b"\n") if len(head) == (1 << 16) else len(head)
-            head[: cut if cut > 0 else len(head)].decode("utf-8")
-            encoding = "utf-8"
-        except UnicodeDecodeError:
-            encoding = "gb18030"  # superset of GBK and GB2312
+    encoding = _encoding(head)
+    sep, skip = _sniff(head.decode(encoding, errors="replace").lstrip("\ufeff"), header_ok)
+    kw = dict(dtype=str, keep_default_na=False, na_values=[""], engine="c", sep=sep, skiprows=skip or None)
     try:
-        return pd.read_csv(path, dtype=str, encoding=encoding, keep_default_na=False,
-                           na_values=[""], engine="c")
+        df = pd.read_csv(path, encoding=encoding, **kw)
     except UnicodeDecodeError:
-        return pd.read_csv(path, dtype=str, encoding="gb18030", keep_default_na=False,
-                           na_values=[""], engine="c")
+        if encoding.startswith("utf-16"):
+            raise
+        df = pd.read_csv(path, encoding="gb18030", **kw)
+    if skip:
+        df.attrs["crmlab_notes"] = [f"header found on row {skip + 1}; the {skip} title row(s) above it were skipped"]
+    return df
 
 
-def read_table(source) -> tuple[pd.DataFrame, str, str | None]:
-    """Read a CSV (UTF-8, UTF-8 with BOM or GBK), Parquet or Excel file, or a DataFrame.
+def _find_header_row(df: pd.DataFrame, header_ok) -> pd.DataFrame:
+    """Excel with title rows above the header: move the header up (a ledger note says so)."""
+    if header_ok is None or header_ok(list(df.columns)):
+        return df
+    for i in range(min(_HEADER_SCAN, len(df))):
+        names = ["" if pd.isna(v) else str(v) for v in df.iloc[i]]
+        if header_ok(names):
+            out = df.iloc[i + 1:].reset_index(drop=True)
+            out.columns = names
+            out.attrs["crmlab_notes"] = [f"header found on row {i + 2}; the {i + 1} title row(s) above it were "
+                                         "skipped"]
+            return out
+    return df
 
+
+def read_table(source, header_ok=None) -> tuple[pd.DataFrame, str, str | None]:
+    """Read a CSV (UTF-8, UTF-8 with BOM, UTF-16 or GBK; comma, tab or semicolon), Parquet or
+    Excel file, or a DataFrame.
+
+    ``header_ok(names) -> bool``, if given, finds the header below title rows (CSV, Excel).
     Returns the raw frame, the input's name and its sha256 (None for a DataFrame).
     """
     if isinstance(source, pd.DataFrame):
         return source.copy(), "<DataFrame>", None
     path = os.fspath(source)
-    name = _name(path)
+    name = _name(path.rstrip("/\\")) or path
     if not os.path.exists(path):
         raise CrmlabInputError(f"{name}: file not found ({path})")
+    if os.path.isdir(path):
+        raise CrmlabInputError(f"{name}: is a directory, not a file ({path})")
     suffix = Path(path).suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
             df = pd.read_parquet(path)
         elif suffix in (".xlsx", ".xlsm", ".xls"):
-            df = pd.read_excel(path, dtype=str)
+            df = _find_header_row(pd.read_excel(path, dtype=str), header_ok)
         else:
-            df = _read_csv(path)
+            df = _read_csv(path, header_ok)
+        sha = _sha256(path)
     except CrmlabInputError:
         raise
     except Exception as e:  # unreadable: report one line
-        raise CrmlabInputError(f"{name}: cannot read file ({type(e).__name__}: {e})") from None
+        msg = " ".join(str(e).split())
+        raise CrmlabInputError(f"{name}: cannot read file ({type(e).__name__}: {msg})") from None
     df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
-    return df, name, _sha256(path)
+    return df, name, sha
 
 
 def parse_columns(spec: str | Mapping[str, str] | None) -> dict[str, str]:
@@ -256,14 +345,22 @@ def parse_columns(spec: str | Mapping[str, str] | None) -> dict[str, str]:
 
 
 def _map_columns(df: pd.DataFrame, columns: Mapping[str, str], aliases: Mapping[str, Sequence[str]],
-                 name: str) -> pd.DataFrame:
+                 name: str) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
+    """Rename to canonical names. An explicit mapping wins over a column already named like
+    its target (that column is dropped, with a note). Returns the frame, the notes and
+    canonical name -> header in the file."""
     found = list(df.columns)
     rename: dict[str, str] = {}
+    notes: list[str] = []
     for canon, header in columns.items():
         if header not in df.columns:
             raise CrmlabInputError(
                 f"{name}: mapped column {canon}={header!r} not found (columns found: {', '.join(found)})")
         rename[header] = canon
+    shadowed = [c for c, h in columns.items() if h != c and c in df.columns and c not in rename]
+    if shadowed:
+        df = df.drop(columns=shadowed)
+        notes += [f"column '{c}' ignored: the mapping {c}={columns[c]} replaces it" for c in shadowed]
     for canon, names in aliases.items():
         if canon in rename.values() or canon in df.columns:
             continue
@@ -272,7 +369,20 @@ def _map_columns(df: pd.DataFrame, columns: Mapping[str, str], aliases: Mapping[
                 rename[alias] = canon
                 break
     out = df.rename(columns=rename)
-    return out.loc[:, ~out.columns.duplicated()]
+    origin = {canon: header for header, canon in rename.items()}
+    return out.loc[:, ~out.columns.duplicated()], notes, origin
+
+
+def _header_test(columns: Mapping[str, str], aliases: Mapping[str, Sequence[str]], required: Sequence[str],
+                 alternatives: Sequence[Sequence[str]] = ()):
+    """``names -> bool``: would a header of these names give the required columns?"""
+    def ok(names) -> bool:
+        names = {str(n).strip().lstrip("\ufeff") for n in names}
+        have = set(names) | {c for c, h in columns.items() if h in names}
+        have |= {c for c, al in aliases.items() if any(a in names for a in al)}
+        return all(r in have for r in required) and (
+            not alternatives or any(all(c in have for c in alt) for alt in alternatives))
+    return ok
 
 
 def _require(df: pd.DataFrame, cols: Sequence[str], name: str, found: Sequence[str]) -> None:
@@ -282,15 +392,46 @@ def _require(df: pd.DataFrame, cols: Sequence[str], name: str, found: Sequence[s
                 f"{name}: missing column '{c}' (columns found: {', '.join(map(str, found))})")
 
 
-def parse_observation_end(value) -> pd.Timestamp | None:
-    """A date without a time means the end of that day (``2025-12-31`` -> 23:59:59.999999)."""
+def _zone(timezone):
+    """Validate a time zone name; returns ``(ZoneInfo, name)``."""
+    import zoneinfo
+
+    tzname = DEFAULT_TIMEZONE if timezone is None else str(timezone).strip()
+    try:
+        return zoneinfo.ZoneInfo(tzname), tzname
+    except Exception:  # not found, a directory of zones, a malformed key
+        raise CrmlabInputError(
+            f"timezone {tzname!r}: unknown time zone (use an IANA name such as Asia/Shanghai or UTC)") from None
+
+
+def _local(ts: pd.Timestamp, zone) -> pd.Timestamp:
+    """A time with an offset converted to the store zone and made naive; a naive time as is."""
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert(zone).tz_localize(None)
+    return ts
+
+
+def parse_observation_end(value, timezone=DEFAULT_TIMEZONE, what: str = "observation_end") -> pd.Timestamp | None:
+    """A date without a time means the end of that day (``2025-12-31`` -> 23:59:59.999999).
+
+    A time with an offset is converted to the store time zone ``timezone``; a naive time is
+    store-local already. Raises :class:`CrmlabInputError` for anything else (one line).
+    """
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    ts = pd.Timestamp(value)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert(None)
-    if isinstance(value, str) and len(value.strip()) <= 10:
-        ts = ts.normalize() + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+    zone, _ = _zone(timezone)
+    text = value.strip() if isinstance(value, str) else value
+    try:
+        ts = pd.Timestamp(text)
+        if pd.isna(ts):
+            raise ValueError("not a time")
+        ts = _local(ts, zone)
+        if isinstance(text, str) and len(text) <= 10:
+            ts = ts.normalize() + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+        ts = ts.as_unit("ns")
+    except (ValueError, TypeError, OverflowError):  # incl. parse errors and out of bounds
+        raise CrmlabInputError(f"{what} {value!r}: not a date or time between 1678 and 2261 "
+                               "(e.g. 2025-12-31 or 2025-12-31T18:00:00+08:00)") from None
     return ts
 
 
@@ -301,27 +442,148 @@ def _text(s: pd.Series) -> pd.Series:
     return s.str.strip()
 
 
-def _parse_time(s: pd.Series) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(s):
-        t = s
-        if getattr(t.dt, "tz", None) is not None:
-            t = t.dt.tz_convert(None)
+def _flag(x) -> np.ndarray:
+    """A nullable boolean result as a NumPy bool array (missing -> False)."""
+    return np.asarray(pd.Series(x).fillna(False), dtype=bool)
+
+
+#: A time of day followed by an offset or a UTC marker at the end of the value.
+_OFFSET_RE = r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"
+#: d/m/y or m/d/y (also with . or -), 2- or 4-digit year, optionally a time after it.
+_DMY_RE = r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})((?:[\s,T].*)?)$"
+_DMY_TEST_RE = r"^\d{1,2}[/.\-]\d{1,2}[/.\-](?:\d{4}|\d{2})(?:[\s,T].*)?$"
+
+
+def _naive_ns(t: pd.Series, zone) -> pd.Series:
+    """Datetimes -> naive store-local ``datetime64[ns]`` (out-of-range values -> NaT)."""
+    if isinstance(t.dtype, pd.DatetimeTZDtype):
+        t = t.dt.tz_convert(zone).dt.tz_localize(None)
+    try:
         return t.astype("datetime64[ns]")
-    s = _text(s)
-    t = pd.to_datetime(s, errors="coerce", format="ISO8601")
-    bad = t.isna() & s.notna()
+    except (OverflowError, ValueError):  # e.g. year 2300 in a Parquet datetime64[us] column
+        ok = (t >= pd.Timestamp.min) & (t <= pd.Timestamp.max)
+        return t.where(ok).astype("datetime64[ns]")
+
+
+def _to_datetime(s: pd.Series, zone, fmt: str) -> pd.Series:
+    """Parse strings; those with an offset converted to the zone, naive ones kept as written."""
+    if not len(s):
+        return pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+    t = None
+    try:
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore")
+            t = pd.to_datetime(s, errors="coerce", format=fmt)
+    except (ValueError, TypeError):  # mixed offsets (an error in future pandas)
+        pass
+    if t is not None and pd.api.types.is_datetime64_dtype(t.dtype) and not isinstance(t.dtype, pd.DatetimeTZDtype):
+        return t.astype("datetime64[ns]")  # no value had an offset: the common, fast path
+    # some values have offsets: pandas would give naive values the offset of the others
+    aware = _flag(s.str.contains(_OFFSET_RE, regex=True))
+    out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")
+        if (~aware).any():
+            out[~aware] = _naive_ns(pd.to_datetime(s[~aware], errors="coerce", format=fmt), zone)
+        if aware.any():
+            out[aware] = _naive_ns(pd.to_datetime(s[aware], errors="coerce", format=fmt, utc=True), zone)
+    return out
+
+
+def _rows(s: pd.Series, mask: np.ndarray, k: int = 2) -> str:
+    """``row 3 '13/02/2024', row 7 ...`` for error messages (1-based data rows)."""
+    idx = np.flatnonzero(mask)[:k]
+    return ", ".join(f"row {int(s.index[i]) + 1} {s.iloc[i]!r}" for i in idx)
+
+
+def _parse_dmy(s: pd.Series, dayfirst: bool | None, where: str, zone) -> pd.Series:
+    """Slash dates: day-first or month-first as told, else as the column shows; never guessed."""
+    parts = s.str.extract(_DMY_RE)
+    a = pd.to_numeric(parts[0]).to_numpy()
+    b = pd.to_numeric(parts[1]).to_numpy()
+    if dayfirst is None:
+        day_first = (a > 12) & (b <= 12)
+        month_first = (b > 12) & (a <= 12)
+        if day_first.any() and month_first.any():
+            raise CrmlabInputError(
+                f"{where} mixes day-first and month-first dates ({_rows(s, day_first, 1)} is day-first, "
+                f"{_rows(s, month_first, 1)} month-first): fix the export, or pass --dayfirst or --monthfirst")
+        if day_first.any() or month_first.any():
+            dayfirst = bool(day_first.any())
+        else:
+            either = (a != b) & (a <= 12) & (b <= 12)
+            if either.any():
+                raise CrmlabInputError(
+                    f"{where} has dates that read either day-first or month-first ({_rows(s, either)}): "
+                    "pass --dayfirst or --monthfirst (keyword dayfirst=True or False)")
+            dayfirst = False  # every value reads the same both ways
+    day, month = (parts[0], parts[1]) if dayfirst else (parts[1], parts[0])
+    dn, mn = (a, b) if dayfirst else (b, a)
+    year = parts[2].where(parts[2].str.len() == 4, "20" + parts[2])
+    iso = year + "-" + month.str.zfill(2) + "-" + day.str.zfill(2) + parts[3].fillna("")
+    valid = (mn >= 1) & (mn <= 12) & (dn >= 1) & (dn <= 31)  # never let a parser swap them
+    out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+    if valid.any():
+        t = _to_datetime(iso[valid], zone, "ISO8601")
+        again = _flag(t.isna())
+        if again.any():  # e.g. "13/02/2024 1:00 PM": year-first now, safe for the flexible parser
+            t[again] = _to_datetime(iso[valid][again], zone, "mixed")
+        out[valid] = t
+    return out
+
+
+def _parse_time(s: pd.Series, timezone=DEFAULT_TIMEZONE, dayfirst: bool | None = None,
+                where: str = "time column") -> pd.Series:
+    """Times as naive store-local ``datetime64[ns]`` (NaT where unreadable)."""
+    zone, _ = _zone(timezone)
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return _naive_ns(s, zone)
+    index = s.index
+    s = _text(s).reset_index(drop=True)  # labels are row positions from here on
+    t = _to_datetime(s, zone, "ISO8601")
+    bad = _flag(t.isna()) & _flag(s.fillna("") != "")
     if bad.any():
-        t.loc[bad] = pd.to_datetime(s[bad], errors="coerce", format="mixed")
-    if getattr(t.dt, "tz", None) is not None:
-        t = t.dt.tz_convert(None)
-    return t.astype("datetime64[ns]")
+        sb = s[bad]
+        dmy = _flag(sb.str.contains(_DMY_TEST_RE, regex=True))
+        if dmy.any():
+            t[sb.index[dmy]] = _parse_dmy(sb[dmy], dayfirst, where, zone)
+        if (~dmy).any():
+            t[sb.index[~dmy]] = _to_datetime(sb[~dmy], zone, "mixed")
+    t.index = index
+    return t
 
 
-def _parse_number(s: pd.Series) -> pd.Series:
+_THOUSANDS_RE = {".": r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", ",": r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"}
+_NUMBERISH_RE = r"[+-]?[\d.,]+"
+
+
+def _parse_number(s: pd.Series, decimal: str = ".") -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Numbers with ``decimal`` as the decimal mark; the other mark only as thousands separator.
+
+    Returns the values (float, NaN where unreadable), a mask of values whose separator is
+    ambiguous (``12,50`` with ``decimal="."``; ``12.50`` with ``decimal=","``; their value is
+    NaN) and a mask of ``nan`` written as text.
+    """
+    n = len(s)
     if pd.api.types.is_numeric_dtype(s):
-        return s.astype(float)
-    s = _text(s).str.replace(",", "", regex=False).str.replace("¥", "", regex=False)
-    return pd.to_numeric(s, errors="coerce").astype(float)
+        return s.astype(float), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    s = _text(s).str.replace("¥", "", regex=False).str.replace("￥", "", regex=False).str.strip()
+    other = "," if decimal == "." else "."
+    ambiguous = np.zeros(n, dtype=bool)
+    has_other = _flag(s.str.contains(other, regex=False))
+    if has_other.any():
+        grouped = _flag(s.str.fullmatch(_THOUSANDS_RE[decimal]))
+        ambiguous = has_other & ~grouped & _flag(s.str.fullmatch(_NUMBERISH_RE))
+        s = s.str.replace(other, "", regex=False)
+    if decimal == ",":
+        s = s.str.replace(",", ".", regex=False)
+    values = pd.to_numeric(s, errors="coerce").astype(float)
+    if ambiguous.any():
+        values[ambiguous] = np.nan
+    nan_text = np.zeros(n, dtype=bool)
+    if values.isna().any():
+        nan_text = _flag(s.str.lower().isin(["nan", "+nan", "-nan"]))
+    return values, ambiguous, nan_text
 
 
 def _blank(s: pd.Series) -> np.ndarray:
@@ -341,36 +603,91 @@ class _Screen:
         self.keep &= self.led.exclude(reason, mask, self.rows)
 
 
-def _open(source, columns, aliases: Mapping[str, Sequence[str]], required: Sequence[str],
-          kind: str) -> tuple[pd.DataFrame, str, list, Ledger, _Screen]:
-    """Read, map and check the required columns; start the ledger and the screen."""
-    raw, name, sha = read_table(source)
+def _open(source, columns, aliases: Mapping[str, Sequence[str]], required: Sequence[str], kind: str,
+          alternatives: Sequence[Sequence[str]] = ()) -> tuple[pd.DataFrame, str, list, Ledger, _Screen, dict]:
+    """Read, map and check the required columns; start the ledger and the screen.
+
+    Also returns canonical name -> header in the file (for messages)."""
+    cols = parse_columns(columns)
+    raw, name, sha = read_table(source, header_ok=_header_test(cols, aliases, required, alternatives))
+    notes = list(raw.attrs.get("crmlab_notes", []))
     found = list(raw.columns)
-    df = _map_columns(raw, parse_columns(columns), aliases, name)
+    df, mapped, origin = _map_columns(raw, cols, aliases, name)
     _require(df, required, name, found)
+    df = df.reset_index(drop=True)
     led = Ledger(file=name, input_rows=len(df), sha256=sha, kind=kind)
-    return df, name, found, led, _Screen(led, len(df))
+    led.warnings += notes + mapped
+    return df, name, found, led, _Screen(led, len(df)), origin
+
+
+def _where(name: str, origin: Mapping[str, str], canon: str) -> str:
+    header = origin.get(canon, canon)
+    return f"{name}: column {header!r}" + (f" ({canon})" if header != canon else "")
+
+
+def _check_decimal(decimal: str) -> str:
+    if decimal not in (".", ","):
+        raise CrmlabInputError(f"decimal {decimal!r}: expected '.' or ','")
+    return decimal
+
+
+def _now(now, zone) -> pd.Timestamp:
+    """The moment of the run in store-local time (``now`` given: converted like any time)."""
+    if now is None:
+        return pd.Timestamp.now(tz=zone).tz_localize(None)
+    return _local(pd.Timestamp(now), zone)
+
+
+def _outliers(led: Ledger, t: np.ndarray, rows: np.ndarray, what: str) -> None:
+    """Warn about times more than 5 years outside the 1st-99th percentile of the rest."""
+    if len(t) < 2:
+        return
+    v = t.view(np.int64)
+    lo, hi = np.percentile(v, [1, 99])
+    years5 = pd.Timedelta(days=5 * 365.25).value
+    for mask, side, p in ((v < lo - years5, "before", lo), (v > hi + years5, "after", hi)):
+        if mask.any():
+            ex = ", ".join(str(int(r) + 1) for r in rows[mask][:5])
+            pct = "1st" if side == "before" else "99th"
+            led.warnings.append(f"{int(mask.sum())} {what}(s) more than 5 years {side} the bulk of the data "
+                                f"({pct} percentile {pd.Timestamp(int(p)):%Y-%m-%d}): rows {ex}; check them")
 
 
 # ---------------------------------------------------------------------------- orders
 
 def load_orders(source, columns: Mapping[str, str] | str | None = None, observation_end=None,
-                keep_pii: bool = False) -> tuple[pd.DataFrame, Ledger]:
+                keep_pii: bool = False, *, timezone: str = DEFAULT_TIMEZONE, decimal: str = ".",
+                dayfirst: bool | None = None, now=None) -> tuple[pd.DataFrame, Ledger]:
     """Load an order export, validate it, roll lines up to orders.
 
     Parameters
     ----------
     source : path or DataFrame
-        CSV (UTF-8, UTF-8 BOM or GBK), Parquet, Excel, or a DataFrame.
+        CSV (UTF-8, UTF-8 BOM, UTF-16 or GBK; comma, tab or semicolon separated; title rows
+        above the header are skipped), Parquet, Excel, or a DataFrame.
     columns : dict or str, optional
         Mapping canonical name -> header in the file, e.g. ``{"customer_id": "买家会员名"}``
         (or the CLI's ``"customer_id=买家会员名,..."``). Common Chinese headers are
-        recognised without it (see :data:`ORDER_ALIASES`).
+        recognised without it (see :data:`ORDER_ALIASES`). A mapping wins over a column
+        already named like its target (that column is dropped; the ledger warns).
     observation_end : str or Timestamp, optional
         Orders after it are excluded. Defaults to the latest valid order time. A bare date
         means the end of that day.
     keep_pii : bool
         Keep ``nickname`` and ``phone`` (default: dropped).
+    timezone : str
+        The store's IANA time zone (default ``Asia/Shanghai``). Times with an offset are
+        converted to it and made naive; naive times are taken as store-local.
+    decimal : ``"."`` or ``","``
+        The decimal mark of amounts. With ``"."``, ``1,234.50`` has a thousands separator
+        and ``12,50`` is excluded as ``ambiguous_decimal_comma``; with ``","``, ``12,50`` is
+        12.5, ``1.234,50`` is 1234.5 and ``12.50`` is excluded as ``ambiguous_decimal_point``.
+    dayfirst : bool, optional
+        Slash dates (``01/02/2024``) day-first (True) or month-first (False). Default: as the
+        column shows (a day above 12); an error if it shows both or cannot tell.
+    now : str or Timestamp, optional
+        The moment of the run (default: now in ``timezone``); later orders are excluded as
+        ``in_the_future``.
 
     Returns
     -------
@@ -383,10 +700,17 @@ def load_orders(source, columns: Mapping[str, str] | str | None = None, observat
     Raises
     ------
     CrmlabInputError
-        File missing or unreadable, a required column absent, or no row left.
+        File missing or unreadable, a required column absent, an unknown time zone, slash
+        dates that cannot be read unambiguously, or no row left.
     """
-    df, name, found, led, screen = _open(source, columns, ORDER_ALIASES, ["customer_id", "order_id", "order_time"],
-                                         "orders")
+    zone, tzname = _zone(timezone)
+    _check_decimal(decimal)
+    obs_end = parse_observation_end(observation_end, tzname)
+    now_ts = _now(now, zone)
+    df, name, found, led, screen, origin = _open(
+        source, columns, ORDER_ALIASES, ["customer_id", "order_id", "order_time"], "orders",
+        alternatives=[("amount",), ("quantity", "unit_price")])
+    led.timezone = tzname
     if "amount" not in df.columns and not {"quantity", "unit_price"} <= set(df.columns):
         raise CrmlabInputError(
             f"{name}: missing column 'amount' (or 'quantity' and 'unit_price') (columns found: {', '.join(found)})")
@@ -395,8 +719,9 @@ def load_orders(source, columns: Mapping[str, str] | str | None = None, observat
     drop("exact_duplicate_line", df.duplicated(keep="first").to_numpy())
     drop("missing_customer_id", _blank(df["customer_id"]))
     drop("missing_order_id", _blank(df["order_id"]))
-    t = _parse_time(df["order_time"])
+    t = _parse_time(df["order_time"], zone, dayfirst, _where(name, origin, "order_time"))
     drop("unparseable_order_time", t.isna().to_numpy())
+    drop("in_the_future", (t > now_ts).to_numpy())
     if "status" in df.columns:
         raw_status = _text(df["status"])
         status = raw_status.str.lower().map(STATUS_MAP)
@@ -406,10 +731,14 @@ def load_orders(source, columns: Mapping[str, str] | str | None = None, observat
     else:
         status = pd.Series("paid", index=df.index)
     if "amount" in df.columns:
-        amount = _parse_number(df["amount"])
+        amount, ambiguous, nan_text = _parse_number(df["amount"], decimal)
     else:
-        amount = _parse_number(df["quantity"]) * _parse_number(df["unit_price"])
+        q, aq, nq = _parse_number(df["quantity"], decimal)
+        p, ap, np_ = _parse_number(df["unit_price"], decimal)
+        amount, ambiguous, nan_text = q * p, aq | ap, nq | np_
     paid = (status == "paid").to_numpy()
+    drop("ambiguous_decimal_comma" if decimal == "." else "ambiguous_decimal_point", ambiguous)
+    drop("non_finite_amount", nan_text | np.isinf(amount.to_numpy()))
     drop("non_numeric_amount", amount.isna().to_numpy())
     drop("negative_amount_on_paid_order", paid & (amount < 0).to_numpy())
 
@@ -421,16 +750,19 @@ def load_orders(source, columns: Mapping[str, str] | str | None = None, observat
     shared = oid.isin(n_cust.index[n_cust > 1]).to_numpy()
     drop("order_id_shared_by_customers", shared)
 
-    valid_t = t[keep]
-    if observation_end is None:
+    if obs_end is None:
+        valid_t = t[keep]
         obs_end = valid_t.max() if len(valid_t) else None
     else:
-        obs_end = parse_observation_end(observation_end)
         drop("after_observation_end", (t > obs_end).to_numpy())
+        if obs_end > now_ts:
+            led.warnings.append(f"observation end {obs_end} is after the time of the run ({now_ts:%Y-%m-%d %H:%M} "
+                                f"{tzname})")
     led.observation_end = obs_end
     led.check()
     if not keep.any():
         raise CrmlabInputError(f"{name}: no usable rows left after exclusions ({led.excluded})")
+    _outliers(led, t.to_numpy()[keep], screen.rows[keep], "order time")
 
     def kept(x: pd.Series) -> pd.Series:
         return x[keep].reset_index(drop=True)
@@ -442,7 +774,7 @@ def load_orders(source, columns: Mapping[str, str] | str | None = None, observat
         optional += list(PII_COLUMNS)
     for c in optional:
         if c in df.columns:
-            lines[c] = kept(_parse_number(df[c]) if c == "quantity" else _text(df[c]))
+            lines[c] = kept(_parse_number(df[c], decimal)[0] if c == "quantity" else _text(df[c]))
 
     codes, uniq = pd.factorize(lines["order_id"])
     if len(uniq) == len(lines):
@@ -489,7 +821,8 @@ def _parse_bool(s: pd.Series) -> pd.Series:
 
 
 def load_sends(source, columns: Mapping[str, str] | str | None = None, observation_end=None,
-               keep_pii: bool = False) -> tuple[pd.DataFrame, Ledger]:
+               keep_pii: bool = False, *, timezone: str = DEFAULT_TIMEZONE, decimal: str = ".",
+               dayfirst: bool | None = None) -> tuple[pd.DataFrame, Ledger]:
     """Load an SMS send log (one row per message).
 
     Exclusions: exact duplicate lines, missing customer id, missing campaign or variant,
@@ -499,6 +832,9 @@ def load_sends(source, columns: Mapping[str, str] | str | None = None, observati
     send of the same customer in the same variant is kept as one targeted customer and
     counted in billing.
 
+    ``timezone``, ``decimal`` (for ``cost``) and ``dayfirst`` as in :func:`load_orders`; a
+    ``cost`` whose decimal separator is ambiguous is read as missing (the ledger warns).
+
     Returns
     -------
     sends : DataFrame
@@ -506,19 +842,22 @@ def load_sends(source, columns: Mapping[str, str] | str | None = None, observati
         ``cost, segments, copy`` (``phone`` only with ``keep_pii``).
     ledger : Ledger
     """
-    df, name, _, led, screen = _open(source, columns, SEND_ALIASES,
-                                     ["customer_id", "campaign_id", "variant", "send_time"], "sends")
+    zone, tzname = _zone(timezone)
+    _check_decimal(decimal)
+    obs_end = parse_observation_end(observation_end, tzname)
+    df, name, _, led, screen, origin = _open(source, columns, SEND_ALIASES,
+                                             ["customer_id", "campaign_id", "variant", "send_time"], "sends")
+    led.timezone = tzname
     drop, keep = screen.drop, screen.keep  # drop() narrows keep in place
 
     drop("exact_duplicate_line", df.duplicated(keep="first").to_numpy())
     drop("missing_customer_id", _blank(df["customer_id"]))
     drop("missing_campaign_id", _blank(df["campaign_id"]))
     drop("missing_variant", _blank(df["variant"]))
-    t = _parse_time(df["send_time"])
+    t = _parse_time(df["send_time"], zone, dayfirst, _where(name, origin, "send_time"))
     drop("unparseable_send_time", t.isna().to_numpy())
     delivered = _parse_bool(df["delivered"]) if "delivered" in df.columns else pd.Series(True, index=df.index, dtype=object)
     drop("unreadable_delivered_flag", delivered.isna().to_numpy())
-    obs_end = parse_observation_end(observation_end)
     if obs_end is not None:
         drop("after_observation_end", (t > obs_end).to_numpy())
     cust = _text(df["customer_id"])
@@ -539,7 +878,12 @@ def load_sends(source, columns: Mapping[str, str] | str | None = None, observati
                           "delivered": delivered[keep].astype(bool).to_numpy()})
     for c in ("cost", "segments"):
         if c in df.columns:
-            sends[c] = _parse_number(df[c])[keep].to_numpy()
+            v, ambiguous, _ = _parse_number(df[c], decimal)
+            if (ambiguous & keep).any():
+                rows = ", ".join(str(r + 1) for r in np.flatnonzero(ambiguous & keep)[:5])
+                led.warnings.append(f"{int((ambiguous & keep).sum())} {c} value(s) with an ambiguous decimal "
+                                    f"separator read as missing (rows {rows}); check the decimal mark (--decimal, decimal=)")
+            sends[c] = v[keep].to_numpy()
     extra = ["copy"] + (["phone", "nickname"] if keep_pii else [])
     for c in extra:
         if c in df.columns:
