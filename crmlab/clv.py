@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 from statsmodels.tools.numdiff import approx_hess3
 
-from crmlab.aggregate import observation_end_of, paid_orders, purchase_days
 from crmlab.io import CrmlabInputError, parse_observation_end
+from crmlab.summary import summary_table
 
 __all__ = ["ClvFitError", "FittedModel", "rfm_summary", "fit_clv_models", "fit_gamma_gamma", "holdout_comparison",
            "customer_value", "value_deciles", "frequency_monetary_correlation", "p_alive_matrix",
@@ -46,34 +46,17 @@ class ClvFitError(CrmlabInputError):
 
 # ----------------------------------------------------------------------------- RFM summary
 
-def _summary_from_days(days: pd.DataFrame, end_day: int, unit: float, ncat: int) -> pd.DataFrame:
-    c = days["code"].to_numpy()
-    d = days["day"].to_numpy()
-    a = days["amount"].to_numpy()
-    n = np.bincount(c, minlength=ncat)
-    has = n > 0
-    first = np.full(ncat, np.iinfo(np.int64).max)
-    np.minimum.at(first, c, d)
-    last = np.full(ncat, np.iinfo(np.int64).min)
-    np.maximum.at(last, c, d)
-    total = np.bincount(c, weights=a, minlength=ncat)
-    is_first = d == first[c]
-    first_amt = np.bincount(c[is_first], weights=a[is_first], minlength=ncat)
-    freq = np.where(has, n - 1, 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mv = np.where(freq > 0, (total - first_amt) / np.where(freq > 0, freq, 1), 0.0)
-    out = pd.DataFrame({"frequency": freq.astype(float), "recency": np.where(has, last - first, 0) / unit,
-                        "T": np.where(has, end_day - first, 0) / unit, "monetary_value": mv})
-    return out, has
-
-
-def rfm_summary(orders: pd.DataFrame, observation_end=None, time_unit: str = "D", calibration_end=None) -> pd.DataFrame:
+def rfm_summary(orders, observation_end=None, time_unit: str = "D", calibration_end=None,
+                engine=None) -> pd.DataFrame:
     """Per-customer RFM summary for the buy-till-you-die models (paid orders only).
+
+    Computed in the engine by :func:`crmlab.summary.summary_table` and brought back per
+    customer (the per-customer CLV needs it); fits use distinct rows with weights.
 
     Parameters
     ----------
-    orders : DataFrame
-        From :func:`crmlab.io.load_orders` (a categorical ``customer_id`` makes this fast).
+    orders : OrderTable or DataFrame
+        An :class:`crmlab.engine.OrderTable` or orders from :func:`crmlab.io.load_orders`.
     observation_end : optional
         Defaults to the loader's observation end.
     time_unit : {"D", "W"}
@@ -83,7 +66,7 @@ def rfm_summary(orders: pd.DataFrame, observation_end=None, time_unit: str = "D"
 
     Returns
     -------
-    DataFrame indexed by ``customer_id``. Without ``calibration_end``: ``frequency``
+    DataFrame indexed by ``customer_id`` (sorted). Without ``calibration_end``: ``frequency``
     (distinct purchase days after the first), ``recency`` (first to last purchase day),
     ``T`` (first purchase day to the observation end's day), ``monetary_value`` (mean
     of the repeat purchase days' totals; 0 when frequency is 0): the numbers of
@@ -94,42 +77,11 @@ def rfm_summary(orders: pd.DataFrame, observation_end=None, time_unit: str = "D"
     ``monetary_value_holdout`` (mean holdout order amount), ``duration_holdout``, for
     customers who bought in the calibration period.
     """
-    if time_unit not in _UNITS:
-        raise ValueError(f"time_unit must be 'D' or 'W', not {time_unit!r}")
-    unit = _UNITS[time_unit]
-    end = observation_end_of(orders, observation_end)
-    end_day = int(np.datetime64(end, "D").astype(np.int64))
-    if calibration_end is None:
-        days = purchase_days(orders, end)
-        cats = days.attrs["categories"]
-        out, has = _summary_from_days(days, end_day, unit, len(cats))
-        out.index = pd.Index(cats, name="customer_id")
-        out = out[has]
-        out.attrs.update(observation_end=end, time_unit=time_unit)
-        return out
-    cal = parse_observation_end(calibration_end)
-    if cal >= end:
-        raise ValueError(f"calibration_end {cal} must be before the observation end {end}")
-    cal_day = int(np.datetime64(cal, "D").astype(np.int64))
-    days = purchase_days(orders, cal)
-    cats = days.attrs["categories"]
-    ncat = len(cats)
-    out, has = _summary_from_days(days, cal_day, unit, ncat)
-    out.columns = [f"{c}_cal" for c in out.columns]
-    p = paid_orders(orders, end)
-    p = p[(p["order_time"] > cal).to_numpy()]
-    hc = p["customer_id"].cat.codes.to_numpy() if isinstance(p["customer_id"].dtype, pd.CategoricalDtype) else \
-        pd.Categorical(p["customer_id"], categories=cats).codes
-    hd = p["order_time"].to_numpy().astype("datetime64[D]").astype(np.int64)
-    key = np.unique(hc.astype(np.int64) * 10_000_000 + hd)
-    out["frequency_holdout"] = np.bincount((key // 10_000_000).astype(np.int64), minlength=ncat)[:ncat].astype(float)
-    cnt = np.bincount(hc, minlength=ncat)[:ncat]
-    amt = np.bincount(hc, weights=p["amount"].to_numpy(), minlength=ncat)[:ncat]
-    out["monetary_value_holdout"] = np.where(cnt > 0, amt / np.maximum(cnt, 1), 0.0)
-    out["duration_holdout"] = (int(np.datetime64(end, "D").astype(np.int64)) - cal_day) / unit
-    out.index = pd.Index(cats, name="customer_id")
-    out = out[has]
-    out.attrs.update(observation_end=end, calibration_end=cal, time_unit=time_unit)
+    expr, o = summary_table(orders, time_unit, observation_end, calibration_end, engine)
+    out = o.engine.to_pandas(expr).sort_values("customer_id").set_index("customer_id")
+    out.attrs.update(observation_end=o.observation_end, time_unit=time_unit)
+    if calibration_end is not None:
+        out.attrs["calibration_end"] = parse_observation_end(calibration_end)
     return out
 
 

@@ -30,7 +30,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from crmlab.aggregate import customer_table, observation_end_of, order_sequence
+from crmlab.engine import order_table
+from crmlab.engine.aggregates import customer_frame, order_sequence
 from crmlab.rfm import rfm_scores
 
 __all__ = ["lifecycle_stages", "stage_transitions", "dormancy_threshold", "stage_counts", "STAGES", "STAGE_CN",
@@ -44,15 +45,18 @@ RULES = ("ladder", "product_cycle", "season", "percentile")
 NEW_CUSTOMER = "not yet a customer"
 
 
-def _last_orders(orders: pd.DataFrame, as_of) -> pd.DataFrame:
-    seq = order_sequence(orders, as_of)
-    last = seq[seq["k"].to_numpy() == seq["n_orders"].to_numpy()]
-    return last.set_index(last["customer_id"].astype(str))
+def _last_orders(o) -> pd.DataFrame:
+    """Each buyer's last paid order (with its product, category and quantity where present)."""
+    s = order_sequence(o)
+    cols = ["customer_id", "order_time"] + [c for c in ("product", "category", "quantity") if o.has(c)]
+    last = o.engine.to_pandas(s.filter(s.k == s.n_orders).select(*cols))
+    return last.sort_values("customer_id").set_index("customer_id")
 
 
-def dormancy_threshold(orders: pd.DataFrame, as_of=None, rule: str = "ladder", ladder: Sequence[int] = LADDER,
+def dormancy_threshold(orders, as_of=None, rule: str = "ladder", ladder: Sequence[int] = LADDER,
                        cycles: Mapping[str, float] | None = None, slack: float = 0.5,
-                       seasons: Mapping[str, float] | None = None, percentile: float = 0.9) -> pd.Series:
+                       seasons: Mapping[str, float] | None = None, percentile: float = 0.9,
+                       engine=None) -> pd.Series:
     """Days without a paid order after which each buyer counts as dormant.
 
     Raises
@@ -61,7 +65,8 @@ def dormancy_threshold(orders: pd.DataFrame, as_of=None, rule: str = "ladder", l
         An unknown rule, or products/categories missing from ``cycles`` / ``seasons``
         (named in the message).
     """
-    last = _last_orders(orders, as_of)
+    o = order_table(orders, engine, as_of)
+    last = _last_orders(o)
     if rule == "ladder":
         return pd.Series(float(ladder[0]), index=last.index, name="dormancy_threshold")
     if rule == "product_cycle":
@@ -87,16 +92,18 @@ def dormancy_threshold(orders: pd.DataFrame, as_of=None, rule: str = "ladder", l
             raise ValueError(f"seasons has no length for categories {sorted(set(last.loc[v.isna(), 'category'].astype(str)))}")
         return v.astype(float).rename("dormancy_threshold")
     if rule == "percentile":
-        seq = order_sequence(orders, as_of)
-        gaps = (seq["next_time"] - seq["order_time"]).dropna().dt.total_seconds() / 86400
+        s = order_sequence(o)
+        s = s.filter(s.next_time.notnull())
+        gap = (s.next_time.epoch_seconds() - s.order_time.epoch_seconds()).cast("float64") / 86400
+        gaps = o.engine.to_pandas(s.select(gap=gap))["gap"]
         if gaps.empty:
             raise ValueError("rule='percentile' needs at least one repeat purchase")
         return pd.Series(float(np.quantile(gaps, percentile)), index=last.index, name="dormancy_threshold")
     raise ValueError(f"rule must be one of {RULES}, not {rule!r}")
 
 
-def lifecycle_stages(orders: pd.DataFrame, as_of=None, rule: str = "ladder", ladder: Sequence[int] = LADDER,
-                     lost_days: float | None = None, **rule_kw) -> pd.DataFrame:
+def lifecycle_stages(orders, as_of=None, rule: str = "ladder", ladder: Sequence[int] = LADDER,
+                     lost_days: float | None = None, engine=None, **rule_kw) -> pd.DataFrame:
     """One lifecycle stage per customer as of ``as_of`` (default: the observation end).
 
     Parameters
@@ -116,20 +123,19 @@ def lifecycle_stages(orders: pd.DataFrame, as_of=None, rule: str = "ladder", lad
     ``paid_orders``, ``sales``, ``last_time``, ``days_since_last``, ``dormancy_threshold``,
     ``segment`` (RFM).
     """
-    end = observation_end_of(orders, as_of)
-    c = customer_table(orders, end)
-    c.index = c.index.astype(str)
+    o = order_table(orders, engine, as_of)
+    end = o.observation_end
+    c = customer_frame(o)
     lost_days = float(ladder[3] if lost_days is None else lost_days)
     buyers = c["paid_orders"] > 0
     thr = pd.Series(np.nan, index=c.index)
     if buyers.any():
-        thr.loc[buyers] = dormancy_threshold(orders, end, rule, ladder=ladder, **rule_kw).reindex(c.index[buyers])
+        thr.loc[buyers] = dormancy_threshold(o, None, rule, ladder=ladder, **rule_kw).reindex(c.index[buyers])
     days = c["recency_days"]
     seg = pd.Series("", index=c.index)
     top = pd.Series(False, index=c.index)
     if buyers.any():
-        s = rfm_scores(orders, end)
-        s.index = s.index.astype(str)
+        s = rfm_scores(o)
         seg.loc[s.index] = s["segment"]
         top.loc[s.index] = (s["F"] == 5) & (s["M"] == 5) & (s["R"] >= 4)
     stage = np.select(
@@ -159,8 +165,9 @@ def stage_transitions(orders: pd.DataFrame, from_date, to_date, **kw) -> pd.Data
     order came later); columns: stage at ``to_date``. Keyword arguments go to
     :func:`lifecycle_stages`.
     """
-    a = lifecycle_stages(orders, from_date, **kw)["stage"]
-    b = lifecycle_stages(orders, to_date, **kw)["stage"]
+    o = order_table(orders, kw.pop("engine", None))
+    a = lifecycle_stages(o, from_date, **kw)["stage"]
+    b = lifecycle_stages(o, to_date, **kw)["stage"]
     a = a.reindex(b.index).fillna(NEW_CUSTOMER)
     m = pd.crosstab(a.rename("from"), b.rename("to"))
     rows = [s for s in (NEW_CUSTOMER, *STAGES) if s in m.index]

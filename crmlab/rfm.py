@@ -24,7 +24,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from crmlab.aggregate import customer_table
+from crmlab.engine import order_table
+from crmlab.engine.aggregates import customer_frame
 
 __all__ = ["rfm_scores", "rfm_segments", "segment_summary", "SEGMENTS"]
 
@@ -45,8 +46,8 @@ def _cut_score(x: pd.Series, cuts: Sequence[float], higher_is_better: bool) -> p
     return s if higher_is_better else (len(edges) - s)
 
 
-def rfm_scores(orders: pd.DataFrame, as_of=None, bins: int = 5,
-               cuts: Mapping[str, Sequence[float]] | None = None) -> pd.DataFrame:
+def rfm_scores(orders, as_of=None, bins: int = 5, cuts: Mapping[str, Sequence[float]] | None = None,
+               engine=None) -> pd.DataFrame:
     """Recency (days), frequency (paid orders), monetary (paid sales) and their scores.
 
     Parameters
@@ -65,7 +66,7 @@ def rfm_scores(orders: pd.DataFrame, as_of=None, bins: int = 5,
     DataFrame indexed by customer_id (buyers only): ``recency``, ``frequency``,
     ``monetary``, ``R``, ``F``, ``M``, ``score`` ("455"), ``segment``.
     """
-    c = customer_table(orders, as_of)
+    c = customer_frame(order_table(orders, engine, as_of))
     c = c[c["paid_orders"] > 0]
     out = pd.DataFrame({"recency": c["recency_days"], "frequency": c["paid_orders"], "monetary": c["sales"]})
     cuts = dict(cuts or {})
