@@ -33,7 +33,8 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep
 
-from crmlab.aggregate import observation_end_of
+from crmlab.engine import order_table
+from crmlab.engine.aggregates import ts
 from crmlab.experiments.design import sample_size
 from crmlab.io import CrmlabInputError
 
@@ -83,9 +84,35 @@ def _billed_segments(s: pd.DataFrame) -> pd.Series:
     return fallback
 
 
-def campaign_outcomes(sends: pd.DataFrame, orders: pd.DataFrame, window_hours: float = 72,
+def _window_outcomes(o, send_time: pd.Series, W: pd.Timedelta) -> pd.DataFrame:
+    """Per targeted customer, their orders in [send, send + W], aggregated in the engine.
+
+    Only the targeted customers' sends travel to the engine; one row per customer returns.
+    """
+    sends_t = o.engine.register(pd.DataFrame({"customer_id": send_time.index.astype(str),
+                                              "send_time": send_time.to_numpy(dtype="datetime64[ns]")}),
+                                "crmlab_sends")
+    t = o.table.filter(o.table.order_time <= ts(o.observation_end))
+    j = t.join(sends_t, "customer_id")
+    lag = j.order_time.epoch_seconds() - j.send_time.epoch_seconds()
+    w = j.filter((lag >= 0) & (lag <= int(W.total_seconds())))
+    paid, unpaid = w.status == "paid", w.status == "unpaid"
+    agg = w.group_by("customer_id").aggregate(
+        orders=w.line.count(where=paid), revenue=w.amount.sum(where=paid), first_buy=w.order_time.min(where=paid),
+        ordered=w.line.count(), ordered_amount=w.amount.sum(), unpaid=w.line.count(where=unpaid),
+        unpaid_amount=w.amount.sum(where=unpaid))
+    got = o.engine.to_pandas(agg).set_index("customer_id").reindex(send_time.index)
+    for c in ("orders", "ordered", "unpaid"):
+        got[c] = got[c].fillna(0).astype(int)
+    for c in ("revenue", "ordered_amount", "unpaid_amount"):
+        got[c] = got[c].fillna(0.0).astype(float)
+    got["first_buy"] = pd.to_datetime(got["first_buy"])
+    return got
+
+
+def campaign_outcomes(sends: pd.DataFrame, orders, window_hours: float = 72,
                       arm_column: str = "variant", campaign: str | None = None,
-                      observation_end=None) -> pd.DataFrame:
+                      observation_end=None, engine=None) -> pd.DataFrame:
     """One row per targeted customer with the campaign's outcomes inside the window.
 
     Columns: ``arm``, ``send_time`` (the customer's first send), ``delivered`` (any
@@ -110,27 +137,13 @@ def campaign_outcomes(sends: pd.DataFrame, orders: pd.DataFrame, window_hours: f
     g = s.assign(_seg=seg, _cost=cost.fillna(0.0)).groupby("customer_id", sort=True)
     out = pd.DataFrame({"arm": g[arm_column].first(), "send_time": g["send_time"].min(), "delivered": g["delivered"].any(),
                         "sends": g.size(), "segments": g["_seg"].sum(), "cost": g["_cost"].sum()})
-    end = observation_end_of(orders, observation_end)
+    o = order_table(orders, engine, observation_end)
+    end = o.observation_end
     W = pd.Timedelta(hours=window_hours)
-    o = orders[(orders["order_time"] <= end).to_numpy()]
-    o = o.assign(customer_id=o["customer_id"].astype(str))
-    o = o[o["customer_id"].isin(out.index)]
-    o = o.join(out[["send_time"]], on="customer_id")
-    inwin = o[(o["order_time"] >= o["send_time"]) & (o["order_time"] <= o["send_time"] + W)]
-    paid = inwin[inwin["status"] == "paid"]
-    unpaid = inwin[inwin["status"] == "unpaid"]
-    gp = paid.groupby("customer_id")
-    out["orders"] = gp.size().reindex(out.index, fill_value=0)
-    out["revenue"] = gp["amount"].sum().reindex(out.index, fill_value=0.0)
-    first_buy = gp["order_time"].min().reindex(out.index)
-    out["hours_to_buy"] = (first_buy - out["send_time"]).dt.total_seconds() / 3600
+    for c, v in _window_outcomes(o, out["send_time"], W).items():
+        out[c] = v
+    out["hours_to_buy"] = (out.pop("first_buy") - out["send_time"]).dt.total_seconds() / 3600
     out["converted"] = out["orders"] > 0
-    gi = inwin.groupby("customer_id")
-    out["ordered"] = gi.size().reindex(out.index, fill_value=0)
-    out["ordered_amount"] = gi["amount"].sum().reindex(out.index, fill_value=0.0)
-    gu = unpaid.groupby("customer_id")
-    out["unpaid"] = gu.size().reindex(out.index, fill_value=0)
-    out["unpaid_amount"] = gu["amount"].sum().reindex(out.index, fill_value=0.0)
     out["window_complete"] = (out["send_time"] + W) <= end
     out.attrs.update(window_hours=window_hours, observation_end=end)
     return out
@@ -373,11 +386,11 @@ def _default_control(arms: Sequence[str]) -> str:
     return sorted(arms)[0]
 
 
-def analyse_experiment(sends: pd.DataFrame, orders: pd.DataFrame, window_hours: float = 72,
+def analyse_experiment(sends: pd.DataFrame, orders, window_hours: float = 72,
                        arm_column: str = "variant", control: str | None = None,
                        planned_split: Mapping[str, float] | str | None = None, planned_n_per_arm: int | None = None,
                        alpha: float = 0.05, correct: bool = False, campaign: str | None = None, seed: int = 0,
-                       observation_end=None) -> ExperimentResult:
+                       observation_end=None, engine=None) -> ExperimentResult:
     """The full analysis behind notebook 05 and ``crmlab abtest``.
 
     The verdict names a winner only when its effect against the control is significant
@@ -385,7 +398,7 @@ def analyse_experiment(sends: pd.DataFrame, orders: pd.DataFrame, window_hours: 
     reached; otherwise it says "inconclusive" and how many customers per arm the observed
     effect would need.
     """
-    outcomes = campaign_outcomes(sends, orders, window_hours, arm_column, campaign, observation_end)
+    outcomes = campaign_outcomes(sends, orders, window_hours, arm_column, campaign, observation_end, engine)
     arms = arm_table(outcomes)
     names = list(arms.index)
     control = control or _default_control(names)
