@@ -1,7 +1,7 @@
 """crmlab: old-customer CRM analytics for online stores.
 
 Layers, top to bottom: :mod:`crmlab.io` (loading, validation, the ledger) ->
-:mod:`crmlab.aggregate` (per-customer and per-cohort frames) -> analyses
+:mod:`crmlab.engine` (orders in DuckDB or Spark via Ibis; the shared aggregates) -> analyses
 (:mod:`~crmlab.retention`, :mod:`~crmlab.repurchase`, :mod:`~crmlab.lifecycle`,
 :mod:`~crmlab.rfm`, :mod:`~crmlab.magic`, :mod:`~crmlab.clv`, :mod:`~crmlab.experiments`)
 -> :mod:`crmlab.figures` -> notebooks -> :mod:`crmlab.report` (the papermill runner).
