@@ -309,8 +309,9 @@ def _check_parameters(params: Mapping[str, object], declared: Mapping[str, Mappi
 
 # --- running ---------------------------------------------------------------------------------
 
-def _ipc_kernel_manager():
-    """The kernel over IPC (Unix sockets), not unencrypted TCP on localhost."""
+def _ipc_kernel_manager(log: Path | None = None):
+    """The kernel over IPC (Unix sockets), not unencrypted TCP on localhost; its own
+    stdout/stderr (log lines, shutdown noise) go to ``log`` rather than the runner's stderr."""
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
 
@@ -318,6 +319,14 @@ def _ipc_kernel_manager():
         @default("transport")
         def _transport_default(self):
             return "ipc" if os.name == "posix" else "tcp"
+
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            if log is None:
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+            with open(log, "ab") as fh:
+                kw.setdefault("stdout", fh)
+                kw.setdefault("stderr", fh)
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
 
     return IpcKernelManager
 
@@ -523,7 +532,7 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
             try:
                 pm.execute_notebook(str(nb), str(out_nb), parameters=nb_params, kernel_name=kernel_name,
                                     cwd=str(tmp), progress_bar=False, log_output=False,
-                                    kernel_manager_class=_ipc_kernel_manager())
+                                    kernel_manager_class=_ipc_kernel_manager(tmp / ".kernel.log"))
             except pm.PapermillExecutionError as e:
                 error = f"{name}: failed in cell {e.cell_index}: {e.ename}: {e.evalue}"
             except Exception as e:  # kernel died, notebook unreadable, ...
@@ -538,7 +547,7 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
                 heads = json.loads(heads_file.read_text(encoding="utf-8")) if heads_file.exists() else {}
             except ValueError:
                 heads = {}
-            made = sorted(set(tmp.iterdir()) - before)
+            made = sorted(f for f in set(tmp.iterdir()) - before if f.name != ".kernel.log")
             error, heads = _withhold_pii(name, tmp, made, error, heads)
             secs = time.time() - t0
             results.append(ReportResult(name, error is None, secs, error, heads,
@@ -561,6 +570,7 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
         (tmp / "index.html").write_text(embed_cjk_font(redact(index_text) if find_pii(index_text) else index_text),
                                         encoding="utf-8")
         shutil.rmtree(tmp / ".inputs", ignore_errors=True)
+        (tmp / ".kernel.log").unlink(missing_ok=True)
         placed = _place(tmp, target, ok, quiet)
     finally:
         if tmp is not None and tmp.exists():
