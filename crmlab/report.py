@@ -213,11 +213,6 @@ def _is_crmlab_index(f: Path) -> bool:
         return False
 
 
-def _holds_good_run(target: Path) -> bool:
-    d = target.parent / os.readlink(target) if _is_crmlab_link(target) else target
-    return is_run_dir(d) and (_read_run(d) or {}).get("ok") is True
-
-
 def check_out_dir(target: Path) -> None:
     """Refuse an output directory the runner might not replace (raises CrmlabInputError).
 
@@ -597,13 +592,13 @@ def _free_name(p: Path) -> Path:
 
 
 def _place(tmp: Path, target: Path, ok: bool, quiet: bool) -> Path:
-    """Move the finished run to ``target``; a failed run does not replace a good one (it is
-    kept beside as ``{target}.failed-HHMMSS``). Returns where the run now is."""
+    """Move the finished run to ``target``; only a successful run replaces an existing one
+    (a failed run is then kept beside as ``{target}.failed-HHMMSS``). Returns where the run is."""
     stamp = _dt.datetime.now().strftime("%H%M%S")
-    if not ok and _holds_good_run(target):
+    if not ok and os.path.lexists(target):
         kept = _free_name(target.with_name(f"{target.name}.failed-{stamp}"))
         tmp.rename(kept)
-        _log(f"the failed run is kept in {kept}; {target} keeps the last good run", quiet)
+        _log(f"the failed run is kept in {kept}; {target} is left as it was", quiet)
         return kept
     try:
         check_out_dir(target)  # again: it may have changed during the run
