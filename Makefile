@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 CRMLAB := $(VENV)/bin/crmlab
 SAMPLE := data/sample
-OUT    ?= reports/latest
+OUT    ?= reports/{date}
 
 .PHONY: install report test lab sample bench clean
 
@@ -23,7 +23,7 @@ $(SAMPLE)/orders.csv: | $(VENV)/.installed
 sample: $(SAMPLE)/orders.csv
 
 report: install sample
-	$(CRMLAB) report --orders $(SAMPLE)/orders.csv --sends $(SAMPLE)/sends.csv --out $(OUT)
+	$(CRMLAB) report --orders $(SAMPLE)/orders.csv --sends $(SAMPLE)/sends.csv --out '$(OUT)'
 
 test: install
 	$(PY) -m pytest -q
@@ -37,4 +37,4 @@ bench: install
 	$(PY) benchmarks/bench_analyses.py
 
 clean:
-	rm -rf $(VENV) reports/latest
+	rm -rf $(VENV)
