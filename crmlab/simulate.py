@@ -4,6 +4,12 @@ The purchase process (per customer, all random draws from one seeded generator):
 
 * Acquisition: first paid order on a day between ``start`` and ``end`` (more on the
   Double-11 and 618 promotion days), at a random time of day.
+* Big promotions (大促): each year a share of the repeat orders due in the 30 days after
+  Double 11 (11-11) and 618 (06-18) is pulled into the 10-day warm-up or onto the day
+  itself, drawn from a separate seeded generator so every other draw is unchanged. A
+  pull keeps each customer's order sequence and the side of ``window_days`` every gap
+  falls on, so the planted repurchase rates stay exact; truth.json records the pulls
+  and each promotion's day and warm-up figures (new/old as in ``crmlab.promotion``).
 * Repurchase chain with a planted **magic number**: after the k-th paid order the
   customer places order k+1 within ``window_days`` (90) with probability
   ``repurchase_rate[k]``, which rises with k and is flat from k = M on (default M = 3:
@@ -96,6 +102,10 @@ class StoreSpec:
     delivery_rate: float = 0.97
     price_per_message: float = 0.05
     attribution_hours: int = 72
+    promotions: tuple[tuple[str, str, float], ...] = (("double11", "11-11", 0.45), ("618", "06-18", 0.25))
+    promotion_pull_days: int = 30     # repeat orders due D+1..D+30 may be pulled (share per promotion)
+    promotion_warm_up_days: int = 10  # into D-10..D-1 or onto D
+    promotion_day_share: float = 0.6  # of the pulled orders, the share placed on D
 
     def rate(self, k: np.ndarray | int) -> np.ndarray:
         """Planted P(order k+1 within the window | k orders)."""
@@ -109,6 +119,75 @@ def _day_weights(days: pd.DatetimeIndex) -> np.ndarray:
     w = w * np.where(np.isin(md, ["11-11", "11-10", "11-12"]), 6.0, 1.0)
     w = w * np.where(np.isin(md, ["06-18", "06-17"]), 3.0, 1.0)
     return w / w.sum()
+
+
+def _promotion_pull(paid: pd.DataFrame, spec: StoreSpec) -> tuple[pd.DataFrame, dict]:
+    """Pull repeat orders due in the ``promotion_pull_days`` after each promotion day into
+    its warm-up or onto the day, keeping each gap on its side of ``window_days``."""
+    rng = np.random.default_rng([spec.seed, 1111])
+    idx = paid.sort_values(["cust", "k"], kind="stable").index
+    t = paid.loc[idx, "order_time"].to_numpy().copy()
+    cust, k = paid.loc[idx, "cust"].to_numpy(), paid.loc[idx, "k"].to_numpy()
+    has_next = np.r_[cust[1:] == cust[:-1], False]
+    day, hour = np.timedelta64(1, "D"), np.timedelta64(1, "h")
+    W = np.timedelta64(spec.window_days, "D")
+    start, end = pd.Timestamp(spec.start), pd.Timestamp(spec.end)
+    out: dict = {}
+    for name, md, share in spec.promotions:
+        for year in range(start.year, end.year + 1):
+            D = pd.Timestamp(f"{year}-{md}")
+            if D - pd.Timedelta(days=spec.promotion_warm_up_days) < start or D + pd.Timedelta(days=31) > end:
+                continue
+            lo = np.datetime64(D + pd.Timedelta(days=1))
+            cand = np.flatnonzero((t >= lo) & (t < lo + spec.promotion_pull_days * day) & (k >= 2))
+            pull = rng.uniform(size=len(cand)) < share
+            on_day = rng.uniform(size=len(cand)) < spec.promotion_day_share
+            back = rng.integers(1, spec.promotion_warm_up_days + 1, len(cand))
+            secs = rng.uniform(8 * 3600, 24 * 3600, len(cand))
+            n = {"pulled_to_day": 0, "pulled_to_warm_up": 0, "kept_by_gap_rule": 0}
+            for j, i in enumerate(cand):
+                if not pull[j]:
+                    continue
+                new = np.datetime64(D - pd.Timedelta(days=0 if on_day[j] else int(back[j]))
+                                    + pd.Timedelta(seconds=float(secs[j])))
+                ok = new - t[i - 1] > hour and (t[i] - t[i - 1] <= W or new - t[i - 1] > W + day)
+                if has_next[i]:
+                    ok = ok and (t[i + 1] - t[i] > W or t[i + 1] - new <= W - day)
+                if ok:
+                    t[i] = new
+                    n["pulled_to_day" if on_day[j] else "pulled_to_warm_up"] += 1
+                else:
+                    n["kept_by_gap_rule"] += 1
+            out.setdefault(name, {})[str(year)] = {"date": f"{D:%Y-%m-%d}", **n}
+    paid = paid.copy()
+    paid.loc[idx, "order_time"] = t
+    return paid, out
+
+
+def _promotion_truth(allo: pd.DataFrame, spec: StoreSpec, pulls: dict) -> dict:
+    """Pulls and each promotion's warm-up and day figures (paid orders, new = first paid
+    order on or after D-71, the default period's start), computed here with plain pandas."""
+    p = allo[allo["status"] == "paid"]
+    first = p.groupby("cust")["order_time"].min().dt.normalize()
+    day = p["order_time"].dt.normalize()
+    out = {"pull_days": spec.promotion_pull_days, "warm_up_days": spec.promotion_warm_up_days,
+           "day_share": spec.promotion_day_share, "first_order_weights": {"11-10..11-12": 6.0, "06-17..06-18": 3.0}}
+    for name, md, share in spec.promotions:
+        years = {}
+        for year, n in pulls.get(name, {}).items():
+            D = pd.Timestamp(n["date"])
+            new = first.reindex(p["cust"]).to_numpy() >= np.datetime64(D - pd.Timedelta(days=71))
+            figs = {}
+            for ph, (a, b) in {"warm_up": (-10, -1), "day": (0, 0)}.items():
+                m = ((day >= D + pd.Timedelta(days=a)) & (day <= D + pd.Timedelta(days=b))).to_numpy()
+                figs[ph] = {"orders": int(m.sum()), "sales": round(float(p["amount"].to_numpy()[m].sum()), 2),
+                            "new_buyers": int(p["cust"][m & new].nunique()),
+                            "old_buyers": int(p["cust"][m & ~new].nunique()),
+                            "old_orders": int((m & ~new).sum()),
+                            "old_sales": round(float(p["amount"].to_numpy()[m & ~new].sum()), 2)}
+            years[year] = {**n, **figs}
+        out[name] = {"month_day": md, "pull_share": share, "years": years}
+    return out
 
 
 def simulate_store(spec: StoreSpec = StoreSpec()) -> tuple[pd.DataFrame, pd.DataFrame, dict, pd.DataFrame]:
@@ -181,6 +260,7 @@ def simulate_store(spec: StoreSpec = StoreSpec()) -> tuple[pd.DataFrame, pd.Data
                          "k": np.concatenate(ks)})
     paid["status"] = "paid"
     paid["source"] = "chain"
+    paid, pulls = _promotion_pull(paid, spec)
 
     # the campaign
     camp_day = pd.Timestamp(spec.campaign_date)
@@ -325,6 +405,7 @@ def simulate_store(spec: StoreSpec = StoreSpec()) -> tuple[pd.DataFrame, pd.Data
         "lifecycle_counts_ladder": {k: int(v) for k, v in sorted(counts.items())},
         "paid_orders": int(len(all_paid)),
         "chain_orders": int(len(paid)),
+        "promotions": _promotion_truth(allo, spec, pulls),
         "campaign": {
             "campaign_id": spec.campaign_id, "date": spec.campaign_date,
             "attribution_hours": spec.attribution_hours, "targeted": int(len(targeted)),
