@@ -316,6 +316,37 @@ def cmd_sms_cost(a) -> int:
     return 0
 
 
+def cmd_promotion(a) -> int:
+    import pandas as pd
+
+    from crmlab.engine import order_table
+    from crmlab.promotion import analyse_promotion, warm_up_list
+
+    orders, led = _load(a)
+    o = order_table(orders, getattr(a, "engine", None))
+    r = analyse_promotion(o, date=a.date, last_year_date=a.last_year_date, phases=a.phases, growth=a.growth,
+                          clv_check=not a.no_clv_check)
+    if a.warm_up_out:
+        try:
+            warm_up_list(o, r).to_csv(a.warm_up_out, index=False)
+        except OSError as e:
+            raise CrmlabInputError(f"--warm-up-out {a.warm_up_out}: cannot write ({e.strerror or e})") from None
+    out = r.to_dict()
+    out["ledger"] = led.to_dict()
+
+    def text(d):
+        t = pd.DataFrame({f"{m} {k}": f[m] for m in ("buyers", "sales")
+                          for k, f in (("last", r.last_year), ("this", r.this_year), ("target", r.plan))})
+        if r.reviewed:
+            t["sales attainment"] = (r.this_year["sales"] / r.plan["sales"]).map(lambda x: f"{100 * x:.1f}%")
+        g = ", ".join(f"{k} {100 * v:+.1f}% ({d['growth_source'][k]})" for k, v in d["growth"].items())
+        return (f"promotion {d['date']} vs {d['last_year_date']}; growth {g}\n"
+                + t.to_string(float_format=lambda x: f"{x:,.0f}") + "\n" + "\n".join(f"- {s}" for s in r.assumptions))
+
+    emit(out, a.json, text)
+    return 0
+
+
 # ------------------------------------------------------------------ parser
 
 def _orders_args(p, sends: bool = False, sends_required: bool = False) -> None:
@@ -419,6 +450,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--price", type=float, default=0.05)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sms_cost)
+
+    p = sub.add_parser("promotion", help="big promotion (大促): last year's figures, this year's plan and review")
+    _orders_args(p)
+    p.add_argument("--date", help="promotion day (default: this year's 11-11; MM-DD = that day this year)")
+    p.add_argument("--last-year-date", help="last year's promotion day (default: --date minus one year)")
+    p.add_argument("--phases", default="", help="name=start:end day offsets from the day, inclusive "
+                                                "(default build_up=-71:-12,warm_up=-10:-1,day=0:0,after_glow=1:3)")
+    p.add_argument("--growth", default="", help="new=0.1,old=0.2 (default: estimated from the export)")
+    p.add_argument("--warm-up-out", type=out_file, help="write the old customers to warm up (ids) to this CSV")
+    p.add_argument("--no-clv-check", action="store_true", help="skip the BG/NBD cross-check of the old-customer target")
+    p.set_defaults(func=cmd_promotion)
     return ap
 
 
