@@ -458,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--phases", default="", help="name=start:end day offsets from the day, inclusive "
                                                 "(default build_up=-71:-12,warm_up=-10:-1,day=0:0,after_glow=1:3)")
     p.add_argument("--growth", default="", help="new=0.1,old=0.2 (default: estimated from the export)")
-    p.add_argument("--warm-up-out", type=out_file, help="write the old customers to warm up (ids) to this CSV")
+    p.add_argument("--warm-up-out", metavar="PATH", help="write the old customers to warm up (ids) to this CSV")
     p.add_argument("--no-clv-check", action="store_true", help="skip the BG/NBD cross-check of the old-customer target")
     p.set_defaults(func=cmd_promotion)
     return ap
