@@ -60,15 +60,235 @@ def emit(obj, as_json: bool, text: Callable[[dict], str] | None = None) -> None:
         print(text(obj))
 
 
+# ------------------------------------------------------------------ argument types
+# Each raises argparse.ArgumentTypeError: argparse then names the argument in one line.
+
+def _number(text: str) -> float:
+    try:
+        v = float(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return v
+
+
+def finite_float(text: str) -> float:
+    """Any finite number (not nan or inf)."""
+    return _number(text)
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    v = _number(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return v
+
+
+def nonneg_float(text: str) -> float:
+    """A finite number >= 0."""
+    v = _number(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return v
+
+
+def probability(text: str) -> float:
+    """A number strictly between 0 and 1."""
+    v = _number(text)
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"expected a proportion strictly between 0 and 1, got {text!r}")
+    return v
+
+
+def percentile(text: str) -> float:
+    """A percentile strictly between 0 and 100."""
+    v = _number(text)
+    if not 0 < v < 100:
+        raise argparse.ArgumentTypeError(f"expected a percentile strictly between 0 and 100, got {text!r}")
+    return v
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1."""
+    v = _whole(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return v
+
+
+def nonneg_int(text: str) -> int:
+    """A whole number >= 0."""
+    v = _whole(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return v
+
+
+def at_most(kind: Callable[[str], float], hi: float) -> Callable[[str], float]:
+    """``kind`` with an upper bound (a window of 10**9 days is a typo, and would overflow)."""
+    def check(text: str):
+        v = kind(text)
+        if v > hi:
+            raise argparse.ArgumentTypeError(f"expected at most {hi:g}, got {text!r}")
+        return v
+    check.__name__ = kind.__name__
+    return check
+
+
+MAX_DAYS = 36_500  # 100 years: any longer day window or horizon is a typo
+
+
+def day_list(text: str) -> list[int]:
+    """``1,3,7``: comma-separated whole numbers of days, each >= 1."""
+    parts = [x.strip() for x in str(text).split(",") if x.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError(f"expected comma-separated days >= 1, got {text!r}")
+    try:
+        days = [int(x) for x in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if min(days) < 1:
+        raise argparse.ArgumentTypeError(f"days must be >= 1 (day 0 is the first order itself), got {text!r}")
+    if max(days) > MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"days must be at most {MAX_DAYS}, got {text!r}")
+    return days
+
+
+def bracket_list(text: str) -> list[tuple[int, int]]:
+    """``1-7,8-30``: comma-separated start-end day ranges, 1 <= start <= end."""
+    out = []
+    for b in [x.strip() for x in str(text).split(",") if x.strip()] or [""]:
+        try:
+            start, end = (int(v) for v in b.split("-"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected start-end pairs such as 1-7,8-30, got {text!r}") from None
+        if not 1 <= start <= end <= MAX_DAYS:
+            raise argparse.ArgumentTypeError(f"each bracket needs 1 <= start <= end <= {MAX_DAYS}, got {b!r}")
+        out.append((start, end))
+    return out
+
+
+def moment(text: str) -> str:
+    """A date or time (a bare date = the end of that day); kept as text for the loader."""
+    from crmlab.io import parse_observation_end
+
+    if not str(text).strip():
+        raise argparse.ArgumentTypeError("expected a date or time, got an empty value")
+    try:
+        parse_observation_end(text, timezone="UTC")
+    except CrmlabInputError:
+        raise argparse.ArgumentTypeError(f"expected a date or time between 1678 and 2261 (e.g. 2025-12-31 or "
+                                         f"2025-12-31T18:00:00+08:00), got {text!r}") from None
+    return str(text).strip()
+
+
+def timezone_name(text: str) -> str:
+    """An IANA time zone name such as Asia/Shanghai."""
+    from crmlab.io import _zone
+
+    try:
+        return _zone(text)[1]
+    except CrmlabInputError:
+        raise argparse.ArgumentTypeError(
+            f"unknown time zone {text!r} (use an IANA name such as Asia/Shanghai or UTC)") from None
+
+
+def column_spec(text: str) -> str:
+    """``canonical=header,...`` (checked against the file by the loader)."""
+    from crmlab.io import parse_columns
+
+    try:
+        cols = parse_columns(text)
+    except CrmlabInputError as e:
+        raise argparse.ArgumentTypeError(str(e).split(": ", 1)[-1]) from None
+    if any(not k or not v for k, v in cols.items()):
+        raise argparse.ArgumentTypeError(f"expected name=header pairs, got {text!r}")
+    return text
+
+
+def split_spec(text: str) -> str:
+    """``a=0.5,b=0.5``: arm=share pairs, shares finite and > 0."""
+    parts = [x.strip() for x in str(text).split(",") if x.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError(f"expected arm=share pairs, got {text!r}")
+    for part in parts:
+        arm, eq, share = part.partition("=")
+        if not eq or not arm.strip():
+            raise argparse.ArgumentTypeError(f"expected arm=share, got {part!r}")
+        try:
+            positive_float(share)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(f"share of {arm.strip()!r} must be a number > 0, got {share!r}") from None
+    return text
+
+
+def out_file(text: str) -> str:
+    """A file to write: its folder must exist and it must not be a folder."""
+    import os
+
+    path = os.path.abspath(os.path.expanduser(text))
+    if not str(text).strip() or os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a file name")
+    if not os.path.isdir(os.path.dirname(path)):
+        raise argparse.ArgumentTypeError(f"folder {os.path.dirname(path)!r} does not exist")
+    return text
+
+
+def out_dir(text: str) -> str:
+    """A folder to write into (created if missing): not an existing file."""
+    import os
+
+    if not str(text).strip() or (os.path.exists(text) and not os.path.isdir(text)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a folder")
+    return text
+
+
+class CrmlabArgumentParser(argparse.ArgumentParser):
+    """argparse with crmlab's error format: one line ``crmlab: error: ...`` and exit 2."""
+
+    def error(self, message: str):
+        msg = " ".join(str(message).split())
+        if msg.startswith("argument "):
+            msg = msg[len("argument "):]
+        self.exit(2, f"crmlab: error: {msg}\n")
+
+
+def _loader_kw(a) -> dict:
+    """The reading options every command that loads orders or sends takes."""
+    return {"columns": a.columns, "timezone": a.timezone, "decimal": a.decimal, "dayfirst": a.dayfirst}
+
+
+def _local_arg(value, a):
+    """A date/time argument (checked by :func:`moment`) in store-local time: a time with an
+    offset converted to ``--timezone``; otherwise kept as text (a bare date = end of day)."""
+    if value is None:
+        return None
+    import pandas as pd
+
+    from crmlab.io import _local, _zone
+
+    ts = pd.Timestamp(value)
+    return _local(ts, _zone(a.timezone)[0]) if ts.tzinfo is not None else value
+
+
 # ------------------------------------------------------------------ commands
 
 def cmd_validate(a) -> int:
     from crmlab.io import load_orders, load_sends
 
-    _, lo = load_orders(a.orders, columns=a.columns, observation_end=a.observation_end)
+    _, lo = load_orders(a.orders, observation_end=a.observation_end, **_loader_kw(a))
     ls = None
     if a.sends:
-        _, ls = load_sends(a.sends, columns=a.columns, observation_end=a.observation_end)
+        _, ls = load_sends(a.sends, observation_end=a.observation_end, **_loader_kw(a))
     out = {"orders": lo.to_dict(), "sends": ls.to_dict() if ls else None}
 
     def text(o):
@@ -82,6 +302,7 @@ def cmd_validate(a) -> int:
                          f"{'orders' if k == 'orders' else 'messages'}, {d['customers']} customers")
             for r, n in d["excluded"].items():
                 lines.append(f"  excluded {n:>7} {r} (rows {', '.join(map(str, d['examples'].get(r, [])))} ...)")
+            lines += [f"  warning: {w}" for w in d.get("warnings", [])]
         return "\n".join(lines)
 
     emit(out, a.json, text)
@@ -140,32 +361,22 @@ def cmd_report(a) -> int:
     return 0 if res.ok else 1
 
 
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise CrmlabInputError(f"expected comma-separated whole numbers, got {text!r}") from None
-
-
 def _load(a):
     from crmlab.io import load_orders
 
-    return load_orders(a.orders, columns=a.columns, observation_end=a.observation_end)
+    return load_orders(a.orders, observation_end=a.observation_end, **_loader_kw(a))
 
 
 def cmd_retention(a) -> int:
     from crmlab.retention import retention_table
 
+    if a.kind == "bracket" and not a.brackets:
+        raise CrmlabInputError("--kind bracket needs --brackets, e.g. 1-7,8-30,31-90")
     orders, led = _load(a)
     if a.kind == "bracket":
-        if not a.brackets:
-            raise CrmlabInputError("--kind bracket needs --brackets, e.g. 1-7,8-30,31-90")
-        try:
-            days = [tuple(int(v) for v in b.split("-")) for b in a.brackets.split(",")]
-        except ValueError:
-            raise CrmlabInputError(f"--brackets: expected start-end pairs, got {a.brackets!r}") from None
+        days = a.brackets  # parsed and checked by bracket_list
     else:
-        days = _ints(a.days)
+        days = a.days  # parsed and checked by day_list
     try:
         t = retention_table(orders, cohort=a.cohort, days=days, kind=a.kind)
     except ValueError as e:
@@ -182,9 +393,9 @@ def cmd_lifecycle(a) -> int:
     orders, led = _load(a)
     kw = {}
     if a.percentile is not None:
-        kw["percentile"] = a.percentile
+        kw["percentile"] = a.percentile / 100  # the CLI takes percent, the function a fraction
     try:
-        st = lifecycle_stages(orders, as_of=a.as_of, rule=a.rule, **kw)
+        st = lifecycle_stages(orders, as_of=_local_arg(a.as_of, a), rule=a.rule, **kw)
     except ValueError as e:
         raise CrmlabInputError(str(e)) from None
     counts = stage_counts(st)
@@ -219,12 +430,15 @@ def cmd_clv(a) -> int:
     orders, led = _load(a)
     summary = rfm_summary(orders, time_unit=a.time_unit)
     if a.summary_out:
-        summary.reset_index().to_csv(a.summary_out, index=False)
+        try:
+            summary.reset_index().to_csv(a.summary_out, index=False)
+        except OSError as e:
+            raise CrmlabInputError(f"--summary-out {a.summary_out}: cannot write ({e.strerror or e})") from None
     holdout = None
     chosen = a.model
     if a.calibration_end:
         try:
-            cal = rfm_summary(orders, time_unit=a.time_unit, calibration_end=a.calibration_end)
+            cal = rfm_summary(orders, time_unit=a.time_unit, calibration_end=_local_arg(a.calibration_end, a))
         except ValueError as e:
             raise CrmlabInputError(str(e)) from None
         h = holdout_comparison(cal, fit_clv_models(cal, suffix="_cal"), choose=a.model)
@@ -265,12 +479,23 @@ def cmd_abtest(a) -> int:
     from crmlab.experiments.analysis import analyse_experiment
     from crmlab.io import load_orders, load_sends
 
-    orders, lo = load_orders(a.orders, columns=a.columns, observation_end=a.observation_end)
-    sends, ls = load_sends(a.sends, columns=a.columns, observation_end=lo.observation_end)
-    r = analyse_experiment(sends, orders, window_hours=a.window_hours, arm_column=a.arm_column, control=a.control,
-                           planned_split=a.planned_split, planned_n_per_arm=a.planned_n, correct=a.yates,
-                           campaign=a.campaign, seed=a.seed)
+    orders, lo = load_orders(a.orders, observation_end=a.observation_end, **_loader_kw(a))
+    sends, ls = load_sends(a.sends, observation_end=lo.observation_end, **_loader_kw(a))
+    try:
+        r = analyse_experiment(sends, orders, window_hours=a.window_hours, arm_column=a.arm_column,
+                               control=a.control, planned_split=a.planned_split, planned_n_per_arm=a.planned_n,
+                               correct=a.yates, campaign=a.campaign, seed=a.seed)
+    except ValueError as e:
+        if isinstance(e, CrmlabInputError):
+            raise
+        raise CrmlabInputError(str(e)) from None
     out = r.to_dict()
+    targeted = sends if a.campaign is None else sends[sends["campaign_id"].astype(str) == str(a.campaign)]
+    if not targeted["customer_id"].isin(orders["customer_id"].cat.categories).any():
+        # load_sends cannot know: every conversion rate would be 0 for a reason unrelated to the copy
+        out["warnings"] = list(out.get("warnings") or []) + [
+            f"no targeted customer of {ls.file} appears in {lo.file}: check that both files use the same "
+            "customer ids (every conversion is 0)"]
     out["ledger"] = {"orders": lo.to_dict(), "sends": ls.to_dict()}
 
     def text(o):
@@ -353,34 +578,53 @@ def _orders_args(p, sends: bool = False, sends_required: bool = False) -> None:
     p.add_argument("--orders", required=True, help="order export (CSV, Parquet, Excel)")
     if sends:
         p.add_argument("--sends", required=sends_required, help="SMS send log")
-    p.add_argument("--columns", help="column mapping, e.g. customer_id=买家会员名,order_time=订单付款时间")
-    p.add_argument("--observation-end", help="ignore orders after this time (a bare date = end of that day)")
+    p.add_argument("--columns", type=column_spec,
+                   help="column mapping, e.g. customer_id=买家会员名,order_time=订单付款时间")
+    p.add_argument("--observation-end", type=moment,
+                   help="ignore orders after this time (a bare date = end of that day)")
+    _reading_args(p)
     p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _reading_args(p) -> None:
+    """How to read times and amounts: on every command that reads orders or sends."""
+    from crmlab.io import DEFAULT_TIMEZONE
+
+    p.add_argument("--timezone", type=timezone_name, default=DEFAULT_TIMEZONE,
+                   help="store time zone (IANA name, default %(default)s): times with an offset are "
+                        "converted to it, times without one are taken as store-local")
+    p.add_argument("--decimal", choices=[".", ","], default=".",
+                   help="decimal mark of amounts (default '.': 1,234.50; with ',': 1.234,50)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--dayfirst", dest="dayfirst", action="store_const", const=True, default=None,
+                   help="slash dates are day/month/year (default: as the column shows, else an error)")
+    g.add_argument("--monthfirst", dest="dayfirst", action="store_const", const=False,
+                   help="slash dates are month/day/year")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from crmlab import __version__
 
-    ap = argparse.ArgumentParser(prog="crmlab", description="Old-customer CRM analytics for online stores.")
+    ap = CrmlabArgumentParser(prog="crmlab", description="Old-customer CRM analytics for online stores.")
     ap.add_argument("--version", action="version", version=f"crmlab {__version__}")
-    sub = ap.add_subparsers(dest="command", required=True)
+    sub = ap.add_subparsers(dest="command", required=True, parser_class=CrmlabArgumentParser)
 
     p = sub.add_parser("validate", help="check an export before any report: the ledger")
     _orders_args(p, sends=True)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("sample", help="write the simulated store (orders, sends, truth)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--customers", type=int, default=20_000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, type=out_dir)
+    p.add_argument("--customers", type=at_most(positive_int, 10_000_000), default=20_000)
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("report", help="run the report notebooks into HTML")
     p.add_argument("notebooks", nargs="*", help="notebook names or prefixes (default: all)")
     p.add_argument("--orders", required=True)
     p.add_argument("--sends")
-    p.add_argument("--columns")
-    p.add_argument("--observation-end")
+    p.add_argument("--columns", type=column_spec)
+    p.add_argument("--observation-end", type=moment)
     p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE", help="notebook parameter")
     p.add_argument("-f", "--parameters-file", action="append", metavar="PARAMS.yaml")
     p.add_argument("--out", default="reports/latest", help="output dir; {date} expands to the run date")
@@ -390,56 +634,59 @@ def build_parser() -> argparse.ArgumentParser:
     _orders_args(p)
     p.add_argument("--cohort", default="month", choices=["day", "week", "month", "channel"])
     p.add_argument("--kind", default="exact", choices=["exact", "on_or_after", "bracket"])
-    p.add_argument("--days", default="1,3,7,14,30,60,90")
-    p.add_argument("--brackets", help="for --kind bracket: 1-7,8-30,31-90")
+    p.add_argument("--days", type=day_list, default="1,3,7,14,30,60,90")
+    p.add_argument("--brackets", type=bracket_list, help="for --kind bracket: 1-7,8-30,31-90")
     p.set_defaults(func=cmd_retention)
 
     p = sub.add_parser("lifecycle", help="lifecycle stage counts")
     _orders_args(p)
     p.add_argument("--rule", default="ladder", choices=["ladder", "percentile"],
                    help="product_cycle and season need tables: use the Python API or notebook 02")
-    p.add_argument("--as-of", help="date of the snapshot (default: observation end)")
-    p.add_argument("--percentile", type=float)
+    p.add_argument("--as-of", type=moment, help="date of the snapshot (default: observation end)")
+    p.add_argument("--percentile", type=percentile,
+                   help="--rule percentile: dormant after this percentile of the gaps between orders, "
+                        "strictly between 0 and 100 (default 90)")
     p.set_defaults(func=cmd_lifecycle)
 
     p = sub.add_parser("magic-number", help="the repurchase magic number")
     _orders_args(p)
-    p.add_argument("--window-days", type=int, default=90)
-    p.add_argument("--max-k", type=int, default=10)
-    p.add_argument("--min-at-risk", type=int, default=50)
+    p.add_argument("--window-days", type=at_most(positive_int, MAX_DAYS), default=90)
+    p.add_argument("--max-k", type=at_most(positive_int, 1000), default=10)
+    p.add_argument("--min-at-risk", type=positive_int, default=50)
     p.add_argument("--rule", default="plateau", choices=["plateau", "ztest", "segmented", "tolerance"])
     p.set_defaults(func=cmd_magic)
 
     p = sub.add_parser("clv", help="customer lifetime value: BG/NBD, Pareto/NBD, MBG/NBD, Gamma-Gamma")
     _orders_args(p)
-    p.add_argument("--calibration-end", help="fit up to this date, compare predictions in the holdout after it")
+    p.add_argument("--calibration-end", type=moment,
+                   help="fit up to this date, compare predictions in the holdout after it")
     p.add_argument("--time-unit", default="W", choices=["D", "W"])
-    p.add_argument("--horizon-months", type=int, default=12)
-    p.add_argument("--discount-rate", type=float, default=0.01, help="monthly")
-    p.add_argument("--margin", type=float, default=1.0)
+    p.add_argument("--horizon-months", type=at_most(positive_int, 1200), default=12)
+    p.add_argument("--discount-rate", type=at_most(nonneg_float, 1), default=0.01, help="monthly, 0 to 1")
+    p.add_argument("--margin", type=positive_float, default=1.0, help="profit share of revenue")
     p.add_argument("--model", choices=["bgnbd", "pareto_nbd", "mbgnbd"], help="default: lowest holdout MAE, else bgnbd")
-    p.add_argument("--summary-out", help="write the RFM summary CSV here")
+    p.add_argument("--summary-out", type=out_file, help="write the RFM summary CSV here (its folder must exist)")
     p.set_defaults(func=cmd_clv)
 
     p = sub.add_parser("abtest", help="analyse an SMS experiment (copy x send time, holdout)")
     _orders_args(p, sends=True, sends_required=True)
     p.add_argument("--arm-column", default="variant")
     p.add_argument("--control", help="control arm (default: holdout/control if present)")
-    p.add_argument("--window-hours", type=float, default=72)
-    p.add_argument("--planned-split", help="a=0.5,b=0.5 (default: equal split assumed)")
-    p.add_argument("--planned-n", type=int, help="planned customers per arm")
+    p.add_argument("--window-hours", type=at_most(positive_float, 24 * MAX_DAYS), default=72)
+    p.add_argument("--planned-split", type=split_spec, help="a=0.5,b=0.5 (default: equal split assumed)")
+    p.add_argument("--planned-n", type=positive_int, help="planned customers per arm")
     p.add_argument("--campaign", help="campaign id when the log holds several")
     p.add_argument("--yates", action="store_true", help="Yates' continuity correction for two-arm tests")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="bootstrap seed")
     p.set_defaults(func=cmd_abtest)
 
     p = sub.add_parser("sample-size", help="customers per arm for two proportions (R's power.prop.test)")
-    p.add_argument("--baseline", type=float, required=True)
-    p.add_argument("--target", type=float)
-    p.add_argument("--relative-lift", type=float)
-    p.add_argument("--power", type=float, default=0.8)
-    p.add_argument("--alpha", type=float, default=0.05)
-    p.add_argument("--ratio", type=float, default=1.0)
+    p.add_argument("--baseline", type=probability, required=True)
+    p.add_argument("--target", type=probability)
+    p.add_argument("--relative-lift", type=finite_float)
+    p.add_argument("--power", type=probability, default=0.8)
+    p.add_argument("--alpha", type=probability, default=0.05)
+    p.add_argument("--ratio", type=positive_float, default=1.0)
     p.add_argument("--alternative", default="two-sided", choices=["two-sided", "one-sided"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sample_size)
@@ -447,7 +694,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sms-cost", help="billed messages and cost of an SMS text")
     p.add_argument("--text", required=True)
     p.add_argument("--scheme", default="cn", choices=["cn", "gsm"])
-    p.add_argument("--price", type=float, default=0.05)
+    p.add_argument("--price", type=nonneg_float, default=0.05)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sms_cost)
 
@@ -466,11 +713,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
-    a = ap.parse_args(argv)
+    try:
+        a = ap.parse_args(argv)
+    except SystemExit as e:  # a bad argument (one line printed), --help or --version
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     try:
         return a.func(a)
     except CrmlabInputError as e:
-        print(f"crmlab: error: {e}", file=sys.stderr)
+        print(f"crmlab: error: {' '.join(str(e).split())}", file=sys.stderr)  # always one line
         return 2
     except KeyboardInterrupt:  # pragma: no cover
         return 130
