@@ -206,30 +206,47 @@ def _axes(ax, w: float, h: float):
     return _fig(w, h)
 
 
-def _shade(ax, phases, labels: dict | None = None) -> None:
+def _shade(ax, phases, labels: dict | None, lo: float, hi: float) -> None:
+    width, last_x, level = hi - lo, None, 0
     for i, p in enumerate(phases):
         ax.axvspan(p.start - 0.5, p.end + 0.5, color=COLORS[i % len(COLORS)], alpha=0.12, lw=0)
-        ax.text((p.start + p.end) / 2, 1.0, (labels or {}).get(p.name, p.name), transform=ax.get_xaxis_transform(),
-                ha="center", va="bottom", fontsize=8, color="#444")
+        x = (max(p.start, lo) + min(p.end, hi)) / 2
+        seen = (min(p.end, hi) - max(p.start, lo) + 1) / (width + 1)
+        whole = lo <= p.start and p.end <= hi
+        if not ((whole and seen >= 0.04) or seen >= 0.1):  # too narrow here: the zoom names it
+            continue
+        level = 1 - level if last_x is not None and x - last_x < 0.15 * width else 0
+        last_x = x
+        ax.text(x, 0.98 - 0.065 * level, (labels or {}).get(p.name, p.name), transform=ax.get_xaxis_transform(),
+                ha="center", va="top", fontsize=8, color="#444")
 
 
-def season_figure(daily: pd.DataFrame, phases, labels: dict | None = None, ax=None) -> Figure:
-    """Daily paid sales over the season, this year and last year aligned on D, phases shaded."""
+def season_figure(daily: pd.DataFrame, phases, labels: dict | None = None, window: tuple[int, int] | None = None,
+                  ax=None) -> Figure:
+    """Daily paid sales over the season, this year and last year aligned on D, phases shaded.
+
+    ``daily`` from :func:`promotion_daily`; ``window`` = (first, last) offset to zoom on."""
+    d = daily if window is None else daily.loc[window[0]:window[1]]
     with style():
         fig, ax = _axes(ax, 10, 4.2)
-        x = daily.index.to_numpy()
-        ax.plot(x, daily["sales_last"], color="#999999", lw=1.3, label="去年 last year")
-        ax.plot(x, daily["sales_this"], color=COLORS[0], lw=1.8, label="今年 this year")
-        ax.plot(x, daily["old_sales_this"], color=COLORS[1], lw=1.0, ls="--", label="今年老客 this year, old customers")
-        _shade(ax, phases, labels)
-        ticks = sorted({p.start for p in phases} | {0})
-        d0 = daily["date_this"]
-        ax.set_xticks(ticks, [f"D{t:+d}\n{d0.loc[t]:%m-%d}" if t else f"D\n{d0.loc[t]:%m-%d}" for t in ticks],
-                      fontsize=8)
-        ax.set_ylim(bottom=0)
+        x = d.index.to_numpy()
+        ax.plot(x, d["sales_last"], color="#999999", lw=1.3, marker="." if window else None, label="去年 last year")
+        ax.plot(x, d["sales_this"], color=COLORS[0], lw=1.8, marker="." if window else None, label="今年 this year")
+        ax.plot(x, d["old_sales_this"], color=COLORS[1], lw=1.0, ls="--", label="今年老客 this year, old customers")
+        lo, hi = float(x.min()), float(x.max())
+        _shade(ax, phases, labels, lo, hi)
+        ax.set_xlim(lo - 0.5, hi + 0.5)
+        step = max(1, int(np.ceil((hi - lo) / 12)))
+        step = 7 * int(np.ceil(step / 7)) if step > 3 else step
+        ticks = [t for t in range(int(hi) - (int(hi) % step) - step * 40, int(hi) + 1, step) if lo <= t <= hi]
+        dates = d["date_this"]
+        ax.set_xticks(ticks, [(f"D{t:+d}" if t else "D") + f"\n{dates.loc[t]:%m-%d}" for t in ticks], fontsize=8)
+        top = np.nanmax(d[["sales_this", "sales_last"]].to_numpy(float)) if d[["sales_this", "sales_last"]].notna().any().any() else 1.0
+        ax.set_ylim(0, 1.3 * (top or 1.0))  # headroom for the phase names and the legend
         ax.set_ylabel("paid sales per day ¥")
-        ax.set_title("大促节奏 Daily sales, this year vs last year (aligned on the promotion day)", pad=16)
-        ax.legend(fontsize=8, loc="upper left")
+        what = "the whole season" if window is None else f"D{window[0]:+d} to D{window[1]:+d}"
+        ax.set_title(f"大促节奏 Daily sales, this year vs last year aligned on D ({what})")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, 0.86))
     return fig
 
 
@@ -253,22 +270,52 @@ def split_figure(this_year: pd.DataFrame, last_year: pd.DataFrame, metric: str =
                 if t > 0:
                     ax.text(xi, t, f"{100 * o / t:.0f}%", ha="center", va="bottom", fontsize=8)
         ax.set_xticks(x, [(labels or {}).get(p, p) for p in phases])
-        ax.set_ylabel(metric)
+        ax.set_ylabel(metric + (" ¥" if metric == "sales" else ""))
         ax.set_title(f"新老客拆分 {metric} by phase, new vs old (old share on top)")
         ax.legend(fontsize=8, ncol=2)
     return fig
 
 
-def attainment_style(review: pd.DataFrame, percent=("attainment", "change_vs_last_year")):
-    """A pandas Styler of a review table: attainment green at or above 100%, amber from 90%, red below."""
+def attainment_style(review: pd.DataFrame):
+    """A pandas Styler of a review table: columns naming ``attainment`` coloured (green at or
+    above 100%, amber from 90%, red below) and shown as percentages, as are ``change`` columns."""
     def colour(v):
         if pd.isna(v):
             return ""
         return ("background-color:#d9f0dd" if v >= 1 else "background-color:#fff1cc" if v >= 0.9
                 else "background-color:#fbdada")
 
-    fmt = {c: "{:.1%}" for c in percent if c in review.columns}
+    att = [c for c in review.columns if "attainment" in str(c)]
+    fmt = {c: "{:.1%}" for c in review.columns if c in att or "change" in str(c)}
     fmt.update({c: "{:,.2f}" for c in review.columns if c not in fmt})
     st = review.style.format(fmt, na_rep="—")
-    cols = [c for c in review.columns if str(c).startswith("attainment")]
-    return st.map(colour, subset=cols) if cols else st
+    return st.map(colour, subset=att) if att else st
+
+
+# ----------------------------------------------------------------------------- tables for the report
+
+def plan_table(result) -> pd.DataFrame:
+    """Last year and this year's target per (phase, type): buyers, orders, sales, AOV, per-buyer figures."""
+    ly, t = result.last_year, result.plan
+    cols = {}
+    for m in ("buyers", "orders", "sales"):
+        cols[f"{m} last year"], cols[f"{m} target"] = ly[m], t[m]
+    for m in ("aov", "orders_per_buyer", "units_per_buyer"):
+        cols[m] = t[m]
+    out = pd.DataFrame(cols)
+    return out if result.has_units else out.drop(columns=["units_per_buyer"])
+
+
+def review_table(result, metrics=("buyers", "orders", "sales")) -> pd.DataFrame | None:
+    """Per (phase, type): target, actual, attainment and change vs last year of ``metrics``."""
+    rv = result.review
+    if rv is None:
+        return None
+    metrics = [m for m in metrics if result.has_units or "units" not in m]
+    out = {}
+    for m in metrics:
+        r = rv.xs(m, level="metric")
+        for c, name in (("target", "target"), ("actual", "actual"), ("attainment", "attainment"),
+                        ("change_vs_last_year", "change vs last year")):
+            out[f"{m} {name}"] = r[c]
+    return pd.DataFrame(out)
