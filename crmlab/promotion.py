@@ -361,23 +361,31 @@ def analyse_promotion(orders, date=None, last_year_date=None, phases=None, growt
     check = None
     if clv_check:
         try:
-            check = _clv_check(o, {"this_year": cut, "last_year": cut_last}, {"this_year": (s1, e1),
-                               "last_year": (s0, e0)}, float(plan.at[("period", "old"), "orders"]),
+            check = _clv_check(o, {"this_year": cut, "last_year": cut_last},
+                               {"this_year": (s1, e1), "last_year": (s0, e0)},
+                               float(plan.at[("period", "old"), "orders"]),
                                float(last_y.at[("period", "old"), "orders"]))
-            notes.append(f"CLV cross-check: BG/NBD fitted on the orders up to {check['this_year']['fitted_up_to']} "
-                         f"expects {check['this_year']['expected_purchases']:,.0f} purchases of the "
-                         f"{check['this_year']['base_customers']:,} existing customers over the period"
-                         + (f"; scaled by last year's actual/model ratio ({check['last_year']['actual_over_model']:.2f})"
-                            f" that is {check['model_old_orders']:,.0f} old-customer orders vs the plan's "
-                            f"{check['plan_old_orders']:,.0f} ({_pct(check['plan_over_model'])})."
-                            if check["model_old_orders"] else "."))
         except Exception as e:  # the cross-check is optional: any failure only drops it
             check = {"error": f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"}
             notes.append(f"CLV cross-check dropped: {check['error']}")
-    return PromotionResult(day, last, ph, end, this, last_y, plan, rate, source, tuple(notes),
-                           {k: v for k, v in b.items() if k != "windows"} | {"participation": None if part is None
-                                                                             else part.to_dict()},
-                           check, o.has("quantity"))
+        else:
+            notes.append(_clv_note(check))
+    bases = {k: v for k, v in b.items() if k != "windows"}
+    bases["participation"] = None if part is None else part.to_dict()
+    return PromotionResult(day, last, ph, end, this, last_y, plan, rate, source, tuple(notes), bases, check,
+                           o.has("quantity"))
+
+
+def _clv_note(c: dict) -> str:
+    t = c["this_year"]
+    note = (f"CLV cross-check: BG/NBD fitted on the orders up to {t['fitted_up_to']} expects "
+            f"{t['expected_purchases']:,.0f} purchases of the {t['base_customers']:,} existing customers over "
+            "the period")
+    if not c["model_old_orders"]:
+        return note + "."
+    return (note + f"; scaled by last year's actual/model ratio ({c['last_year']['actual_over_model']:.2f}) that is "
+            f"{c['model_old_orders']:,.0f} old-customer orders vs the plan's {c['plan_old_orders']:,.0f} "
+            f"({_pct(c['plan_over_model'])}).")
 
 
 def warm_up_list(orders, result: "PromotionResult", as_of=None, engine=None) -> pd.DataFrame:

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from crmlab.engine import order_table
 from crmlab.engine.aggregates import day_number, paid_orders
-from crmlab.figures import COLORS, _fig, pct_axis, style
+from crmlab.figures import COLORS, _fig, style
 from crmlab.io import CrmlabInputError
 
 __all__ = ["Phase", "DEFAULT_PHASES", "DEFAULT_PHASES_SPEC", "PHASE_LABELS", "parse_date", "parse_phases",
@@ -173,7 +173,8 @@ def promotion_daily(orders, date, last_year_date=None, phases=None, pad_days: in
     o = order_table(orders, engine, observation_end)
     phases = parse_phases(phases)
     day = parse_date(date)
-    last = parse_date(last_year_date, "--last-year-date") if last_year_date is not None else day - pd.DateOffset(years=1)
+    last = (parse_date(last_year_date, "--last-year-date") if last_year_date is not None
+            else day - pd.DateOffset(years=1))
     lo, hi = phases[0].start - pad_days, max(p.end for p in phases) + pad_days
     t = _paid_with_first(o)
     parts = []
@@ -241,7 +242,8 @@ def season_figure(daily: pd.DataFrame, phases, labels: dict | None = None, windo
         ticks = [t for t in range(int(hi) - (int(hi) % step) - step * 40, int(hi) + 1, step) if lo <= t <= hi]
         dates = d["date_this"]
         ax.set_xticks(ticks, [(f"D{t:+d}" if t else "D") + f"\n{dates.loc[t]:%m-%d}" for t in ticks], fontsize=8)
-        top = np.nanmax(d[["sales_this", "sales_last"]].to_numpy(float)) if d[["sales_this", "sales_last"]].notna().any().any() else 1.0
+        vals = d[["sales_this", "sales_last"]].to_numpy(float)
+        top = np.nanmax(vals) if np.isfinite(vals).any() else 1.0
         ax.set_ylim(0, 1.3 * (top or 1.0))  # headroom for the phase names and the legend
         ax.set_ylabel("paid sales per day ¥")
         what = "the whole season" if window is None else f"D{window[0]:+d} to D{window[1]:+d}"
