@@ -41,7 +41,11 @@ class Engine:
         name = f"{prefix}_{os.getpid()}_{next(_names)}"
         if self.name == "duckdb":
             return self.con.create_table(name, obj=df, temp=True)
-        return self.con.create_table(name, obj=df, overwrite=True)
+        import ibis
+
+        # Spark: a temporary view made on first use (create_table would write a managed
+        # table into ./spark-warehouse)
+        return ibis.memtable(df)
 
     def to_pandas(self, expr) -> pd.DataFrame:
         """Execute an expression (a small aggregate) into pandas."""
@@ -86,6 +90,7 @@ def _spark(spark, spark_master: str | None):
         else:
             b = (b.master(spark_master or "local[*]").config("spark.ui.enabled", "false")
                  .config("spark.sql.shuffle.partitions", str(max(2, 2 * (os.cpu_count() or 1))))
+                 .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                  .config("spark.driver.memory", os.environ.get("CRMLAB_SPARK_DRIVER_MEMORY", "4g")))
         spark = b.getOrCreate()
         if not remote:

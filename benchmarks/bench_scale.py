@@ -1,0 +1,99 @@
+"""The CLI at scale: validate, summary, retention and magic-number on an N-order store.
+
+    .venv/bin/python benchmarks/bench_scale.py --orders 5000000 [--baseline] [--engine duckdb|spark]
+
+Generates an N-order store as Parquet with DuckDB (string customer ids, ~N/4 customers
+with a skewed number of orders each, three years, 90% paid), then runs each command as a
+user would (a fresh ``crmlab`` process each), printing wall time and peak RSS of the
+process tree. ``--baseline`` runs the same commands with the pandas path of the last
+release before the engine (commit ``BASELINE``, checked out into a temporary folder from
+this repository's history) in the same run and prints the ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BASELINE = "1ef066e"  # the last release whose loader and aggregations were pandas-only
+
+
+def generate(n: int, path: str, seed: float = 0.42) -> None:
+    """An N-order store as Parquet, written by DuckDB (no pandas frame of N rows)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"SELECT setseed({seed})")
+    n_cust = max(n // 4, 1)
+    con.execute(f"""
+        COPY (
+          SELECT 'C' || CAST(floor({n_cust} * pow(random(), 1.6)) AS BIGINT) AS customer_id,
+                 'O' || i AS order_id,
+                 strftime(TIMESTAMP '2023-01-01 00:00:00' + to_seconds(CAST(floor(random() * 94608000) AS BIGINT)),
+                          '%Y-%m-%d %H:%M:%S') AS order_time,
+                 round(10 + random() * 290, 2) AS amount,
+                 CASE WHEN random() < 0.9 THEN 'paid' WHEN random() < 0.5 THEN 'unpaid' ELSE 'refunded' END AS status
+          FROM range({n}) t(i)
+        ) TO '{path}' (FORMAT parquet)""")
+
+
+def run(cmd: list[str], env: dict | None = None) -> tuple[float, float, int]:
+    """Wall seconds, peak RSS (MiB, the largest of the process and its children) and exit code."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(p.pid, 0)
+    el = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return el, usage.ru_maxrss / 1024, p.returncode
+
+
+def steps(orders: str, tmp: str, engine: str | None) -> dict[str, list[str]]:
+    eng = ["--engine", engine] if engine else []
+    return {
+        "validate": ["validate", "--orders", orders, *eng],
+        "summary": ["summary", "--orders", orders, "--out", os.path.join(tmp, "summary.parquet"), *eng],
+        "retention": ["retention", "--orders", orders, "--days", "1,7,30", *eng],
+        "magic-number": ["magic-number", "--orders", orders, *eng],
+    }
+
+
+def baseline_checkout() -> str:
+    d = tempfile.mkdtemp(prefix="crmlab-baseline-")
+    subprocess.run(f"git -C {ROOT} archive {BASELINE} crmlab | tar -x -C {d}", shell=True, check=True)
+    return d
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--orders", type=int, default=5_000_000)
+    ap.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"])
+    ap.add_argument("--baseline", action="store_true", help="also run the last pandas-only release")
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="crmlab-scale-")
+    path = os.path.join(tmp, f"orders_{a.orders}.parquet")
+    t0 = time.perf_counter()
+    generate(a.orders, path)
+    print(f"generated {a.orders:,} orders in {time.perf_counter() - t0:.1f} s ({os.path.getsize(path) / 2**20:.0f} MiB)")
+    crmlab = [sys.executable, "-m", "crmlab.cli"]
+    base_dir = baseline_checkout() if a.baseline else None
+    print(f"{'step':<13} {'engine':>7} {'s':>7} {'MiB':>7}" + (f" {'pandas s':>9} {'MiB':>7} {'faster':>7} {'less mem':>8}"
+                                                               if base_dir else ""))
+    for name, args in steps(path, tmp, a.engine).items():
+        s, mib, rc = run(crmlab + args)
+        line = f"{name:<13} {a.engine:>7} {s:>7.1f} {mib:>7.0f}" + ("" if rc == 0 else f" (exit {rc})")
+        if base_dir and name != "summary":
+            env = dict(os.environ, PYTHONPATH=base_dir)
+            bargs = [x for x in args if x not in ("--engine", a.engine)]
+            bs, bmib, brc = run([sys.executable, "-m", "crmlab.cli", *bargs], env=env)
+            line += f" {bs:>9.1f} {bmib:>7.0f} {bs / s:>6.1f}× {bmib / mib:>7.1f}×" + ("" if brc == 0 else f" (exit {brc})")
+        elif base_dir:
+            line += f" {'(new)':>9}"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
