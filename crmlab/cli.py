@@ -424,51 +424,38 @@ def cmd_magic(a) -> int:
 
 
 def cmd_clv(a) -> int:
-    from crmlab.clv import (customer_value, fit_clv_models, fit_gamma_gamma, frequency_monetary_correlation,
-                            holdout_comparison, rfm_summary)
+    from crmlab.clv import LABELS, clv_pipeline
 
     orders, led = _load(a)
-    summary = rfm_summary(orders, time_unit=a.time_unit)
-    if a.summary_out:
-        try:
-            summary.reset_index().to_csv(a.summary_out, index=False)
-        except OSError as e:
-            raise CrmlabInputError(f"--summary-out {a.summary_out}: cannot write ({e.strerror or e})") from None
-    holdout = None
-    chosen = a.model
-    if a.calibration_end:
-        try:
-            cal = rfm_summary(orders, time_unit=a.time_unit, calibration_end=_local_arg(a.calibration_end, a))
-        except ValueError as e:
-            raise CrmlabInputError(str(e)) from None
-        h = holdout_comparison(cal, fit_clv_models(cal, suffix="_cal"), choose=a.model)
-        chosen = h["chosen"]
-        holdout = {"calibration_end": str(cal.attrs["calibration_end"]), "chosen": h["chosen"],
-                   "mae_margin_to_next": h["margin"],
-                   "metrics": {m: {k: float(v) for k, v in row.items()} for m, row in h["metrics"].iterrows()}}
-    models = fit_clv_models(summary)
-    chosen = chosen or "bgnbd"
-    if chosen not in models:
-        raise CrmlabInputError(f"--model {chosen!r}: choose from {sorted(models)}")
-    gg = fit_gamma_gamma(summary)
-    values = customer_value(summary, models[chosen], gg, horizon_months=a.horizon_months,
-                            discount_rate=a.discount_rate, margin=a.margin)
-    clv = values["clv"]
-    out = {"observation_end": str(summary.attrs["observation_end"]), "time_unit": a.time_unit,
-           "customers": int(len(summary)), "repeat_customers": int((summary["frequency"] > 0).sum()),
-           "models": {**{k: m.to_dict() for k, m in models.items()}, "gamma_gamma": gg.to_dict()},
-           "frequency_monetary_corr": frequency_monetary_correlation(summary), "chosen_model": chosen,
-           "holdout": holdout,
-           "clv": {"horizon_months": a.horizon_months, "discount_rate": a.discount_rate, "margin": a.margin,
-                   "model": chosen, "total": float(clv.sum()), "mean": float(clv.mean()),
-                   "median": float(clv.median())},
-           "ledger": led.to_dict()}
+    r = clv_pipeline(orders, time_unit=a.time_unit, calibration_end=_local_arg(a.calibration_end, a),
+                     holdout_days=a.holdout_days, model=a.model, horizon_months=a.horizon_months,
+                     discount_rate=a.discount_rate, margin=a.margin, engine=getattr(a, "engine", None))
+    for path, flag, frame in ((a.summary_out, "--summary-out", r.summary), (a.values_out, "--values-out", r.values)):
+        if path:
+            try:
+                frame.reset_index().to_csv(path, index=False)
+            except OSError as e:
+                raise CrmlabInputError(f"{flag} {path}: cannot write ({e.strerror or e})") from None
+    out = r.to_dict()
+    out["ledger"] = led.to_dict()
 
     def text(o):
-        lines = [f"{o['customers']} customers, {o['repeat_customers']} repeat; model {chosen}"]
+        lines = [f"{o['customers']:,} customers, {o['repeat_customers']:,} repeat",
+                 f"model: {LABELS[o['chosen_model']]} ({o['choice_reason']})"]
         for k, m in o["models"].items():
-            lines.append(f"  {k:11s} LL {m['log_likelihood']:.1f}  " + ", ".join(f"{p}={v:.4g}" for p, v in m["params"].items()))
-        lines.append(f"CLV over {a.horizon_months} months: total {o['clv']['total']:,.0f}, mean {o['clv']['mean']:,.2f}")
+            if m["status"] == "failed":
+                lines.append(f"  {LABELS[k]:12s} failed: {m['error']}")
+                continue
+            lines.append(f"  {LABELS[k]:12s} {m['status']:8s} LL {m['log_likelihood']:.1f}  "
+                         + ", ".join(f"{p}={v:.4g}" for p, v in m["params"].items()))
+        if o["holdout"]:
+            lines.append(f"holdout after {o['holdout']['calibration_end'][:10]} (predicted, 90% interval, actual):")
+            for k, m in o["holdout"]["models"].items():
+                lines.append(f"  {LABELS[k]:12s} " + (f"failed: {m['error']}" if m["status"] == "failed" else
+                             f"{m['predicted_total']:,.0f} [{m['predicted_low']:,.0f}, {m['predicted_high']:,.0f}]"
+                             f" vs {m['actual_total']:,.0f} ({m['total_error']:+.1%}), MAE {m['mae']:.3f}"))
+        lines.append(r.headline())
+        lines += [f"warning: {w}" for w in o["warnings"]]
         return "\n".join(lines)
 
     emit(out, a.json, text)
@@ -658,14 +645,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("clv", help="customer lifetime value: BG/NBD, Pareto/NBD, MBG/NBD, Gamma-Gamma")
     _orders_args(p)
+    if not any("--engine" in x.option_strings for x in p._actions):
+        p.add_argument("--engine", choices=["duckdb", "spark"], help="where the orders are aggregated (default duckdb)")
     p.add_argument("--calibration-end", type=moment,
-                   help="fit up to this date, compare predictions in the holdout after it")
+                   help="fit up to this date, compare predictions in the holdout after it "
+                        "(default: --holdout-days before the observation end)")
+    p.add_argument("--holdout-days", type=nonneg_int, default=182, help="without --calibration-end (0: no holdout)")
     p.add_argument("--time-unit", default="W", choices=["D", "W"])
-    p.add_argument("--horizon-months", type=at_most(positive_int, 1200), default=12)
-    p.add_argument("--discount-rate", type=at_most(nonneg_float, 1), default=0.01, help="monthly, 0 to 1")
-    p.add_argument("--margin", type=positive_float, default=1.0, help="profit share of revenue")
-    p.add_argument("--model", choices=["bgnbd", "pareto_nbd", "mbgnbd"], help="default: lowest holdout MAE, else bgnbd")
+    p.add_argument("--horizon-months", type=positive_int, default=12)
+    p.add_argument("--discount-rate", type=nonneg_float, default=0.01, help="monthly")
+    p.add_argument("--margin", type=positive_float, default=1.0,
+                   help="profit share of revenue (1: CLV is revenue; otherwise profit)")
+    p.add_argument("--model", choices=["bgnbd", "pareto_nbd", "mbgnbd"],
+                   help="fit and use only this model (default: all three, chosen on the holdout)")
     p.add_argument("--summary-out", type=out_file, help="write the RFM summary CSV here (its folder must exist)")
+    p.add_argument("--values-out", type=out_file,
+                   help="write per-customer P(alive), expected purchases, CLV and its interval (CSV)")
     p.set_defaults(func=cmd_clv)
 
     p = sub.add_parser("abtest", help="analyse an SMS experiment (copy x send time, holdout)")

@@ -1,47 +1,58 @@
 """Customer lifetime value (顾客终身价值), the time dimension: buy-till-you-die models.
 
 * :func:`rfm_summary`: lifetimes' RFM summary (``frequency``, ``recency``, ``T``,
-  ``monetary_value``), computed in one vectorised pass over the customer codes the loader
-  made; equal to ``lifetimes.utils.summary_data_from_transaction_data`` (and, with
-  ``calibration_end``, to ``calibration_and_holdout_data``) and much faster.
-* :func:`fit_clv_models`: lifetimes' BG/NBD, Pareto/NBD and MBG/NBD fitters on
-  compressed rows (identical (frequency, recency, T) fitted once, with weights), with
-  deterministic starting values and documented remedies for ``ConvergenceError``;
-  :func:`fit_gamma_gamma` for spend. Results follow the ``params_`` / ``summary()`` shape.
-* :func:`holdout_comparison`: each model's holdout predictions, MAE/RMSE, the chosen model.
-* :func:`customer_value`: P(alive), expected purchases and CLV per customer.
+  ``monetary_value``), computed in the engine; equal to
+  ``lifetimes.utils.summary_data_from_transaction_data`` (and, with ``calibration_end``, to
+  ``calibration_and_holdout_data``) and much faster.
+* :func:`fit_clv_models`: BG/NBD, Pareto/NBD and MBG/NBD by maximum likelihood on distinct
+  rows with weights (:mod:`crmlab.clv_likelihoods`: vectorised log-likelihoods with
+  analytic gradients, equal to lifetimes' own); :func:`fit_gamma_gamma` for spend. Each
+  model has a ``status``: ``ok``, ``boundary`` (the optimum lies on the edge of the
+  parameter space, e.g. no dropout: a result, reported with its meaning) or ``failed``
+  (with the reason); a failed model never stops the others.
+* :func:`choose_model`: the holdout rule (models whose predicted holdout total is within
+  ±10% of the actual: lowest per-customer MAE; none: smallest total error, said so).
+* :func:`~crmlab.clv_pipeline.clv_pipeline` (re-exported here): the one pipeline that
+  ``crmlab clv`` and notebook 04 run — fits, holdout with prediction intervals, CLV with
+  its interval, model checks — returning a :class:`~crmlab.clv_pipeline.ClvResult`.
 
-Wrapped lifetimes 0.11.3 problems: fitters are given NumPy arrays (its input check fails
-on some pandas Series); Pareto/NBD's unseeded random starting values are replaced by fixed
-ones and its Nelder-Mead search (minutes on a 20,000-customer store, ending where the
-likelihood is NaN, without raising) by Powell's method with the likelihood checked at the
-estimate; standard errors come from a numerical Hessian for every model (lifetimes has
-none for Pareto/NBD); fitter output printed on failure is silenced.
+Standard errors come from the Hessian in the log-parameters (central differences of the
+analytic gradient); intervals are on the log scale, so they are always positive.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from statsmodels.tools.numdiff import approx_hess3
 
+from crmlab import clv_likelihoods as lk
 from crmlab.io import CrmlabInputError, parse_observation_end
 from crmlab.summary import summary_table
 
-__all__ = ["ClvFitError", "FittedModel", "rfm_summary", "fit_clv_models", "fit_gamma_gamma", "holdout_comparison",
-           "customer_value", "value_deciles", "frequency_monetary_correlation", "p_alive_matrix",
-           "wakeup_candidates", "MODELS"]
+__all__ = ["ClvFitError", "FittedModel", "rfm_summary", "fit_clv_models", "fit_gamma_gamma", "fit_nbd",
+           "choose_model", "frequency_monetary_correlation", "value_deciles", "p_alive_matrix",
+           "wakeup_candidates", "MODELS", "LABELS", "holdout_comparison", "customer_value", "clv_pipeline",
+           "ClvResult"]
 
 MODELS = ("bgnbd", "pareto_nbd", "mbgnbd")
+LABELS = {"bgnbd": "BG/NBD", "pareto_nbd": "Pareto/NBD", "mbgnbd": "MBG/NBD", "gamma_gamma": "Gamma-Gamma",
+          "nbd": "NBD"}
 _UNITS = {"D": 1.0, "W": 7.0}
+Z95 = 1.959963984540054
+# what a parameter at the edge of its space means (log-parameter at ±LOG_BOUND)
+_EDGE = {("bgnbd", "a", 0): "dropout probability 0 for everyone", ("bgnbd", "b", 1): "no dropout",
+         ("mbgnbd", "a", 0): "dropout probability 0 for everyone", ("mbgnbd", "b", 1): "no dropout",
+         ("pareto_nbd", "s", 0): "no dropout", ("pareto_nbd", "beta", 1): "no dropout",
+         ("gamma_gamma", "q", 1): "the same spend rate for everyone"}
+_PAIRS = {("a", "b"): "the same dropout probability for everyone", ("s", "beta"): "the same dropout rate for everyone",
+          ("r", "alpha"): "the same purchase rate for everyone (Poisson purchases)",
+          ("q", "v"): "the same spend rate for everyone"}
 
 
 class ClvFitError(CrmlabInputError):
-    """A CLV model cannot be fitted: the data cannot support it or every remedy failed."""
+    """The data cannot support any CLV model (no customers, no repeat customers, T all 0)."""
 
 
 # ----------------------------------------------------------------------------- RFM summary
@@ -89,157 +100,173 @@ def rfm_summary(orders, observation_end=None, time_unit: str = "D", calibration_
 
 @dataclass
 class FittedModel:
-    """A fitted lifetimes model with the ``params_`` / ``summary()`` shape.
+    """A fitted model: parameters, log-likelihood, status and log-scale covariance.
 
     Attributes
     ----------
     name : str
-    fitter : lifetimes fitter
     params_ : Series
+        Natural-scale estimates (NaN when the fit failed).
     log_likelihood : float
-        Total log-likelihood at the estimate (without any penalizer term).
-    remedy : str
-        ``"none"`` or the remedy that made the fit converge.
+        Total log-likelihood at the estimate (lifetimes' likelihood, without a penalizer).
+    standard_errors : Series
+        Delta-method standard errors (θ × SE of log θ); NaN where not estimable.
+    cov_log : ndarray
+        Covariance of the log-parameters (zeros for parameters held at a boundary).
+    status : {"ok", "boundary", "failed"}
+    error : str or None
+        For ``boundary``: what the edge means; for ``failed``: why.
     attempts : list of str
-        What was tried, in order, and how it ended.
-    moved : float or None
-        With a penalizer remedy: the largest relative change of a parameter between the
-        penalizer used and one ten times smaller (how much the penalizer matters).
+        Each starting point tried and how it ended.
     n_customers, n_rows : int
-        Customers, and distinct rows actually fitted (after compression).
+        Customers, and distinct rows actually fitted.
     """
 
     name: str
-    fitter: object
     params_: pd.Series
-    log_likelihood: float
-    standard_errors: pd.Series
-    remedy: str = "none"
+    log_likelihood: float = float("nan")
+    standard_errors: pd.Series | None = None
+    cov_log: np.ndarray | None = None
+    status: str = "ok"
+    error: str | None = None
     attempts: list = field(default_factory=list)
-    moved: float | None = None
+    remedy: str = "none"
     n_customers: int = 0
     n_rows: int = 0
 
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+    @property
+    def log_params(self) -> np.ndarray:
+        return np.log(self.params_.to_numpy(float))
+
+    def ci(self, level: float = 0.95) -> dict:
+        """``{param: [low, high]}`` on the log scale (always positive); None where not estimable."""
+        from scipy.stats import norm
+
+        z = norm.ppf(0.5 + level / 2)
+        out = {}
+        for k, v, se in zip(self.params_.index, self.params_.to_numpy(float), self.standard_errors.to_numpy(float)):
+            out[k] = None if not (np.isfinite(se) and v > 0) else [float(v * np.exp(-z * se / v)),
+                                                                  float(v * np.exp(z * se / v))]
+        return out
+
     def summary(self) -> pd.DataFrame:
-        """Estimate, standard error and 95% interval per parameter."""
-        se = self.standard_errors
-        return pd.DataFrame({"estimate": self.params_, "std_error": se, "ci_low": self.params_ - 1.959964 * se,
-                             "ci_high": self.params_ + 1.959964 * se})
+        """Estimate, standard error and 95% interval per parameter (log scale)."""
+        ci = self.ci()
+        return pd.DataFrame({"estimate": self.params_, "std_error": self.standard_errors,
+                             "ci_low": [c[0] if c else np.nan for c in ci.values()],
+                             "ci_high": [c[1] if c else np.nan for c in ci.values()]}, index=self.params_.index)
 
     def to_dict(self) -> dict:
-        return {"params": {k: float(v) for k, v in self.params_.items()}, "log_likelihood": float(self.log_likelihood),
-                "std_errors": {k: (None if not np.isfinite(v) else float(v)) for k, v in self.standard_errors.items()},
-                "remedy": self.remedy, "moved": self.moved, "rows_fitted": self.n_rows, "customers": self.n_customers}
+        if self.status == "failed":
+            return {"status": "failed", "error": self.error, "attempts": self.attempts}
+        num = lambda v: None if not np.isfinite(v) else float(v)  # noqa: E731
+        return {"status": self.status, "error": self.error,
+                "params": {k: float(v) for k, v in self.params_.items()},
+                "ci": self.ci(), "ci_level": 0.95,
+                "std_errors": {k: num(v) for k, v in self.standard_errors.items()},
+                "log_likelihood": float(self.log_likelihood), "start": self.remedy,
+                "rows_fitted": self.n_rows, "customers": self.n_customers}
+
+    @property
+    def fitter(self):
+        """A lifetimes fitter carrying these parameters (for lifetimes' own prediction methods)."""
+        if self.status == "failed":
+            raise ClvFitError(f"{self.name}: {self.error}")
+        from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
+
+        cls = {"bgnbd": BetaGeoFitter, "pareto_nbd": ParetoNBDFitter, "mbgnbd": ModifiedBetaGeoFitter,
+               "gamma_gamma": GammaGammaFitter}[self.name]
+        f = cls()
+        f.params_ = self.params_.copy()
+        f.predict = getattr(f, "conditional_expected_number_of_purchases_up_to_time", None)
+        return f
 
 
-def _lifetimes(name: str, penalizer: float):
-    from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
-
-    cls = {"bgnbd": BetaGeoFitter, "pareto_nbd": ParetoNBDFitter, "mbgnbd": ModifiedBetaGeoFitter,
-           "gamma_gamma": GammaGammaFitter}[name]
-    return cls(penalizer_coef=penalizer)
-
-
-def _total_nll(name: str, fitter, theta: np.ndarray, data: tuple, weights: np.ndarray) -> float:
-    """Total negative log-likelihood at natural parameters ``theta`` (no penalizer)."""
-    cls = type(fitter)
-    if name == "pareto_nbd":
-        return float(cls._negative_log_likelihood(theta, *data, weights, 0.0) * weights.mean())
-    if name in ("bgnbd", "mbgnbd"):
-        # lifetimes' BG/MBG likelihoods take log-parameters with alpha on its internal time scale;
-        # evaluated here on the original scale (scale 1)
-        return float(cls._negative_log_likelihood(np.log(theta), *data, weights, 0.0) * weights.sum())
-    return float(cls._negative_log_likelihood(np.log(theta), *data, weights, 0.0) * weights.sum())
+def _failed(name: str, error: str, attempts=(), n_customers: int = 0, n_rows: int = 0) -> FittedModel:
+    names = lk.PARAMS[name]
+    return FittedModel(name, pd.Series(np.nan, index=list(names)), status="failed", error=error,
+                       attempts=list(attempts), n_customers=n_customers, n_rows=n_rows,
+                       standard_errors=pd.Series(np.nan, index=list(names)), cov_log=np.zeros((len(names),) * 2))
 
 
-def _standard_errors(name, fitter, params: pd.Series, data, weights) -> pd.Series:
-    lp = np.log(params.to_numpy(float))
+def _starts(name: str, rows: lk.Rows) -> list:
+    if name == "gamma_gamma":
+        return [("default", [1.0, 1.0, float(np.average(rows.tx, weights=rows.w))]), ("other", [5.0, 3.0, 50.0]),
+                ("lifetimes' default", [1.0, 1.0, 1.0])]
+    rate = max(float(np.dot(rows.w, rows.x)) / max(float(np.dot(rows.w, rows.T)), 1e-9), 1e-6)
+    tmax = max(float(rows.T.max()), 1e-6)
+    if name == "nbd":
+        return [("default", [1.0, 1.0 / rate]), ("other", [0.1, 0.1 * tmax])]
+    return [("default", [1.0, 1.0 / rate, 1.0, 1.0 if name != "pareto_nbd" else tmax]),
+            ("other starting values", [0.1, 0.1 * tmax, 0.1, 0.1 * (1 if name != "pareto_nbd" else tmax)]),
+            ("third starting values", [0.5, 0.5 / rate, 2.0, 5.0 if name != "pareto_nbd" else 0.5 * tmax])]
 
-    def f(x):
-        return _total_nll(name, fitter, np.exp(x), data, weights)
 
+def _fit(name: str, rows: lk.Rows, n_customers: int, penalizer: float = 0.0, nbd: FittedModel | None = None,
+         starts=None) -> FittedModel:
+    names = list(lk.PARAMS[name])
     try:
-        H = approx_hess3(lp, f)
-        cov_log = np.linalg.inv(H)
-        se = np.sqrt(np.clip(np.diag(cov_log), 0, None)) * params.to_numpy(float)  # delta method
-    except (np.linalg.LinAlgError, ValueError, FloatingPointError):
-        se = np.full(len(params), np.nan)
-    return pd.Series(se, index=params.index)
+        z, ll, attempts = lk.maximise(name, rows, starts or _starts(name, rows), penalizer)
+    except RuntimeError as e:
+        return _failed(name, f"no starting value converged ({e})", str(e).split("; "), n_customers, len(rows))
+    except (ValueError, FloatingPointError, np.linalg.LinAlgError) as e:
+        return _failed(name, f"{type(e).__name__}: {e}", (), n_customers, len(rows))
+    status, error = "ok", None
+    free = np.abs(z) < lk.LOG_BOUND - 1.0
+    cov, se_log, pd_ok = _covariance(name, z, rows, free)
+    # far out and flat: the likelihood keeps rising (or stays level) towards the edge
+    flat = free & ~(se_log < 2.0) & (np.abs(z) > np.log(1e3))
+    if flat.any():
+        free = free & ~flat
+        cov, se_log, pd_ok = _covariance(name, z, rows, free)
+    edges = [(names[i], int(z[i] > 0)) for i in np.flatnonzero(~free)]
+    no_dropout = nbd is not None and nbd.ok and name in MODELS and ll - nbd.log_likelihood < 0.01
+    if no_dropout:
+        status = "boundary"
+        error = (f"no evidence of dropout: the likelihood is highest in the no-dropout limit, where {LABELS[name]} "
+                 f"reduces to the NBD (log-likelihood {ll - nbd.log_likelihood:+.3f} vs the NBD's); "
+                 "P(alive) is about 1 for everyone")
+        cov = np.zeros_like(cov)
+        cov[:2, :2] = nbd.cov_log
+        se_log = np.full(len(z), np.nan)
+        se_log[:2] = np.sqrt(np.diag(nbd.cov_log))
+    elif edges:
+        status = "boundary"
+        parts, done = [], set()
+        for (p1, p2), meaning in _PAIRS.items():
+            e = dict(edges)
+            if e.get(p1) == 1 and e.get(p2) == 1:
+                parts.append(f"{p1}, {p2} → ∞ ({meaning})")
+                done |= {p1, p2}
+        parts += [f"{p} → {'∞' if up else '0'}" + (f" ({_EDGE[(name, p, up)]})" if (name, p, up) in _EDGE else "")
+                  for p, up in edges if p not in done]
+        error = "; ".join(parts) + ": held at the estimate, no interval"
+    elif not pd_ok:
+        status = "boundary"
+        error = "the likelihood is flat in some direction (Hessian not negative definite): no intervals"
+    th = np.exp(z)
+    return FittedModel(name, pd.Series(th, index=names), float(ll), pd.Series(th * se_log, index=names), cov, status,
+                       error, attempts, attempts[-1].split(":")[0], n_customers, len(rows))
 
 
-_START = {"bgnbd": None, "mbgnbd": None, "pareto_nbd": np.array([0.5, 10.0, 0.5, 10.0]), "gamma_gamma": None}
-
-
-def _fit_once(name: str, cols: tuple, weights: np.ndarray, penalizer: float, tol: float | None, start):
-    fitter = _lifetimes(name, penalizer)
-    kw = {"weights": weights}
-    if tol is not None:
-        kw["tol"] = tol
-    if name == "pareto_nbd":
-        # lifetimes draws unseeded random starting values and uses Nelder-Mead, which on
-        # real stores wanders into regions where the likelihood is NaN (minutes, garbage):
-        # fixed start, Powell's method, and the result is checked below
-        kw["initial_params"] = start if start is not None else _START["pareto_nbd"]
-        kw["fit_method"] = "Powell"
-    elif start is not None:
-        kw["initial_params"] = np.log(start)
-    with contextlib.redirect_stdout(io.StringIO()), np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fitter.fit(*cols, **kw)
-    p = fitter.params_.astype(float)
-    from lifetimes.utils import ConvergenceError
-
-    if not np.all(np.isfinite(p)) or np.any(p <= 0):
-        raise ConvergenceError("non-finite or non-positive parameters")
-    if not np.isfinite(_total_nll(name, fitter, p.to_numpy(), cols, weights)):
-        raise ConvergenceError("the likelihood is not finite at the estimate")
-    return fitter
-
-
-def _compress(df: pd.DataFrame, cols: Sequence[str]) -> tuple[pd.DataFrame, np.ndarray]:
-    g = df.groupby(list(cols), sort=True).size()
-    rows = g.index.to_frame(index=False)
-    return rows, g.to_numpy().astype(float)
-
-
-def _fit_with_remedies(name: str, rows: pd.DataFrame, cols: Sequence[str], weights: np.ndarray, penalizer: float,
-                       tol: float | None, n_customers: int) -> FittedModel:
-    from lifetimes.utils import ConvergenceError
-
-    arrays = tuple(rows[c].to_numpy(float) for c in cols)
-    if name != "gamma_gamma":
-        arrays = (arrays[0].astype(int),) + arrays[1:]
-    default_tol = 1e-8 if name == "pareto_nbd" else 1e-7  # Powell at 1e-6 stops short on CDNOW
-    plan = [("none", penalizer, tol, None),
-            ("looser tolerance", penalizer, 1e-5, None),
-            ("other starting values", penalizer, None, np.array([1.0, 1.0, 1.0, 1.0][: 3 if name == "gamma_gamma" else 4])),
-            ("penalizer 0.001", max(penalizer, 0.001), None, None),
-            ("penalizer 0.01", max(penalizer, 0.01), None, None)]
-    attempts, last_err = [], None
-    for remedy, pen, t, start in plan:
-        try:
-            fitter = _fit_once(name, arrays, weights, pen, t if t is not None else default_tol, start)
-        except (ConvergenceError, ValueError, np.linalg.LinAlgError, FloatingPointError) as e:
-            last_err = e
-            attempts.append(f"{remedy}: {type(e).__name__}")
-            continue
-        attempts.append(f"{remedy}: converged")
-        params = fitter.params_.astype(float).copy()
-        moved = None
-        if remedy.startswith("penalizer"):
-            try:
-                weaker = _fit_once(name, arrays, weights, pen / 10, default_tol, None)
-                moved = float(np.max(np.abs(weaker.params_.to_numpy() / params.to_numpy() - 1)))
-            except (ConvergenceError, ValueError, np.linalg.LinAlgError, FloatingPointError):
-                moved = None
-        data = arrays
-        ll = -_total_nll(name, fitter, params.to_numpy(), data, weights)
-        se = _standard_errors(name, fitter, params, data, weights)
-        return FittedModel(name, fitter, params, ll, se, remedy, attempts, moved, n_customers, len(rows))
-    raise ClvFitError(f"{name}: did not converge after every remedy ({'; '.join(attempts)}); last error: {last_err}")
+def _covariance(name: str, z: np.ndarray, rows: lk.Rows, free: np.ndarray):
+    """Covariance of the free log-parameters (inverse of the negative Hessian); zeros elsewhere."""
+    cov, se_log = np.zeros((len(z), len(z))), np.full(len(z), np.nan)
+    if not free.any():
+        return cov, se_log, True
+    H = -lk.hessian(name, z, rows, free)
+    try:
+        np.linalg.cholesky(H)
+    except np.linalg.LinAlgError:
+        return cov, se_log, False
+    c = np.linalg.inv(H)
+    cov[np.ix_(free, free)] = c
+    se_log[free] = np.sqrt(np.diag(c))
+    return cov, se_log, True
 
 
 def _check_summary(summary: pd.DataFrame, f="frequency", r="recency", T="T") -> None:
@@ -252,15 +279,20 @@ def _check_summary(summary: pd.DataFrame, f="frequency", r="recency", T="T") -> 
         raise ClvFitError("all customers first bought on the observation end's day: no time has passed (T = 0)")
 
 
+def fit_nbd(rows: lk.Rows, n_customers: int) -> FittedModel:
+    """The NBD (purchases without dropout): the limit every dropout model reduces to."""
+    return _fit("nbd", rows, n_customers)
+
+
 def fit_clv_models(summary: pd.DataFrame, models: Sequence[str] = MODELS, penalizer: float = 0.0,
-                   compress: bool = True, tol: float | None = None, suffix: str = "") -> dict[str, FittedModel]:
-    """Fit lifetimes' BG/NBD, Pareto/NBD and MBG/NBD to an RFM summary.
+                   compress: bool = True, suffix: str = "", rows: lk.Rows | None = None) -> dict[str, FittedModel]:
+    """Fit BG/NBD, Pareto/NBD and MBG/NBD to an RFM summary; never raises for a model.
 
     Customers with identical (frequency, recency, T) are fitted once with a weight
-    (``compress=True``): the same likelihood, far fewer rows. When a fit does not
-    converge, the remedies are tried in this order and the one needed is reported:
-    a looser tolerance, other starting values, a penalizer of 0.001, then 0.01 (a
-    penalizer is never added silently: ``FittedModel.remedy`` and ``moved`` say so).
+    (``compress=True``): the same likelihood, far fewer rows. Each model's ``status`` says
+    whether the optimum is interior (``ok``), on the boundary (``boundary``, e.g. no
+    dropout: then the model equals the NBD and ``error`` says so) or whether every starting
+    value failed (``failed``, with the reason).
 
     Parameters
     ----------
@@ -268,23 +300,61 @@ def fit_clv_models(summary: pd.DataFrame, models: Sequence[str] = MODELS, penali
         From :func:`rfm_summary` (``suffix="_cal"`` for a calibration summary).
     models : names among ``"bgnbd", "pareto_nbd", "mbgnbd"``
     penalizer : float
-        lifetimes' ``penalizer_coef`` for the first attempt.
+        lifetimes' ``penalizer_coef`` (off by default; never added silently).
 
     Raises
     ------
     ClvFitError
-        No repeat customers, T all zero, or every remedy failed.
+        No customers, no repeat customers, or T all zero: no model can be fitted.
     """
     f, r, T = f"frequency{suffix}", f"recency{suffix}", f"T{suffix}"
     _check_summary(summary, f, r, T)
     unknown = set(models) - set(MODELS)
     if unknown:
         raise ValueError(f"unknown models {sorted(unknown)}; choose from {MODELS}")
-    if compress:
-        rows, w = _compress(summary, [f, r, T])
-    else:
-        rows, w = summary[[f, r, T]].reset_index(drop=True), np.ones(len(summary))
-    return {m: _fit_with_remedies(m, rows, [f, r, T], w, penalizer, tol, len(summary)) for m in models}
+    if rows is None:
+        cols = [summary[c].to_numpy(float) for c in (f, r, T)]
+        rows = lk.Rows.from_customers(*cols)[0] if compress else lk.Rows(*cols)
+    nbd = fit_nbd(rows, len(summary))
+    return {m: _fit(m, rows, len(summary), penalizer, nbd) for m in models}
+
+
+def fit_gamma_gamma(summary: pd.DataFrame, penalizer: float = 0.0, suffix: str = "") -> FittedModel:
+    """Gamma-Gamma spend model on repeat customers (frequency > 0, monetary value > 0).
+
+    ``failed`` with fewer than 10 such customers, or when q <= 1 (no finite mean spend)."""
+    f, m = f"frequency{suffix}", f"monetary_value{suffix}"
+    rep = summary[(summary[f] > 0) & (summary[m] > 0)]
+    if len(rep) < 10:
+        return _failed("gamma_gamma", f"needs at least 10 repeat customers with positive spend; found {len(rep)}",
+                       (), len(rep), 0)
+    rows = lk.Rows.from_customers(rep[f].to_numpy(float), rep[m].to_numpy(float), np.zeros(len(rep)))[0]
+    gg = _fit("gamma_gamma", rows, len(rep), penalizer)
+    if gg.ok and gg.params_["q"] <= 1:
+        return _failed("gamma_gamma", f"q = {gg.params_['q']:.3g} <= 1: the fitted spend distribution has no finite "
+                       "mean", gg.attempts, len(rep), len(rows))
+    return gg
+
+
+def choose_model(metrics: pd.DataFrame, band: float = 0.10) -> tuple[str, str, bool]:
+    """The holdout rule: among models whose predicted holdout total is within ±``band`` of the
+    actual total, the lowest per-customer MAE; if none is, the smallest |total error|.
+
+    ``metrics`` is indexed by model with ``total_error`` and ``mae`` (failed models left
+    out). Returns ``(model, reason, tracks_total)``."""
+    m = metrics.dropna(subset=["total_error", "mae"])
+    if m.empty:
+        raise ClvFitError("no purchase model could be fitted on the calibration period")
+    inside = m[m["total_error"].abs() <= band]
+    if len(inside):
+        best = inside["mae"].idxmin()
+        why = (f"lowest per-customer MAE ({inside.at[best, 'mae']:.3f}) among the models whose predicted holdout "
+               f"total is within ±{band:.0%} of the actual ({', '.join(LABELS[k] for k in inside.index)})")
+        return best, why, True
+    best = m["total_error"].abs().idxmin()
+    why = (f"no model tracks the store's total (every predicted holdout total is more than ±{band:.0%} off); "
+           f"{LABELS[best]} is the closest ({m.at[best, 'total_error']:+.1%})")
+    return best, why, False
 
 
 def frequency_monetary_correlation(summary: pd.DataFrame, suffix: str = "") -> float:
@@ -296,95 +366,6 @@ def frequency_monetary_correlation(summary: pd.DataFrame, suffix: str = "") -> f
     if len(rep) < 3:
         return float("nan")
     return float(np.corrcoef(rep[f"frequency{suffix}"], rep[f"monetary_value{suffix}"])[0, 1])
-
-
-def fit_gamma_gamma(summary: pd.DataFrame, penalizer: float = 0.0, suffix: str = "") -> FittedModel:
-    """Gamma-Gamma spend model on repeat customers (frequency > 0, monetary value > 0)."""
-    f, m = f"frequency{suffix}", f"monetary_value{suffix}"
-    rep = summary[(summary[f] > 0) & (summary[m] > 0)]
-    if len(rep) < 10:
-        raise ClvFitError(f"Gamma-Gamma needs repeat customers with positive spend; found {len(rep)}")
-    rows, w = _compress(rep, [f, m])
-    return _fit_with_remedies("gamma_gamma", rows, [f, m], w, penalizer, None, len(rep))
-
-
-# ----------------------------------------------------------------------------- holdout and value
-
-def holdout_comparison(summary_cal: pd.DataFrame, models: Mapping[str, FittedModel], choose: str | None = None,
-                       max_frequency: int = 7) -> dict:
-    """Predicted vs actual repeat purchases in the holdout period, per model.
-
-    Returns
-    -------
-    dict with ``metrics`` (DataFrame per model: MAE, RMSE per customer, predicted and
-    actual totals), ``by_frequency`` (mean actual and predicted holdout purchases by
-    calibration frequency 0..7+), ``predictions`` (per customer), ``chosen`` (lowest
-    MAE unless ``choose`` names one) and ``margin`` (the runner-up's MAE minus the
-    chosen one's).
-    """
-    s = summary_cal
-    actual = s["frequency_holdout"].to_numpy()
-    preds, rows = {}, []
-    for name, m in models.items():
-        p = m.fitter.conditional_expected_number_of_purchases_up_to_time(
-            s["duration_holdout"].to_numpy(), s["frequency_cal"].to_numpy(), s["recency_cal"].to_numpy(),
-            s["T_cal"].to_numpy())
-        p = np.asarray(p, dtype=float)
-        preds[name] = p
-        rows.append({"model": name, "mae": float(np.mean(np.abs(p - actual))),
-                     "rmse": float(np.sqrt(np.mean((p - actual) ** 2))), "predicted_total": float(p.sum()),
-                     "actual_total": float(actual.sum())})
-    metrics = pd.DataFrame(rows).set_index("model")
-    metrics["total_error"] = metrics["predicted_total"] / metrics["actual_total"] - 1
-    order = metrics["mae"].sort_values()
-    chosen = choose if choose is not None else order.index[0]
-    if chosen not in metrics.index:
-        raise ValueError(f"model {chosen!r} was not fitted ({list(metrics.index)})")
-    others = order.drop(chosen)
-    margin = float(others.iloc[0] - order[chosen]) if len(others) else None
-    bucket = np.minimum(s["frequency_cal"].to_numpy(), max_frequency).astype(int)
-    byf = pd.DataFrame({"frequency_cal": bucket, "actual": actual, **preds}).groupby("frequency_cal").mean()
-    byf["customers"] = pd.Series(bucket).value_counts().sort_index().to_numpy()
-    byf.index = [f"{i}+" if i == max_frequency else str(i) for i in byf.index]
-    pred_df = pd.DataFrame({"actual": actual, **preds}, index=s.index)
-    return {"metrics": metrics, "by_frequency": byf, "predictions": pred_df, "chosen": chosen, "margin": margin}
-
-
-def customer_value(summary: pd.DataFrame, model: FittedModel, gamma_gamma: FittedModel | None,
-                   horizon_months: int = 12, discount_rate: float = 0.01, margin: float = 1.0,
-                   purchases_days: int = 90) -> pd.DataFrame:
-    """Per customer: P(alive), expected purchases in the next ``purchases_days``, CLV.
-
-    CLV is lifetimes' ``GammaGammaFitter.customer_lifetime_value`` (discounted monthly at
-    ``discount_rate`` over ``horizon_months``) times ``margin``; customers with no repeat
-    purchase get the Gamma-Gamma population mean spend. Without a spend model, CLV is NaN.
-    """
-    unit = summary.attrs.get("time_unit", "D")
-    f = summary["frequency"].to_numpy()
-    r = summary["recency"].to_numpy()
-    T = summary["T"].to_numpy()
-    fit = model.fitter
-    with np.errstate(all="ignore"):
-        p_alive = np.asarray(fit.conditional_probability_alive(f, r, T), dtype=float)
-        t = purchases_days / _UNITS[unit]
-        exp_n = np.asarray(fit.conditional_expected_number_of_purchases_up_to_time(t, f, r, T), dtype=float)
-    out = pd.DataFrame({"frequency": f, "recency": r, "T": T, "monetary_value": summary["monetary_value"].to_numpy(),
-                        "p_alive": p_alive, f"expected_purchases_{purchases_days}d": exp_n}, index=summary.index)
-    if gamma_gamma is not None:
-        gg = gamma_gamma.fitter
-        spend = gg.conditional_expected_average_profit(pd.Series(f, index=summary.index),
-                                                       pd.Series(summary["monetary_value"].to_numpy(), index=summary.index))
-        out["expected_spend"] = np.asarray(spend, dtype=float)
-        with np.errstate(all="ignore"):
-            clv = gg.customer_lifetime_value(fit, pd.Series(f, index=summary.index), pd.Series(r, index=summary.index),
-                                             pd.Series(T, index=summary.index),
-                                             pd.Series(summary["monetary_value"].to_numpy(), index=summary.index),
-                                             time=horizon_months, discount_rate=discount_rate, freq=unit)
-        out["clv"] = np.asarray(clv, dtype=float) * margin
-    else:
-        out["expected_spend"] = np.nan
-        out["clv"] = np.nan
-    return out
 
 
 def value_deciles(values: pd.DataFrame) -> pd.DataFrame:
@@ -404,18 +385,24 @@ def p_alive_matrix(model: FittedModel, max_frequency: int, max_recency: float, T
     f = np.arange(0, int(max_frequency) + 1)
     r = np.linspace(0, max_recency, steps)
     F, R = np.meshgrid(f, r, indexing="ij")
-    with np.errstate(all="ignore"):
-        p = np.asarray(model.fitter.conditional_probability_alive(F.ravel(), R.ravel(), np.full(F.size, T)), float)
-    p = p.reshape(F.shape)
+    p = lk.p_alive(model.name, model.params_.to_numpy(float), F.ravel(), R.ravel(), np.full(F.size, T))
+    p = np.asarray(p, float).reshape(F.shape)
     p[(F == 0) & (R > 0)] = np.nan  # impossible: no repeat purchase but a recency
     return pd.DataFrame(p, index=pd.Index(f, name="frequency"), columns=pd.Index(np.round(r, 1), name="recency"))
 
 
 def wakeup_candidates(values: pd.DataFrame, stages: pd.DataFrame, p_alive_cutoff: float = 0.5) -> pd.DataFrame:
-    """Dormant customers (lifecycle stage) still likely alive, ranked by CLV (ids and numbers only)."""
+    """Dormant customers (lifecycle stage) still likely alive, ranked by CLV (ids and numbers only).
+
+    P(alive) is ``values["p_alive"]``: from a model that lets one-time buyers drop out
+    (:func:`~crmlab.clv_pipeline.customer_value` takes care of that)."""
     v = values.copy()
     v.index = v.index.astype(str)
     st = stages.reindex(v.index)
     m = (st["stage"] == "dormant") & (v["p_alive"] > p_alive_cutoff)
-    out = v.loc[m, ["p_alive", "clv", "frequency", "monetary_value"]].join(st.loc[m, ["days_since_last"]])
+    cols = [c for c in ("p_alive", "clv", "clv_low", "clv_high", "frequency", "monetary_value") if c in v.columns]
+    out = v.loc[m, cols].join(st.loc[m, ["days_since_last"]])
     return out.sort_values("clv", ascending=False)
+
+
+from crmlab.clv_pipeline import ClvResult, clv_pipeline, customer_value, holdout_comparison  # noqa: E402

@@ -1,0 +1,473 @@
+"""Buy-till-you-die model math, vectorised: log-likelihoods with analytic gradients, the fit,
+and the expectations that predictions and intervals push parameters through.
+
+Everything works on distinct rows (``x`` frequency, ``tx`` recency, ``T`` age) with weights
+(customers per row) and on log-parameters, so a store of 250,000 customers is a few
+thousand rows and every parameter stays positive.
+
+* BG/NBD (Fader, Hardie & Lee 2005), MBG/NBD (Batislam, Denizel & Filiztekin 2007),
+  Gamma-Gamma (Fader, Hardie & Lee 2005b) and the NBD (no dropout) in closed form, with
+  ``gammaln``/``digamma``; the same functions as lifetimes 0.11.3's
+  ``_negative_log_likelihood`` (tested equal on CDNOW).
+* Pareto/NBD (Schmittlein, Morrison & Colombo 1987): the likelihood's hypergeometric part
+  is the integral I = ∫ from tx to T of (α+u)^-(r+x) (β+u)^-(s+1) du. It is computed as
+  J(tx) − J(T), J(τ) = ∫ from τ to ∞, on distinct (x, τ) pairs, after the substitution
+  y = ((m+τ)/(m+u))^(r+s+x), m = max(α, β), which leaves a bounded integrand on [0, 1],
+  by double-exponential (tanh-sinh) quadrature (85 nodes; relative error below 1e-8
+  against adaptive quadrature, and equal to lifetimes' hyp2f1 form). The gradient comes
+  from the same nodes (differentiation under the integral): no hyp2f1 parameter
+  derivatives are needed, and no cancellation of two hyp2f1 terms.
+
+:func:`maximise` fits with L-BFGS-B on the log-parameters (bounded at ±``LOG_BOUND``) and
+polishes with Newton steps on a Hessian from central differences of the analytic gradient,
+so weighted and unweighted fits agree to ~1e-9.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1
+
+__all__ = ["PARAMS", "LOG_BOUND", "Rows", "loglik", "maximise", "hessian", "p_alive", "expected_purchases",
+           "discounted_purchases", "pmf_repeat", "gg_expected_spend", "simulate_paths"]
+
+PARAMS = {"bgnbd": ("r", "alpha", "a", "b"), "pareto_nbd": ("r", "alpha", "s", "beta"),
+          "mbgnbd": ("r", "alpha", "a", "b"), "nbd": ("r", "alpha"), "gamma_gamma": ("p", "q", "v")}
+LOG_BOUND = 18.0  # log-parameters within ±18: 1.5e-8 … 6.6e7 on the natural scale
+_MONTH = {"W": 4.345, "D": 30.0}  # lifetimes' time units per month in customer_lifetime_value
+
+# tanh-sinh nodes on [0, 1]: ln y and weights (h = 1/12, |t| <= 3.5)
+_t = np.arange(-3.5, 3.5 + 1 / 24, 1 / 12)
+_sp = np.pi * np.sinh(_t)
+_LNY = -np.logaddexp(0.0, -_sp)
+_W = (1 / 12) * np.pi * np.cosh(_t) * np.exp(_LNY - np.logaddexp(0.0, _sp))
+_CHUNK = 8192
+
+
+class Rows:
+    """Distinct rows and their weights; for Pareto/NBD also the distinct (x, τ) pairs."""
+
+    def __init__(self, x, tx, T, w=None):
+        self.x = np.asarray(x, float)
+        self.tx = np.asarray(tx, float)
+        self.T = np.asarray(T, float)
+        self.w = np.ones(len(self.x)) if w is None else np.asarray(w, float)
+        self._pairs = None
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @classmethod
+    def from_customers(cls, x, tx, T):
+        """Compress customers to distinct rows; returns (rows, inverse index customer -> row)."""
+        key = np.column_stack([np.asarray(x, float), np.asarray(tx, float), np.asarray(T, float)])
+        u, inv, cnt = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+        return cls(u[:, 0], u[:, 1], u[:, 2], cnt.astype(float)), inv.ravel()
+
+    @property
+    def xu(self):
+        """Distinct frequencies and the index of each row's: special functions of x are
+        evaluated once per distinct x."""
+        if getattr(self, "_xu", None) is None:
+            u, inv = np.unique(self.x, return_inverse=True)
+            self._xu = (u, inv.ravel())
+        return self._xu
+
+    @property
+    def pairs(self):
+        if self._pairs is None:
+            key = np.concatenate([np.column_stack([self.x, self.tx]), np.column_stack([self.x, self.T])])
+            u, inv = np.unique(key, axis=0, return_inverse=True)
+            inv = inv.ravel()
+            self._pairs = (u[:, 0], u[:, 1], inv[: len(self.x)], inv[len(self.x):])
+        return self._pairs
+
+
+# ----------------------------------------------------------------------------- closed forms
+
+def _bgnbd(th, d: Rows, grad: bool, modified: bool):
+    r, al, a, b = th
+    x, tx, T = d.x, d.tx, d.T
+    ux, xi = d.xu
+    e = 1.0 if modified else 0.0
+    la_T, la_tx = np.log(al + T), np.log(al + tx)
+    A12 = (gammaln(r + ux) - gammaln(r) + r * np.log(al) + betaln(a, b + ux + e) - betaln(a, b))[xi]
+    A3 = -(r + x) * la_T
+    if grad:
+        dr0 = (digamma(r + ux) - digamma(r) + np.log(al))[xi]
+        dab = digamma(a + b) - digamma(a + b + ux + e)
+        da0, db0 = dab[xi], (dab + digamma(b + ux + e) - digamma(b))[xi]
+    if modified:
+        A4 = np.log(a) - np.log(b + x) + (r + x) * (la_T - la_tx)
+        ll = A12 + A3 + np.logaddexp(A4, 0.0)
+        if not grad:
+            return ll, None
+        sg = expit(A4)
+        dr = dr0 - la_T + sg * (la_T - la_tx)
+        dal = r / al - (r + x) / (al + T) + sg * (r + x) * (1 / (al + T) - 1 / (al + tx))
+        return ll, np.stack([dr, dal, da0 + sg / a, db0 - sg / (b + x)])
+    pos = x > 0
+    A4 = np.where(pos, np.log(a) - np.log(b + np.maximum(x, 1) - 1) - (r + x) * la_tx, -np.inf)
+    M = np.maximum(A3, A4)
+    e3, e4 = np.exp(A3 - M), np.exp(A4 - M)
+    S = e3 + e4
+    ll = A12 + M + np.log(S)
+    if not grad:
+        return ll, None
+    w3, w4 = e3 / S, e4 / S
+    dr = dr0 - w3 * la_T - w4 * la_tx
+    dal = r / al - (r + x) * (w3 / (al + T) + w4 / (al + tx))
+    return ll, np.stack([dr, dal, da0 + w4 / a, db0 - w4 / (b + np.maximum(x, 1) - 1)])
+
+
+def _nbd(th, d: Rows, grad: bool):
+    r, al = th
+    x, T = d.x, d.T
+    ll = gammaln(r + x) - gammaln(r) + r * np.log(al) - (r + x) * np.log(al + T)
+    if not grad:
+        return ll, None
+    return ll, np.stack([digamma(r + x) - digamma(r) + np.log(al) - np.log(al + T), r / al - (r + x) / (al + T)])
+
+
+def _gamma_gamma(th, d: Rows, grad: bool):
+    """Rows: x = frequency, tx = mean repeat spend (lifetimes' monetary_value)."""
+    p, q, v = th
+    x, m = d.x, d.tx
+    px = p * x
+    lxm = np.log(x * m + v)
+    ll = (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v) + (px - 1) * np.log(m) + px * np.log(x)
+          - (px + q) * lxm)
+    if not grad:
+        return ll, None
+    dp = x * (digamma(px + q) - digamma(px) + np.log(m) + np.log(x) - lxm)
+    dq = digamma(px + q) - digamma(q) + np.log(v) - lxm
+    dv = q / v - (px + q) / (x * m + v)
+    return ll, np.stack([dp, dq, dv])
+
+
+# ----------------------------------------------------------------------------- Pareto/NBD
+
+def _tails(r, al, s, be, x, tau, grad: bool):
+    """J(τ) = ∫_τ^∞ (α+u)^-(r+x) (β+u)^-(s+1) du = exp(lJ)·G0 and the integrals of ln(α+u),
+    ln(β+u), 1/(α+u), 1/(β+u) against the same integrand, relative to exp(lJ)."""
+    m = max(al, be)
+    k = r + s + x
+    mt = m + tau
+    oa, ob = (al + tau) / mt, (be + tau) / mt  # 1 − d for α and β (one of them is 1)
+    da, db = (m - al) / mt, (m - be) / mt
+    if al < be:
+        E, omd, dd = r + x, oa, da
+    else:
+        E, omd, dd = np.full_like(x, s + 1.0), ob, db
+    lJ = -k * np.log(mt) - np.log(k) - E * np.log(omd)
+    n = len(x)
+    out = [np.empty(n) for _ in range(5 if grad else 1)]
+    for i in range(0, n, _CHUNK):
+        sl = slice(i, i + _CHUNK)
+        lyk = _LNY[None, :] / k[sl, None]
+        em = -np.expm1(lyk)
+        g = np.exp(-E[sl, None] * np.log1p((dd[sl] / omd[sl])[:, None] * em)) * _W
+        out[0][sl] = g.sum(1)
+        if grad:
+            qa = oa[sl, None] + da[sl, None] * em
+            qb = ob[sl, None] + db[sl, None] * em
+            yk = np.exp(lyk)
+            out[1][sl] = (g * (np.log(qa) - lyk)).sum(1)
+            out[2][sl] = (g * (np.log(qb) - lyk)).sum(1)
+            out[3][sl] = (g * yk / qa).sum(1)
+            out[4][sl] = (g * yk / qb).sum(1)
+    return lJ, np.log(mt), mt, out
+
+
+def _pareto_parts(th, d: Rows, grad: bool):
+    r, al, s, be = th
+    px, ptau, i1, i2 = d.pairs
+    lJ, lmt, mt, G = _tails(r, al, s, be, px, ptau, grad)
+    x, T = d.x, d.T
+    l1 = -(r + x) * np.log(al + T) - s * np.log(be + T)
+    ls = np.log(s)
+    lj1, lj2 = ls + lJ[i1], ls + lJ[i2]
+    G0_1, G0_2 = G[0][i1], G[0][i2]
+    M = np.maximum(l1, lj1 + np.log(G0_1))
+    e1, j1, j2 = np.exp(l1 - M), np.exp(lj1 - M), np.exp(lj2 - M)
+    sI = np.maximum(j1 * G0_1 - j2 * G0_2, 0.0)
+    D = e1 + sI
+    ux, xi = d.xu
+    A1 = (gammaln(r + ux) - gammaln(r))[xi] + r * np.log(al) + s * np.log(be)
+    ll = A1 + M + np.log(D)
+    if not grad:
+        return ll, None, e1 / D
+    Gla, Glb, Gia, Gib = G[1], G[2], G[3], G[4]
+    Ka = j1 * (lmt[i1] * G0_1 + Gla[i1]) - j2 * (lmt[i2] * G0_2 + Gla[i2])
+    Kb = j1 * (lmt[i1] * G0_1 + Glb[i1]) - j2 * (lmt[i2] * G0_2 + Glb[i2])
+    Ia = j1 * Gia[i1] / mt[i1] - j2 * Gia[i2] / mt[i2]
+    Ib = j1 * Gib[i1] / mt[i1] - j2 * Gib[i2] / mt[i2]
+    dr = (digamma(r + ux) - digamma(r))[xi] + np.log(al) + (-np.log(al + T) * e1 - Ka) / D
+    dal = r / al + (-(r + x) / (al + T) * e1 - (r + x) * Ia) / D
+    ds = np.log(be) + (-np.log(be + T) * e1 + sI / s - Kb) / D
+    dbe = s / be + (-s / (be + T) * e1 - (s + 1) * Ib) / D
+    return ll, np.stack([dr, dal, ds, dbe]), e1 / D
+
+
+def _pareto(th, d: Rows, grad: bool):
+    ll, g, _ = _pareto_parts(th, d, grad)
+    return ll, g
+
+
+_LL = {"bgnbd": lambda th, d, g: _bgnbd(th, d, g, False), "mbgnbd": lambda th, d, g: _bgnbd(th, d, g, True),
+       "pareto_nbd": _pareto, "nbd": _nbd, "gamma_gamma": _gamma_gamma}
+
+
+def loglik(model: str, logp, rows: Rows, grad: bool = True, per_row: bool = False):
+    """Total (weighted) log-likelihood at log-parameters ``logp`` and its gradient in ``logp``.
+
+    With ``per_row=True`` returns the per-row log-likelihoods instead (no weights)."""
+    th = np.exp(np.asarray(logp, float))
+    with np.errstate(all="ignore"):
+        ll, g = _LL[model](th, rows, grad and not per_row)
+    if per_row:
+        return ll
+    total = float(np.dot(rows.w, ll))
+    if not grad:
+        return total
+    return total, (g @ rows.w) * th
+
+
+def hessian(model: str, logp, rows: Rows, free=None, h: float = 1e-4) -> np.ndarray:
+    """Hessian of the total log-likelihood in the log-parameters (central differences of the
+    analytic gradient), over the ``free`` coordinates (default all)."""
+    logp = np.asarray(logp, float)
+    idx = np.arange(len(logp)) if free is None else np.flatnonzero(free)
+    H = np.empty((len(idx), len(idx)))
+    for j, i in enumerate(idx):
+        e = np.zeros_like(logp)
+        e[i] = h
+        H[j] = (loglik(model, logp + e, rows)[1][idx] - loglik(model, logp - e, rows)[1][idx]) / (2 * h)
+    return (H + H.T) / 2
+
+
+def maximise(model: str, rows: Rows, starts, penalizer: float = 0.0, gtol: float = 1e-9):
+    """Maximum likelihood on the log-parameters from the first start that converges.
+
+    Returns ``(logp, total_ll, attempts)``; ``attempts`` says how each start ended. Raises
+    ``RuntimeError`` when no start gives a finite likelihood and a converged search.
+    ``penalizer`` adds lifetimes' ``penalizer_coef * sum(params**2)`` to the mean negative
+    log-likelihood (off by default; never added silently)."""
+    W = rows.w.sum()
+
+    def f(z):
+        ll, g = loglik(model, z, rows)
+        th = np.exp(z)
+        val = -ll / W + penalizer * np.sum(th ** 2)
+        gr = -g / W + penalizer * 2 * th ** 2
+        if not np.isfinite(val) or not np.all(np.isfinite(gr)):
+            return np.inf, np.zeros_like(z)
+        return val, gr
+
+    attempts, best = [], None
+    for name, z0 in starts:
+        z0 = np.clip(np.log(np.asarray(z0, float)), -LOG_BOUND, LOG_BOUND)
+        if not np.isfinite(f(z0)[0]):
+            attempts.append(f"{name}: likelihood not finite at the start")
+            continue
+        res = minimize(f, z0, jac=True, method="L-BFGS-B", bounds=[(-LOG_BOUND, LOG_BOUND)] * len(z0),
+                       options={"maxiter": 3000, "maxcor": 20, "ftol": 1e-15, "gtol": gtol})
+        z = res.x
+        if penalizer == 0.0:
+            z = _newton_polish(model, rows, z, f)
+        val = f(z)[0]
+        if not np.isfinite(val):
+            attempts.append(f"{name}: likelihood not finite at the estimate")
+            continue
+        gnorm = np.max(np.abs(_projected(f(z)[1], z)))
+        if gnorm > 1e-5:
+            attempts.append(f"{name}: no convergence ({res.message}; gradient {gnorm:.1e})")
+            continue
+        attempts.append(f"{name}: converged in {res.nit} iterations")
+        best = z
+        break
+    if best is None:
+        raise RuntimeError("; ".join(attempts))
+    return best, loglik(model, best, rows, grad=False), attempts
+
+
+def _projected(g, z):
+    g = g.copy()
+    g[(z <= -LOG_BOUND + 1e-9) & (g > 0)] = 0.0
+    g[(z >= LOG_BOUND - 1e-9) & (g < 0)] = 0.0
+    return g
+
+
+def _newton_polish(model, rows, z, f, steps: int = 4):
+    """A few Newton steps from the L-BFGS-B estimate when it is interior and the Hessian is
+    negative definite there (quadratic convergence to the optimum)."""
+    W = rows.w.sum()
+    for _ in range(steps):
+        if np.any(np.abs(z) > LOG_BOUND - 1.0):
+            return z
+        val, g = f(z)
+        H = -hessian(model, z, rows) / W
+        try:
+            np.linalg.cholesky(H)
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            return z
+        gn = np.max(np.abs(g))
+        for lam in (1.0, 0.5, 0.25):
+            zn = z - lam * step
+            vn, g2 = f(zn)
+            if vn < val or (vn <= val + 1e-13 * abs(val) and np.max(np.abs(g2)) < gn):
+                break
+        else:
+            return z
+        z = zn
+        if np.max(np.abs(lam * step)) < 1e-12:
+            break
+    return z
+
+
+# ----------------------------------------------------------------------------- expectations
+
+def p_alive(model: str, th, x, tx, T) -> np.ndarray:
+    """P(alive at T | x, tx, T): lifetimes' ``conditional_probability_alive``."""
+    x, tx, T = (np.asarray(v, float) for v in (x, tx, T))
+    with np.errstate(all="ignore"):
+        if model == "bgnbd":
+            r, al, a, b = th
+            lg = (r + x) * np.log((al + T) / (al + tx)) + np.log(a / (b + np.maximum(x, 1) - 1))
+            return np.where(x == 0, 1.0, expit(-lg))
+        if model == "mbgnbd":
+            r, al, a, b = th
+            return expit(-(np.log(a / (b + x)) + (r + x) * np.log((al + T) / (al + tx))))
+        if model == "pareto_nbd":
+            d = Rows(x, tx, T)
+            return _pareto_parts(np.asarray(th, float), d, False)[2]
+    raise ValueError(model)
+
+
+def _expm1_over(c, L):
+    """(e^{cL} − 1)/c, and L at c = 0."""
+    c = np.asarray(c, float)
+    small = np.abs(c * L) < 1e-8
+    return np.where(small, L * (1 + c * L / 2), np.expm1(c * L) / np.where(c == 0, 1.0, c))
+
+
+def expected_purchases(model: str, th, t, x, tx, T, alive=None) -> np.ndarray:
+    """E[repeat purchases in (T, T+t] | x, tx, T]: lifetimes'
+    ``conditional_expected_number_of_purchases_up_to_time``. ``alive`` (Pareto/NBD) reuses
+    P(alive) when already known."""
+    x, tx, T, t = (np.asarray(v, float) for v in (x, tx, T, t))
+    with np.errstate(all="ignore"):
+        if model in ("bgnbd", "mbgnbd"):
+            r, al, a, b = th
+            e = 1.0 if model == "mbgnbd" else 0.0
+            _a, _b, _c = r + x, b + x + e, a + b + x - 1 + e
+            z = t / (al + T + t)
+            lh = np.log(hyp2f1(_a, _b, _c, z))
+            alt = np.log(hyp2f1(_c - _a, _c - _b, _c, z)) + (_c - _a - _b) * np.log1p(-z)
+            lh = np.where(np.isinf(lh), alt, lh)
+            num = (a + b + x - 1 + e) / (a - 1) * (1 - np.exp(lh + (r + x) * np.log((al + T) / (al + t + T))))
+            if model == "bgnbd":
+                den = 1 + (x > 0) * (a / (b + np.maximum(x, 1) - 1)) * ((al + T) / (al + tx)) ** (r + x)
+            else:
+                den = 1 + (a / (b + x)) * ((al + T) / (al + tx)) ** (r + x)
+            return np.where(t > 0, num / den, 0.0)
+        if model == "pareto_nbd":
+            r, al, s, be = th
+            pa = p_alive(model, th, x, tx, T) if alive is None else alive
+            L = np.log1p(t / (be + T))
+            return (r + x) / (al + T) * (be + T) * _expm1_over(1 - s, L) * pa
+    raise ValueError(model)
+
+
+def discounted_purchases(model: str, th, x, tx, T, unit: str, months: int, discount_rate: float,
+                         alive=None) -> np.ndarray:
+    """Σ over months m = 1..months of E[purchases in month m] / (1 + d)^m, months as lifetimes
+    counts them (``_customer_lifetime_value``: 4.345 weeks or 30 days)."""
+    f = _MONTH[unit]
+    if model == "pareto_nbd" and alive is None:
+        alive = p_alive(model, th, x, tx, T)
+    prev = np.zeros(len(np.atleast_1d(x)))
+    out = np.zeros_like(prev)
+    for m in range(1, months + 1):
+        cur = expected_purchases(model, th, m * f, x, tx, T, alive)
+        out += (cur - prev) / (1 + discount_rate) ** m
+        prev = cur
+    return out
+
+
+def gg_expected_spend(th, x, m) -> np.ndarray:
+    """Gamma-Gamma E[spend per purchase | x, m] (lifetimes' conditional_expected_average_profit)."""
+    p, q, v = th
+    x, m = np.asarray(x, float), np.asarray(m, float)
+    wgt = p * x / (p * x + q - 1)
+    return (1 - wgt) * (v * p / (q - 1)) + wgt * m
+
+
+def pmf_repeat(model: str, th, t, n_max: int) -> np.ndarray:
+    """P(X(t) = n), n = 0..n_max−1, and P(X(t) >= n_max) in the last column, for a new
+    customer observed for ``t`` (array): the period-transactions check's expectations."""
+    t = np.asarray(t, float)[:, None]
+    n = np.arange(n_max)[None, :].astype(float)
+    with np.errstate(all="ignore"):
+        if model in ("bgnbd", "mbgnbd", "nbd"):
+            r, al = th[0], th[1]
+            q = t / (al + t)
+            lnb = gammaln(r + n) - gammaln(r) - gammaln(n + 1) + r * np.log(al / (al + t)) + n * np.log(q)
+            nb = np.exp(lnb)
+            surv = np.where(n > 0, betainc(np.maximum(n, 1), r, q), 1.0)  # P(K >= n) under the NBD
+            if model == "nbd":
+                p = nb
+            else:
+                a, b = th[2], th[3]
+                if model == "bgnbd":
+                    p = (np.exp(betaln(a, b + n) - betaln(a, b)) * nb
+                         + np.where(n > 0, np.exp(betaln(a + 1, b + n - 1) - betaln(a, b)), 0.0) * surv)
+                else:
+                    p = np.exp(betaln(a, b + n + 1) - betaln(a, b)) * nb + np.exp(betaln(a + 1, b + n) - betaln(a, b)) * surv
+        elif model == "pareto_nbd":
+            r, al, s, be = th
+            Gt = -np.expm1(-s * np.log1p(t / be))  # P(death before t)
+            g = Gt[:, :, None] * np.exp(_LNY)[None, None, :]  # death-time CDF values on the nodes
+            tau = be * np.expm1(-np.log1p(-g) / s)
+            nn = n[:, :, None]
+            lnb_tau = (gammaln(r + nn) - gammaln(r) - gammaln(nn + 1) + r * np.log(al / (al + tau))
+                       + nn * np.log(tau / (al + tau)))
+            integral = (np.exp(lnb_tau) * _W).sum(-1) * Gt
+            lnb_t = gammaln(r + n) - gammaln(r) - gammaln(n + 1) + r * np.log(al / (al + t)) + n * np.log(t / (al + t))
+            p = np.exp(lnb_t) * (1 - Gt) + integral
+        else:
+            raise ValueError(model)
+    p = np.nan_to_num(p)
+    return np.column_stack([p, np.clip(1 - p.sum(1), 0, 1)])
+
+
+# ----------------------------------------------------------------------------- simulation
+
+def simulate_paths(model: str, th, x, tx, T, grid, reps: int, rng, alive=None) -> np.ndarray:
+    """Future repeat purchases simulated from the fitted model given each row's history:
+    cumulative counts at the times ``grid`` (increasing, from the end of the history), shape
+    (reps, rows, len(grid)). Alive with P(alive); then λ ~ Gamma(r+x, α+T); BG/MBG: dies
+    after each purchase with p ~ Beta(a, b+x [+1]); Pareto/NBD: dies at rate μ ~ Gamma(s, β+T)."""
+    x, tx, T = (np.asarray(v, float) for v in (x, tx, T))
+    grid = np.asarray(grid, float)
+    n = len(x)
+    pa = p_alive(model, th, x, tx, T) if alive is None else alive
+    shape = (reps, n)
+    live = rng.random(shape) < pa
+    r, al = th[0], th[1]
+    lam = rng.gamma(r + x, 1.0 / (al + T), size=shape)
+    edges = np.concatenate([[0.0], grid])
+    if model == "pareto_nbd":
+        s, be = th[2], th[3]
+        mu = rng.gamma(s, 1.0 / (be + T), size=shape)
+        death = rng.exponential(1.0, size=shape) / np.maximum(mu, 1e-300)
+        expo = np.clip(np.minimum(death[..., None], edges[1:]) - edges[:-1], 0, None)
+        counts = rng.poisson(lam[..., None] * expo).cumsum(-1)
+    else:
+        a, b = th[2], th[3]
+        p = rng.beta(a, b + x + (1.0 if model == "mbgnbd" else 0.0), size=shape)
+        G = rng.geometric(np.clip(p, 1e-300, 1.0))
+        k = rng.poisson(lam[..., None] * np.diff(edges)).cumsum(-1)
+        counts = np.minimum(k, G[..., None])
+    return counts * live[..., None]
