@@ -926,7 +926,8 @@ def load_sends(source, columns: Mapping[str, str] | str | None = None, observati
             if (ambiguous & keep).any():
                 rows = ", ".join(str(r + 1) for r in np.flatnonzero(ambiguous & keep)[:5])
                 led.warnings.append(f"{int((ambiguous & keep).sum())} {c} value(s) with an ambiguous decimal "
-                                    f"separator read as missing (rows {rows}); check the decimal mark (--decimal, decimal=)")
+                                    f"separator read as missing (rows {rows}); check the decimal mark "
+                                    "(--decimal, decimal=)")
             sends[c] = v[keep].to_numpy()
     extra = ["copy"] + (["phone", "nickname"] if keep_pii else [])
     for c in extra:

@@ -188,7 +188,8 @@ def test_directory_named_like_a_parquet_file(tmp_path, capsys):
     (tmp_path / "x.parquet").mkdir()
     with pytest.raises(CrmlabInputError, match="is a directory"):
         load_orders(tmp_path / "x.parquet")
-    _one_line_error(capsys, main(["magic-number", "--orders", str(tmp_path / "x.parquet")]), "x.parquet: is a directory")
+    rc = main(["magic-number", "--orders", str(tmp_path / "x.parquet")])
+    _one_line_error(capsys, rc, "x.parquet: is a directory")
 
 
 # ---------------------------------------------------------------- silently wrong before
