@@ -650,10 +650,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration-end", type=moment,
                    help="fit up to this date, compare predictions in the holdout after it "
                         "(default: --holdout-days before the observation end)")
-    p.add_argument("--holdout-days", type=nonneg_int, default=182, help="without --calibration-end (0: no holdout)")
+    p.add_argument("--holdout-days", type=at_most(nonneg_int, MAX_DAYS), default=182, help="without --calibration-end (0: no holdout)")
     p.add_argument("--time-unit", default="W", choices=["D", "W"])
-    p.add_argument("--horizon-months", type=positive_int, default=12)
-    p.add_argument("--discount-rate", type=nonneg_float, default=0.01, help="monthly")
+    p.add_argument("--horizon-months", type=at_most(positive_int, 1200), default=12)
+    p.add_argument("--discount-rate", type=at_most(nonneg_float, 1), default=0.01, help="monthly, 0 to 1")
     p.add_argument("--margin", type=positive_float, default=1.0,
                    help="profit share of revenue (1: CLV is revenue; otherwise profit)")
     p.add_argument("--model", choices=["bgnbd", "pareto_nbd", "mbgnbd"],
