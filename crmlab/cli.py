@@ -285,7 +285,7 @@ def _local_arg(value, a):
 def cmd_validate(a) -> int:
     from crmlab.io import load_orders, load_sends
 
-    _, lo = load_orders(a.orders, observation_end=a.observation_end, **_loader_kw(a))
+    _, lo = _load(a)
     ls = None
     if a.sends:
         _, ls = load_sends(a.sends, observation_end=a.observation_end, **_loader_kw(a))
@@ -361,10 +361,38 @@ def cmd_report(a) -> int:
     return 0 if res.ok else 1
 
 
-def _load(a):
-    from crmlab.io import load_orders
+def _engine(a):
+    """The engine named by ``--engine`` / ``--spark-master`` (default ``CRMLAB_ENGINE``, else DuckDB)."""
+    from crmlab.engine import connect
 
-    return load_orders(a.orders, observation_end=a.observation_end, **_loader_kw(a))
+    return connect(a.engine, spark_master=a.spark_master)
+
+
+def _load(a):
+    """Orders in the engine and their ledger (:func:`crmlab.engine.load`)."""
+    from crmlab.engine import load
+
+    return load(a.orders, _engine(a), observation_end=a.observation_end, **_loader_kw(a))
+
+
+def cmd_summary(a) -> int:
+    from crmlab.summary import summary_table
+
+    orders, led = _load(a)
+    try:
+        expr, o = summary_table(orders, a.time_unit, calibration_end=_local_arg(a.calibration_end, a))
+    except ValueError as e:
+        raise CrmlabInputError(str(e)) from None
+    try:
+        o.engine.to_parquet(expr.order_by("customer_id"), a.out)
+    except OSError as e:
+        raise CrmlabInputError(f"--out {a.out}: cannot write ({e.strerror or e})") from None
+    n = int(o.engine.to_pandas(expr.count().name("n").as_table())["n"].iloc[0])
+    out = {"out": a.out, "customers": n, "time_unit": a.time_unit, "observation_end": str(o.observation_end),
+           "calibration_end": str(_local_arg(a.calibration_end, a)) if a.calibration_end else None,
+           "engine": o.engine.name, "ledger": led.to_dict()}
+    emit(out, a.json, lambda d: f"wrote {d['customers']:,} customers' RFM summary to {d['out']} ({d['engine']})")
+    return 0
 
 
 def cmd_retention(a) -> int:
@@ -429,7 +457,7 @@ def cmd_clv(a) -> int:
     orders, led = _load(a)
     r = clv_pipeline(orders, time_unit=a.time_unit, calibration_end=_local_arg(a.calibration_end, a),
                      holdout_days=a.holdout_days, model=a.model, horizon_months=a.horizon_months,
-                     discount_rate=a.discount_rate, margin=a.margin, engine=getattr(a, "engine", None))
+                     discount_rate=a.discount_rate, margin=a.margin)
     for path, flag, frame in ((a.summary_out, "--summary-out", r.summary), (a.values_out, "--values-out", r.values)):
         if path:
             try:
@@ -464,9 +492,9 @@ def cmd_clv(a) -> int:
 
 def cmd_abtest(a) -> int:
     from crmlab.experiments.analysis import analyse_experiment
-    from crmlab.io import load_orders, load_sends
+    from crmlab.io import load_sends
 
-    orders, lo = load_orders(a.orders, observation_end=a.observation_end, **_loader_kw(a))
+    orders, lo = _load(a)
     sends, ls = load_sends(a.sends, observation_end=lo.observation_end, **_loader_kw(a))
     try:
         r = analyse_experiment(sends, orders, window_hours=a.window_hours, arm_column=a.arm_column,
@@ -478,7 +506,7 @@ def cmd_abtest(a) -> int:
         raise CrmlabInputError(str(e)) from None
     out = r.to_dict()
     targeted = sends if a.campaign is None else sends[sends["campaign_id"].astype(str) == str(a.campaign)]
-    if not targeted["customer_id"].isin(orders["customer_id"].cat.categories).any():
+    if not r.outcomes["ordered"].any() and not _any_customer_in(orders, targeted["customer_id"]):
         # load_sends cannot know: every conversion rate would be 0 for a reason unrelated to the copy
         out["warnings"] = list(out.get("warnings") or []) + [
             f"no targeted customer of {ls.file} appears in {lo.file}: check that both files use the same "
@@ -496,6 +524,13 @@ def cmd_abtest(a) -> int:
 
     emit(out, a.json, text)
     return 0
+
+
+def _any_customer_in(orders, ids) -> bool:
+    """Whether any of ``ids`` has an order (checked in the engine)."""
+    o = orders.table
+    hit = o.filter(o.customer_id.isin(list(map(str, ids.unique())))).count().name("n").as_table()
+    return int(orders.engine.to_pandas(hit)["n"].iloc[0]) > 0
 
 
 def cmd_sample_size(a) -> int:
@@ -531,11 +566,9 @@ def cmd_sms_cost(a) -> int:
 def cmd_promotion(a) -> int:
     import pandas as pd
 
-    from crmlab.engine import order_table
     from crmlab.promotion import analyse_promotion, warm_up_list
 
-    orders, led = _load(a)
-    o = order_table(orders, getattr(a, "engine", None))
+    o, led = _load(a)
     r = analyse_promotion(o, date=a.date, last_year_date=a.last_year_date, phases=a.phases, growth=a.growth,
                           clv_check=not a.no_clv_check)
     if a.warm_up_out:
@@ -570,7 +603,17 @@ def _orders_args(p, sends: bool = False, sends_required: bool = False) -> None:
     p.add_argument("--observation-end", type=moment,
                    help="ignore orders after this time (a bare date = end of that day)")
     _reading_args(p)
+    _engine_args(p)
     p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _engine_args(p) -> None:
+    """Where the orders are aggregated: on every command that reads orders."""
+    p.add_argument("--engine", choices=["duckdb", "spark"],
+                   help="duckdb (embedded, default; or CRMLAB_ENGINE) or spark (needs crmlab[spark], Java 17+)")
+    p.add_argument("--spark-master", metavar="URL",
+                   help="with --engine spark: the master of the session crmlab starts (default local[*]; "
+                        "SPARK_REMOTE selects Spark Connect)")
 
 
 def _reading_args(p) -> None:
@@ -615,7 +658,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE", help="notebook parameter")
     p.add_argument("-f", "--parameters-file", action="append", metavar="PARAMS.yaml")
     p.add_argument("--out", default="reports/latest", help="output dir; {date} expands to the run date")
+    _reading_args(p)
+    _engine_args(p)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("summary", help="lifetimes' RFM summary per customer, written as Parquet from the engine")
+    _orders_args(p)
+    p.add_argument("--out", required=True, type=out_file, help="Parquet file to write (its folder must exist)")
+    p.add_argument("--time-unit", default="D", choices=["D", "W"])
+    p.add_argument("--calibration-end", type=moment,
+                   help="add lifetimes' calibration/holdout columns (_cal, _holdout) split at this date")
+    p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("retention", help="cohort retention table")
     _orders_args(p)
@@ -645,8 +698,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("clv", help="customer lifetime value: BG/NBD, Pareto/NBD, MBG/NBD, Gamma-Gamma")
     _orders_args(p)
-    if not any("--engine" in x.option_strings for x in p._actions):
-        p.add_argument("--engine", choices=["duckdb", "spark"], help="where the orders are aggregated (default duckdb)")
     p.add_argument("--calibration-end", type=moment,
                    help="fit up to this date, compare predictions in the holdout after it "
                         "(default: --holdout-days before the observation end)")
