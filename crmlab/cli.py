@@ -353,8 +353,9 @@ def cmd_report(a) -> int:
     params = _read_params(a)
     # -p names must be parameters of a selected notebook; -f keys of some notebook
     strict = {p.split("=", 1)[0].strip() for p in a.param or [] if "=" in p}
+    reading = {"timezone": a.timezone, "decimal": a.decimal, "dayfirst": a.dayfirst}
     res = run_reports(a.orders, a.sends, a.notebooks, out=a.out, columns=a.columns, parameters=params,
-                      strict_parameters=strict)
+                      strict_parameters=strict, reading=reading, engine=a.engine)
     for r in res.reports:
         if r.status == "failed":
             print(f"crmlab: error: {r.error}", file=sys.stderr)

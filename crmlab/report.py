@@ -365,6 +365,16 @@ def _local_roots(tmp: Path, target: Path, inputs: Mapping[str, str],
     return [(r, s) for r, s in roots if r not in ("/", "") and len(r) > 1]
 
 
+def _write_clean_orders(tmp: Path, orders, ledger) -> str:
+    """The validated orders as a clean Parquet file in ``.inputs/`` (path relative to the run)."""
+    from crmlab.engine.sources import write_clean
+
+    rel = Path(".inputs") / "orders.clean.parquet"
+    (tmp / rel).parent.mkdir(exist_ok=True)
+    write_clean(orders, ledger, str(tmp / rel))
+    return rel.as_posix()
+
+
 def _link_inputs(tmp: Path, inputs: Mapping[str, str]) -> dict[str, str]:
     """Inputs as paths relative to the run (links in ``.inputs/``, removed before the run is
     placed), so no absolute local path reaches a notebook's parameters."""
@@ -453,7 +463,8 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
                 out: str = "reports/latest", columns: str | Mapping[str, str] | None = None,
                 parameters: Mapping[str, object] | None = None, quiet: bool = False,
                 kernel_name: str = KERNEL, notebook_dir: Path = NOTEBOOK_DIR,
-                strict_parameters: Collection[str] | None = None) -> RunResult:
+                strict_parameters: Collection[str] | None = None, reading: Mapping[str, object] | None = None,
+                engine: str | None = None) -> RunResult:
     """Validate the inputs, run each notebook with papermill, write HTML and the index.
 
     Parameters
@@ -473,6 +484,15 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
         validation. Each must be a parameter of a selected notebook; names not in
         ``strict_parameters`` (when given; the CLI's ``-f`` keys) need only be one of some
         notebook in ``notebook_dir``. Each notebook gets the parameters it has.
+    reading : dict, optional
+        How to read the exports (``timezone``, ``decimal``, ``dayfirst``; see
+        :func:`crmlab.io.load_orders`); also passed to the notebooks that declare them.
+    engine : str, optional
+        ``duckdb`` or ``spark``, passed as the notebooks' ``engine`` parameter.
+
+    The orders are validated once, into a clean Parquet file (with the ledger in its
+    metadata) that every notebook reads through :func:`crmlab.engine.load`; it lives in the
+    run's hidden ``.inputs/`` while the notebooks run and is not kept (it holds customer ids).
 
     Raises
     ------
@@ -491,12 +511,14 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
     cols = parse_columns(columns)
     colspec = ",".join(f"{k}={v}" for k, v in cols.items())
     obs_end = params.get("observation_end")
+    reading = {k: v for k, v in dict(reading or {}).items() if v is not None}
     orders = str(Path(orders).resolve())
-    load_orders(orders, columns=cols or None, observation_end=obs_end)
+    orders_df, orders_led = load_orders(orders, columns=cols or None, observation_end=obs_end, **reading)
     if sends:
         sends = str(Path(sends).resolve())
-        load_sends(sends, columns=cols or None, observation_end=obs_end)
+        load_sends(sends, columns=cols or None, observation_end=obs_end, **reading)
     inputs = {"orders": orders, "sends": sends or ""}
+    shared = {**reading, "engine": engine}
     target.parent.mkdir(parents=True, exist_ok=True)
     results: list[ReportResult] = []
     started = time.time()
@@ -509,6 +531,8 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
         tmp.chmod(0o755)
         roots = _local_roots(tmp, target, inputs, nbs)
         rel = _link_inputs(tmp, inputs)
+        rel["orders"] = _write_clean_orders(tmp, orders_df, orders_led)
+        del orders_df
         for i, nb in enumerate(nbs, 1):
             name = nb.stem
             missing = [k for k in needs[name] if not inputs.get(k)]
@@ -520,6 +544,7 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
             _log(f"[{i}/{len(nbs)}] {name} ...", quiet)
             t0 = time.time()
             nb_params = {"orders": rel["orders"], "sends": rel["sends"], "columns": colspec, "out_dir": ".",
+                         **{k: v for k, v in shared.items() if k in declared[name] and v is not None},
                          **{k: v for k, v in params.items() if k in declared[name]}}
             out_nb = tmp / f"{name}.ipynb"
             before = set(tmp.iterdir())
