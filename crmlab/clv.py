@@ -34,7 +34,7 @@ from crmlab.summary import summary_table
 __all__ = ["ClvFitError", "FittedModel", "rfm_summary", "fit_clv_models", "fit_gamma_gamma", "fit_nbd",
            "choose_model", "frequency_monetary_correlation", "value_deciles", "p_alive_matrix",
            "wakeup_candidates", "MODELS", "LABELS", "holdout_comparison", "customer_value", "clv_pipeline",
-           "ClvResult"]
+           "ClvResult", "period_transactions"]
 
 MODELS = ("bgnbd", "pareto_nbd", "mbgnbd")
 LABELS = {"bgnbd": "BG/NBD", "pareto_nbd": "Pareto/NBD", "mbgnbd": "MBG/NBD", "gamma_gamma": "Gamma-Gamma",
@@ -405,4 +405,5 @@ def wakeup_candidates(values: pd.DataFrame, stages: pd.DataFrame, p_alive_cutoff
     return out.sort_values("clv", ascending=False)
 
 
-from crmlab.clv_pipeline import ClvResult, clv_pipeline, customer_value, holdout_comparison  # noqa: E402
+from crmlab.clv_pipeline import (ClvResult, clv_pipeline, customer_value, holdout_comparison,  # noqa: E402
+                                  period_transactions)
