@@ -110,14 +110,15 @@ def test_campaign_outcomes_are_identical(both, small_store):
     _same(campaign_outcomes(sends, d), campaign_outcomes(sends, s))
 
 
-def test_clean_parquet_round_trip(loaded, duck, tmp_path):
-    """A clean file written once is read without validating again, with its ledger."""
+def test_clean_parquet_round_trip(loaded, duck, spark, tmp_path):
+    """A clean file written once is read without validating again, with its ledger, by both engines."""
     df, led = loaded
     p = write_clean(df, led, str(tmp_path / "orders.clean.parquet"))
     meta = read_clean_ledger(p)
     assert meta["input_rows"] == led.input_rows and meta["used_rows"] == led.used_rows
     a = order_table(df, duck)
-    b = order_table(p, duck)
-    assert b.observation_end == a.observation_end
-    _same(retention_table(a, days=[1, 30]).retained, retention_table(b, days=[1, 30]).retained)
+    for eng in (duck, spark):
+        b = order_table(p, eng)
+        assert b.observation_end == a.observation_end
+        _same(retention_table(a, days=[1, 30]).retained, retention_table(b, days=[1, 30]).retained)
     assert read_clean_ledger(str(tmp_path / "nothing.parquet")) is None

@@ -145,7 +145,8 @@ def write_clean(orders: pd.DataFrame, ledger, path: str) -> str:
     meta["observation_end"] = str(orders.attrs.get("observation_end") or ledger.observation_end)
     tbl = tbl.replace_schema_metadata({**(tbl.schema.metadata or {}),
                                        _MARK: json.dumps(meta, ensure_ascii=False).encode()})
-    pq.write_table(tbl, path)
+    # microseconds: Spark 3.5 cannot read nanosecond Parquet timestamps
+    pq.write_table(tbl, path, coerce_timestamps="us", allow_truncated_timestamps=True)
     return path
 
 
