@@ -509,7 +509,7 @@ def simulate_bgnbd(n_customers: int = 2000, seed: int = 0, r: float = 0.243, alp
     summary.attrs.update(time_unit="W")
     t_start = pd.Timestamp(start)
     orders = pd.DataFrame({"customer_id": ids[ev["cust"].to_numpy()], "order_id": [f"b{i}" for i in range(len(ev))],
-                           "order_time": t_start + pd.to_timedelta(ev["t"].to_numpy() * 7, unit="D"),
+                           "order_time": (t_start + pd.to_timedelta(ev["t"].to_numpy() * 7, unit="D")).floor("s"),
                            "amount": ev["amount"].round(2).to_numpy(), "status": "paid"})
     customers = pd.DataFrame({"lam": lam, "p": pdrop, "nu": nu, "alive_at_calibration_end": death > calibration_weeks},
                              index=summary.index)
