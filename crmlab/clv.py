@@ -210,14 +210,14 @@ def _fit(name: str, rows: lk.Rows, n_customers: int, penalizer: float = 0.0, nbd
          starts=None) -> FittedModel:
     names = list(lk.PARAMS[name])
     try:
-        z, ll, attempts = lk.maximise(name, rows, starts or _starts(name, rows), penalizer)
+        z, ll, attempts, H = lk.maximise(name, rows, starts or _starts(name, rows), penalizer)
     except RuntimeError as e:
         return _failed(name, f"no starting value converged ({e})", str(e).split("; "), n_customers, len(rows))
     except (ValueError, FloatingPointError, np.linalg.LinAlgError) as e:
         return _failed(name, f"{type(e).__name__}: {e}", (), n_customers, len(rows))
     status, error = "ok", None
     free = np.abs(z) < lk.LOG_BOUND - 1.0
-    cov, se_log, pd_ok = _covariance(name, z, rows, free)
+    cov, se_log, pd_ok = _covariance(name, z, rows, free, H if free.all() else None)
     # far out and flat: the likelihood keeps rising (or stays level) towards the edge
     flat = free & ~(se_log < 2.0) & (np.abs(z) > np.log(1e3))
     if flat.any():
@@ -253,12 +253,12 @@ def _fit(name: str, rows: lk.Rows, n_customers: int, penalizer: float = 0.0, nbd
                        error, attempts, attempts[-1].split(":")[0], n_customers, len(rows))
 
 
-def _covariance(name: str, z: np.ndarray, rows: lk.Rows, free: np.ndarray):
+def _covariance(name: str, z: np.ndarray, rows: lk.Rows, free: np.ndarray, H=None):
     """Covariance of the free log-parameters (inverse of the negative Hessian); zeros elsewhere."""
     cov, se_log = np.zeros((len(z), len(z))), np.full(len(z), np.nan)
     if not free.any():
         return cov, se_log, True
-    H = -lk.hessian(name, z, rows, free)
+    H = -(lk.hessian(name, z, rows, free) if H is None else H)
     try:
         np.linalg.cholesky(H)
     except np.linalg.LinAlgError:
