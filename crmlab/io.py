@@ -540,27 +540,35 @@ def _rows(s: pd.Series, mask: np.ndarray, k: int = 2) -> str:
     return ", ".join(f"row {int(s.index[i]) + 1} {s.iloc[i]!r}" for i in idx)
 
 
+def _infer_dayfirst(s: pd.Series, where: str) -> bool:
+    """Whether a column's slash dates are day-first, as its values show; an error when they
+    show both or cannot tell (never guessed)."""
+    parts = s.str.extract(_DMY_RE)
+    a = pd.to_numeric(parts[0]).to_numpy()
+    b = pd.to_numeric(parts[1]).to_numpy()
+    day_first = (a > 12) & (b <= 12)
+    month_first = (b > 12) & (a <= 12)
+    if day_first.any() and month_first.any():
+        raise CrmlabInputError(
+            f"{where} mixes day-first and month-first dates ({_rows(s, day_first, 1)} is day-first, "
+            f"{_rows(s, month_first, 1)} month-first): fix the export, or pass --dayfirst or --monthfirst")
+    if day_first.any() or month_first.any():
+        return bool(day_first.any())
+    either = (a != b) & (a <= 12) & (b <= 12)
+    if either.any():
+        raise CrmlabInputError(
+            f"{where} has dates that read either day-first or month-first ({_rows(s, either)}): "
+            "pass --dayfirst or --monthfirst (keyword dayfirst=True or False)")
+    return False  # every value reads the same both ways
+
+
 def _parse_dmy(s: pd.Series, dayfirst: bool | None, where: str, zone) -> pd.Series:
     """Slash dates: day-first or month-first as told, else as the column shows; never guessed."""
     parts = s.str.extract(_DMY_RE)
     a = pd.to_numeric(parts[0]).to_numpy()
     b = pd.to_numeric(parts[1]).to_numpy()
     if dayfirst is None:
-        day_first = (a > 12) & (b <= 12)
-        month_first = (b > 12) & (a <= 12)
-        if day_first.any() and month_first.any():
-            raise CrmlabInputError(
-                f"{where} mixes day-first and month-first dates ({_rows(s, day_first, 1)} is day-first, "
-                f"{_rows(s, month_first, 1)} month-first): fix the export, or pass --dayfirst or --monthfirst")
-        if day_first.any() or month_first.any():
-            dayfirst = bool(day_first.any())
-        else:
-            either = (a != b) & (a <= 12) & (b <= 12)
-            if either.any():
-                raise CrmlabInputError(
-                    f"{where} has dates that read either day-first or month-first ({_rows(s, either)}): "
-                    "pass --dayfirst or --monthfirst (keyword dayfirst=True or False)")
-            dayfirst = False  # every value reads the same both ways
+        dayfirst = _infer_dayfirst(s, where)
     day, month = (parts[0], parts[1]) if dayfirst else (parts[1], parts[0])
     dn, mn = (a, b) if dayfirst else (b, a)
     year = parts[2].where(parts[2].str.len() == 4, "20" + parts[2])
@@ -747,107 +755,24 @@ def load_orders(source, columns: Mapping[str, str] | str | None = None, observat
         File missing or unreadable, a required column absent, an unknown time zone, slash
         dates that cannot be read unambiguously, or no row left.
     """
-    zone, tzname = _zone(timezone)
-    _check_decimal(decimal)
-    obs_end = parse_observation_end(observation_end, tzname)
-    now_ts = _now(now, zone)
-    df, name, found, led, screen, origin = _open(
-        source, columns, ORDER_ALIASES, ["customer_id", "order_id", "order_time"], "orders",
-        alternatives=[("amount",), ("quantity", "unit_price")])
-    led.timezone = tzname
-    if "amount" not in df.columns and not {"quantity", "unit_price"} <= set(df.columns):
-        raise CrmlabInputError(
-            f"{name}: missing column 'amount' (or 'quantity' and 'unit_price') (columns found: {', '.join(found)})")
-    drop, keep = screen.drop, screen.keep  # drop() narrows keep in place
+    from crmlab.engine.connection import connect
+    from crmlab.engine.ledger import load_export
 
-    drop("exact_duplicate_line", df.duplicated(keep="first").to_numpy())
-    drop("missing_customer_id", _blank(df["customer_id"]))
-    drop("missing_order_id", _blank(df["order_id"]))
-    t = _parse_time(df["order_time"], zone, dayfirst, _where(name, origin, "order_time"))
-    drop("unparseable_order_time", t.isna().to_numpy())
-    drop("in_the_future", (t > now_ts).to_numpy())
-    if "status" in df.columns:
-        raw_status = _text(df["status"])
-        status = raw_status.str.lower().map(STATUS_MAP)
-        status = status.where(raw_status.notna() & (raw_status != ""), "paid")
-        drop("unknown_status", status.isna().to_numpy())
-        status = status.fillna("paid")
-    else:
-        status = pd.Series("paid", index=df.index)
-    if "amount" in df.columns:
-        amount, ambiguous, nan_text = _parse_number(df["amount"], decimal)
-    else:
-        q, aq, nq = _parse_number(df["quantity"], decimal)
-        p, ap, np_ = _parse_number(df["unit_price"], decimal)
-        amount, ambiguous, nan_text = q * p, aq | ap, nq | np_
-    paid = (status == "paid").to_numpy()
-    drop("ambiguous_decimal_comma" if decimal == "." else "ambiguous_decimal_point", ambiguous)
-    drop("non_finite_amount", nan_text | np.isinf(amount.to_numpy()))
-    drop("non_numeric_amount", amount.isna().to_numpy())
-    drop("negative_amount_on_paid_order", paid & (amount < 0).to_numpy())
-
-    cust = _text(df["customer_id"])
-    oid = _text(df["order_id"])
-    # an order id shared by two customers is corrupt: drop all its lines
-    k = pd.DataFrame({"o": oid[keep], "c": cust[keep]})
-    n_cust = k.groupby("o", sort=False)["c"].nunique()
-    shared = oid.isin(n_cust.index[n_cust > 1]).to_numpy()
-    drop("order_id_shared_by_customers", shared)
-
-    if obs_end is None:
-        valid_t = t[keep]
-        obs_end = valid_t.max() if len(valid_t) else None
-    else:
-        drop("after_observation_end", (t > obs_end).to_numpy())
-        if obs_end > now_ts:
-            led.warnings.append(f"observation end {obs_end} is after the time of the run ({now_ts:%Y-%m-%d %H:%M} "
-                                f"{tzname})")
-    led.observation_end = obs_end
-    led.check()
-    if not keep.any():
-        raise CrmlabInputError(f"{name}: no usable rows left after exclusions ({led.excluded})")
-    _outliers(led, t.to_numpy()[keep], screen.rows[keep], "order time")
-
-    def kept(x: pd.Series) -> pd.Series:
-        return x[keep].reset_index(drop=True)
-
-    lines = pd.DataFrame({"order_id": kept(oid), "customer_id": kept(cust), "order_time": kept(t),
-                          "amount": kept(amount), "status": kept(status)})
-    optional = ["channel", "region", "product", "category", "quantity"]
-    if keep_pii:
-        optional += list(PII_COLUMNS)
-    for c in optional:
-        if c in df.columns:
-            lines[c] = kept(_parse_number(df[c], decimal)[0] if c == "quantity" else _text(df[c]))
-
-    codes, uniq = pd.factorize(lines["order_id"])
-    if len(uniq) == len(lines):
-        orders = lines
-    else:
-        # roll lines up: amount and quantity summed, time the earliest line's, other
-        # attributes from the order's first line in file order
-        first = np.unique(codes, return_index=True)[1]
-        orders = lines.iloc[first].reset_index(drop=True)
-        orders["amount"] = np.bincount(codes, weights=lines["amount"].to_numpy(), minlength=len(uniq))
-        if "quantity" in lines.columns:
-            orders["quantity"] = np.bincount(codes, weights=lines["quantity"].fillna(0).to_numpy(),
-                                             minlength=len(uniq))
-        ti = lines["order_time"].to_numpy().view(np.int64).copy()
-        earliest = np.full(len(uniq), np.iinfo(np.int64).max)
-        np.minimum.at(earliest, codes, ti)
-        orders["order_time"] = earliest.view("datetime64[ns]")
-    order = np.argsort(orders["order_time"].to_numpy(), kind="stable")
-    orders = orders.iloc[order].reset_index(drop=True)
+    eng = connect("duckdb")  # validation runs in an embedded DuckDB; the result comes back to pandas
+    o, led = load_export(source, eng, columns=columns, observation_end=observation_end, timezone=timezone,
+                         decimal=decimal, dayfirst=dayfirst, now=now, keep_pii=keep_pii)
+    orders = eng.to_pandas(o.table.order_by("line")).drop(columns="line").reset_index(drop=True)
+    front = ["order_id", "customer_id", "order_time", "amount", "status"]
+    orders = orders[front + [c for c in orders.columns if c not in front]]
+    orders["order_time"] = orders["order_time"].astype("datetime64[ns]")
     orders["customer_id"] = orders["customer_id"].astype("category")
     orders["status"] = pd.Categorical(orders["status"], categories=list(STATUSES))
     orders["order_id"] = orders["order_id"].astype(str)
     for c in ("channel", "region", "product", "category"):
         if c in orders.columns:
             orders[c] = orders[c].astype("category")
-    led.orders = len(orders)
-    led.customers = int(orders["customer_id"].nunique())
-    orders.attrs["observation_end"] = obs_end
-    orders.attrs["source"] = name
+    orders.attrs["observation_end"] = led.observation_end
+    orders.attrs["source"] = led.file
     return orders, led
 
 

@@ -10,7 +10,10 @@ import os
 
 from crmlab.engine.connection import Engine, get_engine
 from crmlab.engine.sources import OrderTable, order_table, read_clean_ledger
-from crmlab.io import DEFAULT_TIMEZONE, Ledger, load_orders
+import pandas as pd
+
+from crmlab.engine.ledger import load_export
+from crmlab.io import DEFAULT_TIMEZONE, Ledger
 
 __all__ = ["load", "ledger_from_dict", "is_engine_table"]
 
@@ -29,8 +32,6 @@ def ledger_from_dict(d: dict) -> Ledger:
     led.customers = int(d.get("customers", 0))
     led.timezone = d.get("timezone", DEFAULT_TIMEZONE)
     led.warnings = list(d.get("warnings", []))
-    import pandas as pd
-
     led.observation_end = pd.Timestamp(d["observation_end"]) if d.get("observation_end") else None
     return led
 
@@ -43,8 +44,9 @@ def load(source, engine: str | Engine | None = None, *, columns=None, observatio
     Parameters
     ----------
     source : path, DataFrame, or engine table
-        An export (validated by :func:`crmlab.io.load_orders`, whose keyword arguments
-        ``columns``, ``timezone``, ``decimal``, ``dayfirst``, ``now`` apply); a clean
+        An export, validated into the engine (:func:`crmlab.engine.ledger.load_export`;
+        the keyword arguments ``columns``, ``timezone``, ``decimal``, ``dayfirst``, ``now``
+        are :func:`crmlab.io.load_orders`'); a clean
         Parquet file written by :func:`crmlab.engine.write_clean` (read as it is, with the
         ledger stored in it); ``duckdb:FILE:TABLE`` or ``spark:DB.TABLE`` (a warehouse
         table with the clean columns, trusted: its ledger counts its rows).
@@ -70,6 +72,7 @@ def load(source, engine: str | Engine | None = None, *, columns=None, observatio
             os.path.isfile(source) and (meta := read_clean_ledger(str(source))) is not None:
         led = ledger_from_dict(meta)
         return order_table(str(source), eng, observation_end), led
-    df, led = load_orders(source, columns=columns, observation_end=observation_end, timezone=timezone,
-                          decimal=decimal, dayfirst=dayfirst, now=now)
-    return order_table(df, eng), led
+    if isinstance(source, pd.DataFrame) and {"line", "status"} <= set(source.columns):
+        return order_table(source, eng, observation_end), Ledger(file="<DataFrame>", input_rows=len(source))
+    return load_export(source, eng, columns=columns, observation_end=observation_end, timezone=timezone,
+                       decimal=decimal, dayfirst=dayfirst, now=now)

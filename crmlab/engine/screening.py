@@ -1,0 +1,187 @@
+"""Reading an order export in chunks and screening each line on its own (bounded memory).
+
+The row-level half of validation: each line's first failing reason among those that
+need only the line itself (missing ids, unreadable time, a time in the future, unknown
+status, unreadable or negative amount), its typed values, and a hash of the raw line so
+that the engine can find exact duplicates. The set-level half (duplicates, order ids
+shared by customers, the observation end, the roll-up of lines to orders) runs in the
+engine (:mod:`crmlab.engine.loading`). Chunks are written to a staging Parquet folder,
+so a 10⁸-line export never sits in memory at once.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from crmlab import io as _io
+from crmlab.io import ORDER_ALIASES, PII_COLUMNS, STATUS_MAP, CrmlabInputError
+
+__all__ = ["Export", "open_export", "screen_lines", "ROW_REASONS", "CHUNK_ROWS"]
+
+CHUNK_ROWS = 1_000_000
+#: Row-level reasons in the order they are applied (a line gets the first that fits).
+ROW_REASONS = ("missing_customer_id", "missing_order_id", "unparseable_order_time", "in_the_future",
+               "unknown_status", "ambiguous_decimal", "non_finite_amount", "non_numeric_amount",
+               "negative_amount_on_paid_order")
+OPTIONAL = ("channel", "region", "product", "category", "quantity")
+_REQUIRED = ["customer_id", "order_id", "order_time"]
+_ALTERNATIVES = [("amount",), ("quantity", "unit_price")]
+
+
+@dataclass
+class Export:
+    """An order export opened for chunked reading: its name, sha256, header notes and chunks."""
+
+    name: str
+    sha256: str | None
+    origin: dict
+    warnings: list[str] = field(default_factory=list)
+    chunks: Iterator[pd.DataFrame] | None = None
+    time_column: Iterator[pd.Series] | None = None  # a second pass over order_time only (slash dates)
+
+
+def _csv_chunks(path: str, header_ok, chunk_rows: int, usecols=None) -> tuple[Iterator[pd.DataFrame], list[str]]:
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    encoding = _io._encoding(head)
+    sep, skip = _io._sniff(head.decode(encoding, errors="replace").lstrip("\ufeff"), header_ok)
+    kw = dict(dtype=str, keep_default_na=False, na_values=[""], engine="c", sep=sep, skiprows=skip or None,
+              chunksize=chunk_rows, usecols=usecols)
+    notes = [f"header found on row {skip + 1}; the {skip} title row(s) above it were skipped"] if skip else []
+
+    def gen():
+        try:
+            yield from pd.read_csv(path, encoding=encoding, **kw)
+        except UnicodeDecodeError:
+            if encoding.startswith("utf-16"):
+                raise
+            yield from pd.read_csv(path, encoding="gb18030", **kw)
+    return gen(), notes
+
+
+def _raw_chunks(source, header_ok, chunk_rows: int) -> tuple[Iterator[pd.DataFrame], str, str | None, list[str]]:
+    """Raw chunks (columns as in the file), the input's name, sha256 and header notes."""
+    if isinstance(source, pd.DataFrame) or Path(os.fspath(source)).suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+        df, name, sha = _io.read_table(source, header_ok=header_ok)
+        notes = list(df.attrs.get("crmlab_notes", []))
+        return iter([df.iloc[i:i + chunk_rows] for i in range(0, max(len(df), 1), chunk_rows)]), name, sha, notes
+    path = os.fspath(source)
+    name = _io._name(path.rstrip("/\\")) or path
+    if not os.path.exists(path):
+        raise CrmlabInputError(f"{name}: file not found ({path})")
+    if os.path.isdir(path):
+        raise CrmlabInputError(f"{name}: is a directory, not a file ({path})")
+    try:
+        if Path(path).suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(path)
+            gen = (b.to_pandas() for b in pf.iter_batches(batch_size=chunk_rows))
+            notes: list[str] = []
+        else:
+            gen, notes = _csv_chunks(path, header_ok, chunk_rows)
+        first = next(gen, None)
+        sha = _io._sha256(path)
+    except CrmlabInputError:
+        raise
+    except Exception as e:  # unreadable: report one line
+        raise CrmlabInputError(f"{name}: cannot read file ({type(e).__name__}: {' '.join(str(e).split())})") from None
+
+    def chain():
+        if first is not None:
+            yield first
+        yield from gen
+    return chain(), name, sha, notes
+
+
+def open_export(source, columns=None, chunk_rows: int = CHUNK_ROWS) -> Export:
+    """Open an order export: find the header, map the columns, check the required ones.
+
+    Raises
+    ------
+    CrmlabInputError
+        Missing or unreadable file, a mapped column not found, a required column absent.
+    """
+    cols = _io.parse_columns(columns)
+    header_ok = _io._header_test(cols, ORDER_ALIASES, _REQUIRED, _ALTERNATIVES)
+    raw, name, sha, notes = _raw_chunks(source, header_ok, chunk_rows)
+    first = next(raw, None)
+    if first is None:
+        raise CrmlabInputError(f"{name}: no rows")
+    first.columns = [str(c).strip().lstrip("\ufeff") for c in first.columns]
+    found = list(first.columns)
+    mapped_first, mapped, origin = _io._map_columns(first, cols, ORDER_ALIASES, name)
+    _io._require(mapped_first, _REQUIRED, name, found)
+    if "amount" not in mapped_first.columns and not {"quantity", "unit_price"} <= set(mapped_first.columns):
+        raise CrmlabInputError(
+            f"{name}: missing column 'amount' (or 'quantity' and 'unit_price') (columns found: {', '.join(found)})")
+
+    def mapped_chunks():
+        yield mapped_first
+        for c in raw:
+            c.columns = found
+            yield _io._map_columns(c, cols, ORDER_ALIASES, name)[0]
+    return Export(name, sha, origin, notes + mapped, mapped_chunks())
+
+
+def decide_dayfirst(times: pd.Series, dayfirst: bool | None, where: str) -> bool | None:
+    """Day-first or month-first for the slash dates of a whole time column (None: none there)."""
+    if dayfirst is not None or pd.api.types.is_datetime64_any_dtype(times):
+        return dayfirst
+    s = _io._text(times).reset_index(drop=True)
+    slash = _io._flag(s.str.contains(_io._DMY_TEST_RE, regex=True))
+    if not slash.any():
+        return None
+    return _io._infer_dayfirst(s[slash], where)
+
+
+def screen_lines(df: pd.DataFrame, offset: int, *, zone, dayfirst: bool | None, decimal: str,
+                 now: pd.Timestamp, where: str, keep_pii: bool = False) -> pd.DataFrame:
+    """One chunk's lines, typed, with ``row`` (0-based in the file), ``reason`` (the first
+    row-level reason that applies, else null) and ``hash`` (of the raw line)."""
+    n = len(df)
+    df = df.reset_index(drop=True)
+    reason = np.full(n, None, dtype=object)
+
+    def mark(name: str, mask) -> None:
+        m = np.asarray(mask, dtype=bool) & (reason == None)  # noqa: E711 - element-wise
+        reason[m] = name
+
+    mark("missing_customer_id", _io._blank(df["customer_id"]))
+    mark("missing_order_id", _io._blank(df["order_id"]))
+    t = _io._parse_time(df["order_time"], zone, dayfirst, where)
+    mark("unparseable_order_time", t.isna().to_numpy())
+    mark("in_the_future", (t > now).to_numpy())
+    if "status" in df.columns:
+        raw_status = _io._text(df["status"])
+        status = raw_status.str.lower().map(STATUS_MAP)
+        status = status.where(raw_status.notna() & (raw_status != ""), "paid")
+        mark("unknown_status", status.isna().to_numpy())
+        status = status.fillna("paid").astype(str)
+    else:
+        status = pd.Series("paid", index=df.index)
+    if "amount" in df.columns:
+        amount, ambiguous, nan_text = _io._parse_number(df["amount"], decimal)
+    else:
+        q, aq, nq = _io._parse_number(df["quantity"], decimal)
+        p, ap, np_ = _io._parse_number(df["unit_price"], decimal)
+        amount, ambiguous, nan_text = q * p, aq | ap, nq | np_
+    mark("ambiguous_decimal_comma" if decimal == "." else "ambiguous_decimal_point", ambiguous)
+    mark("non_finite_amount", nan_text | np.isinf(amount.to_numpy()))
+    mark("non_numeric_amount", amount.isna().to_numpy())
+    mark("negative_amount_on_paid_order", (status == "paid").to_numpy() & (amount < 0).to_numpy())
+    out = pd.DataFrame({
+        "row": np.arange(offset, offset + n, dtype=np.int64), "reason": pd.array(reason, dtype="string"),
+        "hash": pd.util.hash_pandas_object(df, index=False).to_numpy(dtype=np.uint64).view(np.int64),
+        "customer_id": _io._text(df["customer_id"]), "order_id": _io._text(df["order_id"]),
+        "order_time": t.to_numpy(dtype="datetime64[ns]"), "amount": amount.to_numpy(dtype=float),
+        "status": pd.array(status.to_numpy(dtype=object), dtype="string")})
+    for c in OPTIONAL + (PII_COLUMNS if keep_pii else ()):
+        if c in df.columns:
+            out[c] = _io._parse_number(df[c], decimal)[0].to_numpy(float) if c == "quantity" else _io._text(df[c])
+    return out
