@@ -193,7 +193,7 @@ def moment(text: str) -> str:
 
 def timezone_name(text: str) -> str:
     """An IANA time zone name such as Asia/Shanghai."""
-    from crmlab.io import _zone
+    from crmlab.values import _zone
 
     try:
         return _zone(text)[1]
@@ -274,7 +274,7 @@ def _local_arg(value, a):
         return None
     import pandas as pd
 
-    from crmlab.io import _local, _zone
+    from crmlab.values import _local, _zone
 
     ts = pd.Timestamp(value)
     return _local(ts, _zone(a.timezone)[0]) if ts.tzinfo is not None else value
@@ -283,7 +283,7 @@ def _local_arg(value, a):
 # ------------------------------------------------------------------ commands
 
 def cmd_validate(a) -> int:
-    from crmlab.io import load_orders, load_sends
+    from crmlab.io import load_sends
 
     _, lo = _load(a)
     ls = None
@@ -500,7 +500,10 @@ def cmd_abtest(a) -> int:
     try:
         r = analyse_experiment(sends, orders, window_hours=a.window_hours, arm_column=a.arm_column,
                                control=a.control, planned_split=a.planned_split, planned_n_per_arm=a.planned_n,
-                               correct=a.yates, campaign=a.campaign, seed=a.seed)
+                               alpha=a.alpha, correct=a.yates, campaign=a.campaign, seed=a.seed,
+                               price_per_message=a.price_per_message, margin=a.margin, cuped_days=a.cuped_days,
+                               monitor=a.monitor, current_copy=a.current_copy, target_effect=a.target_effect,
+                               cs_tuning=a.cs_tuning)
     except ValueError as e:
         if isinstance(e, CrmlabInputError):
             raise
@@ -519,8 +522,12 @@ def cmd_abtest(a) -> int:
         for arm in o["arms"]:
             lines.append(f"  {arm['arm']:10s} targeted {arm['targeted']:>6}  buyers {arm['buyers']:>5}  "
                          f"conversion {100 * arm['conversion_rate']:.2f}%")
+        for m in o.get("monitoring") or []:
+            lines.append(f"  day {m['day']} {m['arm']:10s} {100 * m['diff']:+.2f} pp  95% CI [{100 * m['ci_low']:.2f}, "
+                         f"{100 * m['ci_high']:.2f}]  always-valid [{100 * m['cs_low']:.2f}, {100 * m['cs_high']:.2f}]")
         lines += [f"warning: {w}" for w in o["warnings"]]
         lines.append(f"verdict: {o['verdict']}")
+        lines += [f"next: {s}" for s in o["decision"]["next_steps"]]
         return "\n".join(lines)
 
     emit(out, a.json, text)
@@ -532,6 +539,37 @@ def _any_customer_in(orders, ids) -> bool:
     o = orders.table
     hit = o.filter(o.customer_id.isin(list(map(str, ids.unique())))).count().name("n").as_table()
     return int(orders.engine.to_pandas(hit)["n"].iloc[0]) > 0
+
+
+def cmd_responses(a) -> int:
+    from crmlab.experiments.responses import response_history, unresponsive
+    from crmlab.io import load_sends
+
+    orders, lo = _load(a)
+    sends, ls = load_sends(a.sends, observation_end=lo.observation_end, **_loader_kw(a))
+    h = response_history(sends, orders, window_hours=a.window_hours)
+    if a.out:
+        try:
+            h.reset_index().to_csv(a.out, index=False, date_format="%Y-%m-%d %H:%M:%S")
+        except OSError as e:
+            raise CrmlabInputError(f"--out {a.out}: cannot write ({e.strerror or e})") from None
+    drop = unresponsive(h, a.min_messages)
+    dist = h["messages"].value_counts().sort_index()
+    out = {"customers": len(h), "messages": int(h["messages"].sum()), "responses": int(h["responses"].sum()),
+           "response_rate": float(h["responses"].sum() / h["messages"].sum()) if h["messages"].sum() else None,
+           "open_messages": h.attrs["open_messages"], "window_hours": a.window_hours,
+           "messages_per_customer": {str(k): int(v) for k, v in dist.items()},
+           "min_messages": a.min_messages, "never_responded": len(drop), "out": a.out,
+           "ledger": {"orders": lo.to_dict(), "sends": ls.to_dict()}}
+
+    def text(d):
+        rate = "n/a" if d["response_rate"] is None else f"{100 * d['response_rate']:.2f}%"
+        return (f"{d['customers']:,} customers, {d['messages']:,} messages, {d['responses']:,} responses ({rate}) "
+                f"within {d['window_hours']:g} h; {d['never_responded']:,} never responded to "
+                f">= {d['min_messages']} messages" + (f"; wrote {d['out']}" if d["out"] else ""))
+
+    emit(out, a.json, text)
+    return 0
 
 
 def cmd_sample_size(a) -> int:
@@ -724,8 +762,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--planned-n", type=positive_int, help="planned customers per arm")
     p.add_argument("--campaign", help="campaign id when the log holds several")
     p.add_argument("--yates", action="store_true", help="Yates' continuity correction for two-arm tests")
-    p.add_argument("--seed", type=nonneg_int, default=0, help="bootstrap seed")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="bootstrap seed (and the derived holdout clock split)")
+    p.add_argument("--alpha", type=probability, default=0.05, help="significance level (intervals are 1 - alpha)")
+    p.add_argument("--price-per-message", type=nonneg_float, default=0.05,
+                   help="price of one billed message, for sends without a cost (default %(default)s)")
+    p.add_argument("--margin", type=at_most(positive_float, 1), default=0.3,
+                   help="profit share of revenue, 0 to 1, for the profit per message (default %(default)s)")
+    p.add_argument("--current-copy", help="copy kept when copies cost and convert the same (default: the first)")
+    p.add_argument("--target-effect", type=probability,
+                   help="difference in conversion the next test should detect (e.g. 0.01): customers needed")
+    p.add_argument("--cuped-days", type=at_most(nonneg_int, MAX_DAYS), default=90,
+                   help="CUPED with the paid spend/orders of the N days before each send (0: off; default 90)")
+    p.add_argument("--monitor", action="store_true",
+                   help="daily fixed-horizon intervals and always-valid confidence sequences until the campaign end + 1 day")
+    p.add_argument("--cs-tuning", type=positive_float,
+                   help="confidence sequence tuning constant N* (default: each comparison's final size)")
     p.set_defaults(func=cmd_abtest)
+
+    p = sub.add_parser("responses", help="response history per customer (营销次数/响应次数/响应率) from the SMS log")
+    _orders_args(p, sends=True, sends_required=True)
+    p.add_argument("--window-hours", type=at_most(positive_float, 24 * MAX_DAYS), default=72,
+                   help="a paid order within this many hours after a message is a response (default %(default)s)")
+    p.add_argument("--min-messages", type=positive_int, default=3,
+                   help="never-responders: at least this many messages and no response (default %(default)s)")
+    p.add_argument("--out", type=out_file, help="write customer_id, messages, responses, response_rate, "
+                                                "last_message, last_response to this CSV")
+    p.set_defaults(func=cmd_responses)
 
     p = sub.add_parser("sample-size", help="customers per arm for two proportions (R's power.prop.test)")
     p.add_argument("--baseline", type=probability, required=True)

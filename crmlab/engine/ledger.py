@@ -20,6 +20,7 @@ import ibis
 import pandas as pd
 
 from crmlab import io as _io
+from crmlab import values as _v
 from crmlab.engine.aggregates import ts
 from crmlab.engine.connection import Engine, get_engine
 from crmlab.engine.screening import CHUNK_ROWS, OPTIONAL, decide_dayfirst, open_export, screen_lines
@@ -125,10 +126,10 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
     CrmlabInputError
         Unreadable input, missing columns, unreadable slash dates, no usable row.
     """
-    zone, tzname = _io._zone(timezone)
-    _io._check_decimal(decimal)
-    obs_end = _io.parse_observation_end(observation_end, tzname)
-    now_ts = _io._now(now, zone)
+    zone, tzname = _v._zone(timezone)
+    _v._check_decimal(decimal)
+    obs_end = _v.parse_observation_end(observation_end, tzname)
+    now_ts = _v._now(now, zone)
     eng = get_engine(engine)
     stage = tempfile.mkdtemp(prefix="crmlab-stage-")
     try:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from crmlab import io as _io
+from crmlab import values as _v
 from crmlab.io import ORDER_ALIASES, PII_COLUMNS, STATUS_MAP, CrmlabInputError
 
 __all__ = ["Export", "open_export", "screen_lines", "ROW_REASONS", "CHUNK_ROWS"]
@@ -133,11 +134,11 @@ def decide_dayfirst(times: pd.Series, dayfirst: bool | None, where: str) -> bool
     """Day-first or month-first for the slash dates of a whole time column (None: none there)."""
     if dayfirst is not None or pd.api.types.is_datetime64_any_dtype(times):
         return dayfirst
-    s = _io._text(times).reset_index(drop=True)
-    slash = _io._flag(s.str.contains(_io._DMY_TEST_RE, regex=True))
+    s = _v._text(times).reset_index(drop=True)
+    slash = _v._flag(s.str.contains(_v._DMY_TEST_RE, regex=True))
     if not slash.any():
         return None
-    return _io._infer_dayfirst(s[slash], where)
+    return _v._infer_dayfirst(s[slash], where)
 
 
 def screen_lines(df: pd.DataFrame, offset: int, *, zone, dayfirst: bool | None, decimal: str,
@@ -152,13 +153,13 @@ def screen_lines(df: pd.DataFrame, offset: int, *, zone, dayfirst: bool | None, 
         m = np.asarray(mask, dtype=bool) & (reason == None)  # noqa: E711 - element-wise
         reason[m] = name
 
-    mark("missing_customer_id", _io._blank(df["customer_id"]))
-    mark("missing_order_id", _io._blank(df["order_id"]))
-    t = _io._parse_time(df["order_time"], zone, dayfirst, where)
+    mark("missing_customer_id", _v._blank(df["customer_id"]))
+    mark("missing_order_id", _v._blank(df["order_id"]))
+    t = _v._parse_time(df["order_time"], zone, dayfirst, where)
     mark("unparseable_order_time", t.isna().to_numpy())
     mark("in_the_future", (t > now).to_numpy())
     if "status" in df.columns:
-        raw_status = _io._text(df["status"])
+        raw_status = _v._text(df["status"])
         status = raw_status.str.lower().map(STATUS_MAP)
         status = status.where(raw_status.notna() & (raw_status != ""), "paid")
         mark("unknown_status", status.isna().to_numpy())
@@ -166,10 +167,10 @@ def screen_lines(df: pd.DataFrame, offset: int, *, zone, dayfirst: bool | None, 
     else:
         status = pd.Series("paid", index=df.index)
     if "amount" in df.columns:
-        amount, ambiguous, nan_text = _io._parse_number(df["amount"], decimal)
+        amount, ambiguous, nan_text = _v._parse_number(df["amount"], decimal)
     else:
-        q, aq, nq = _io._parse_number(df["quantity"], decimal)
-        p, ap, np_ = _io._parse_number(df["unit_price"], decimal)
+        q, aq, nq = _v._parse_number(df["quantity"], decimal)
+        p, ap, np_ = _v._parse_number(df["unit_price"], decimal)
         amount, ambiguous, nan_text = q * p, aq | ap, nq | np_
     mark("ambiguous_decimal_comma" if decimal == "." else "ambiguous_decimal_point", ambiguous)
     mark("non_finite_amount", nan_text | np.isinf(amount.to_numpy()))
@@ -178,10 +179,10 @@ def screen_lines(df: pd.DataFrame, offset: int, *, zone, dayfirst: bool | None, 
     out = pd.DataFrame({
         "row": np.arange(offset, offset + n, dtype=np.int64), "reason": pd.array(reason, dtype="string"),
         "hash": pd.util.hash_pandas_object(df, index=False).to_numpy(dtype=np.uint64).view(np.int64),
-        "customer_id": _io._text(df["customer_id"]), "order_id": _io._text(df["order_id"]),
+        "customer_id": _v._text(df["customer_id"]), "order_id": _v._text(df["order_id"]),
         "order_time": t.to_numpy(dtype="datetime64[ns]"), "amount": amount.to_numpy(dtype=float),
         "status": pd.array(status.to_numpy(dtype=object), dtype="string")})
     for c in OPTIONAL + (PII_COLUMNS if keep_pii else ()):
         if c in df.columns:
-            out[c] = _io._parse_number(df[c], decimal)[0].to_numpy(float) if c == "quantity" else _io._text(df[c])
+            out[c] = _v._parse_number(df[c], decimal)[0].to_numpy(float) if c == "quantity" else _v._text(df[c])
     return out

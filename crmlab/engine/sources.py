@@ -86,8 +86,6 @@ def order_table(orders, engine: str | Engine | None = None, observation_end=None
     observation_end : optional
         Overrides the source's observation end (a bare date is the end of that day).
     """
-    from crmlab.io import parse_observation_end
-
     if isinstance(orders, OrderTable):
         if engine is not None and get_engine(engine).name != orders.engine.name:
             raise ValueError(f"these orders live in {orders.engine.name}, not {get_engine(engine).name}")
