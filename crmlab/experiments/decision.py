@@ -1,0 +1,300 @@
+"""The decision: which copy, which send time, at what profit — one object every readout uses.
+
+The verdict text, notebook 05's key findings and "what to do next", the index headline and
+``crmlab abtest --json``'s ``decision`` all come from :func:`decide`.
+
+* **Send time**: the time whose conversion, averaged over the copies (main effect, cell
+  rates with equal weights), is higher than every other time's with a 95% interval for the
+  difference (percentage points) above zero; otherwise "no detectable difference: send
+  when convenient" (``send_time`` None, the arm ``COPY@any``).
+* **Copy**: a costlier copy only when its extra incremental profit per message,
+
+      extra conversion x value per converting customer (客单价) x margin - extra cost per message,
+
+  has a 95% interval above zero (delta method: the variance of the conversion difference
+  times (value x margin)^2 plus the variance of the value times (difference x margin)^2);
+  otherwise the cheaper copy. With equal costs, a copy replaces the current one
+  (``current_copy``, default the first) only when it converts better with its interval
+  above zero; otherwise the current copy is kept, and the decision says so.
+* When the additive interaction is significant (or the arms are not ``COPY@HH:MM``), the
+  **arms** are judged instead of the factors: the arm with the highest profit per message,
+  or — among the arms whose profit is not detectably lower than it — the cheapest.
+* **Blockers** (sample ratio mismatch, planned sample not reached, window not over): no
+  verdict, ``arm`` is None (the provisional choice is kept under ``provisional``).
+* Sample sizes come from the design's minimum detectable effect, or from a target effect
+  the user states — never from the observed effect (the observed-power fallacy).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from crmlab.experiments.design import minimum_detectable_effect, sample_size
+
+__all__ = ["decide", "PROFIT_METHOD"]
+
+PROFIT_METHOD = ("delta method: profit per message = margin x value per converting customer x conversion "
+                 "difference - cost per message; variance from the binomial conversion variances and the "
+                 "variance of the mean value per converting customer")
+
+
+def _pp(x: float) -> str:
+    return f"{100 * x:+.2f} pp"
+
+
+def _ci_pp(lo: float, hi: float) -> str:
+    return f"[{100 * lo:.2f}, {100 * hi:.2f}]"
+
+
+def _money(x: float, digits: int = 2) -> str:
+    return f"¥{x:,.{digits}f}" if x >= 0 else f"-¥{-x:,.{digits}f}"
+
+
+class _Profit:
+    """Profit per message from conversion differences (see the module doc)."""
+
+    def __init__(self, value: float, var_value: float, margin: float, z: float):
+        self.v, self.var_v, self.m, self.z = value, var_value, margin, z
+
+    def __call__(self, d: float, var_d: float, extra_cost: float) -> dict:
+        est = self.m * self.v * d - extra_cost
+        se = math.sqrt(max(self.m ** 2 * (self.v ** 2 * var_d + d ** 2 * self.var_v), 0.0))
+        return {"value": est, "ci_low": est - self.z * se, "ci_high": est + self.z * se, "se": se}
+
+
+def _var(p: float, n: float) -> float:
+    return p * (1 - p) / n if n > 0 else float("inf")
+
+
+def _level_stats(cells: dict, copies, times, factor: str, level: str) -> tuple[float, float, float]:
+    """Main-effect rate, its variance and the mean cost per message of one factor level."""
+    keys = [f"{level}@{t}" for t in times] if factor == "copy" else [f"{c}@{level}" for c in copies]
+    k = len(keys)
+    rate = sum(cells[x]["rate"] for x in keys) / k
+    var = sum(_var(cells[x]["rate"], cells[x]["n"]) for x in keys) / k ** 2
+    cost = sum(cells[x]["cost_per_message"] for x in keys) / k
+    return rate, var, cost
+
+
+def _choose_time(fact: dict, z: float) -> dict:
+    cells, copies, times = fact["cells"], fact["copies"], fact["times"]
+    st = {t: _level_stats(cells, copies, times, "time", t) for t in times}
+    best = max(times, key=lambda t: st[t][0])
+    gaps = []
+    for t in times:
+        if t != best:
+            d, se = st[best][0] - st[t][0], math.sqrt(st[best][1] + st[t][1])
+            gaps.append({"other": t, "diff": d, "ci_low": d - z * se, "ci_high": d + z * se})
+    runner = min(gaps, key=lambda g: g["diff"])
+    detected = all(g["ci_low"] > 0 for g in gaps)
+    text = (f"{best} converts {_pp(runner['diff'])} {_ci_pp(runner['ci_low'], runner['ci_high'])} more than "
+            f"{runner['other']} over the copies" if detected else
+            f"no detectable difference between send times ({best} vs {runner['other']} {_pp(runner['diff'])} "
+            f"{_ci_pp(runner['ci_low'], runner['ci_high'])}): send when convenient")
+    return {"send_time": best if detected else None, "best": best, **runner, "detected": detected, "text": text,
+            "rates": {t: st[t][0] for t in times}}
+
+
+def _choose_copy(fact: dict, profit: _Profit, current: str | None) -> dict:
+    cells, copies, times = fact["cells"], fact["copies"], fact["times"]
+    st = {c: _level_stats(cells, copies, times, "copy", c) for c in copies}
+    current = current if current in copies else copies[0]
+    cost = {c: st[c][2] for c in copies}
+    equal = max(cost.values()) - min(cost.values()) < 1e-9
+
+    def vs(new: str, old: str) -> dict:
+        d = st[new][0] - st[old][0]
+        return {"challenger": new, "against": old, "extra_conversion": d, "extra_cost_per_message": cost[new] - cost[old],
+                **{f"extra_profit_{k}": v for k, v in profit(d, st[new][1] + st[old][1], cost[new] - cost[old]).items()}}
+
+    if equal:
+        tries = [vs(c, current) for c in copies if c != current]
+        wins = [t for t in tries if t["extra_profit_ci_low"] > 0]
+        shown = max(tries, key=lambda t: t["extra_profit_value"])
+        if wins:
+            w = max(wins, key=lambda t: t["extra_profit_value"])
+            return {**w, "copy": w["challenger"], "equal_costs": True,
+                    "text": f"copy {w['challenger']} converts {_pp(w['extra_conversion'])} more than {current} at the same "
+                            f"cost, extra profit {_money(w['extra_profit_value'])} per message "
+                            f"[{_money(w['extra_profit_ci_low'])}, {_money(w['extra_profit_ci_high'])}]"}
+        return {**shown, "copy": current, "equal_costs": True,
+                "text": f"the copies cost the same and convert alike ({shown['challenger']} vs {current} "
+                        f"{_pp(shown['extra_conversion'])}, no detectable difference): keep the current copy {current}"}
+    order = sorted(copies, key=lambda c: (cost[c], c != current, c))
+    inc, last = order[0], None
+    for c in order[1:]:
+        if cost[c] - cost[inc] < 1e-9:
+            continue
+        t = vs(c, inc)
+        if last is None or t["extra_profit_ci_low"] > 0:
+            last = t
+        if t["extra_profit_ci_low"] > 0:
+            inc = c
+    t = last
+    body = (f"copy {t['challenger']}'s extra profit per message, {_money(t['extra_profit_value'])} "
+            f"[{_money(t['extra_profit_ci_low'])}, {_money(t['extra_profit_ci_high'])}] "
+            f"({_pp(t['extra_conversion'])} conversion x {_money(profit.v)} per buyer x margin {profit.m:g} "
+            f"- {_money(t['extra_cost_per_message'], 3)} extra cost)")
+    text = (f"{body} is above zero: the costlier copy {inc} pays for itself" if inc == t["challenger"] else
+            f"{body} is not above zero: the cheaper copy {inc}")
+    return {**t, "copy": inc, "equal_costs": False, "text": text}
+
+
+def _choose_arm(arms: pd.DataFrame, control: str, profit: _Profit, current: str | None, inter: dict | None) -> dict:
+    from crmlab.experiments.clocks import split_arm
+
+    m = arms.drop(index=control)
+    p = m["buyers"] / m["targeted"]
+    c = m["cost"] / m["targeted"]
+    point = profit.m * profit.v * p - c
+    best = point.idxmax()
+    tie = []
+    for a in m.index:
+        d = p[best] - p[a]
+        r = profit(d, _var(p[best], m.at[best, "targeted"]) + _var(p[a], m.at[a, "targeted"]), c[best] - c[a])
+        if r["ci_low"] <= 0:
+            tie.append(a)
+    cur = (lambda a: (split_arm(a) or (a, None))[0] == current) if current else (lambda a: False)
+    pick = sorted(tie, key=lambda a: (round(c[a], 9), not cur(a), -point[a]))[0]
+    why = (f"copy and send time interact on the additive scale (p = {inter['p_value']:.2g}), so the arms are judged, "
+           "not the factors: " if inter is not None else "")
+    if len(tie) == 1:
+        text = f"{why}{pick} has the highest profit per message, detectably above every other arm"
+    elif pick == best:
+        text = f"{why}{pick} has the highest profit per message; {len(tie) - 1} other arm(s) are not detectably worse"
+    else:
+        text = (f"{why}{pick} is the cheapest of the {len(tie)} arms whose profit per message is not detectably "
+                f"below the best ({best})")
+    parts = split_arm(pick)
+    return {"arm": pick, "copy": parts[0] if parts else pick, "send_time": parts[1] if parts else None,
+            "tied": tie, "best_point": best, "text": text}
+
+
+def _vs_control(outcomes: pd.DataFrame, control: str, sel: pd.Series, profit: _Profit) -> dict:
+    from crmlab.experiments.analysis import control_rows
+
+    t = outcomes[sel]
+    arms_in = t["arm"].unique()
+    c = control_rows(outcomes, arms_in[0], control) if len(arms_in) == 1 else outcomes[outcomes["arm"] == control]
+    pa, pc = float(t["converted"].mean()), float(c["converted"].mean())
+    cost = float(t["cost"].sum() / len(t))
+    r = profit(pa - pc, _var(pa, len(t)) + _var(pc, len(c)), cost)
+    return {"incremental_conversion": pa - pc, "cost_per_message": cost,
+            **{k: 1000 * v for k, v in r.items() if k != "se"}}
+
+
+def _design(outcomes: pd.DataFrame, control: str, fact: dict | None, alpha: float, target: float | None) -> dict:
+    m = outcomes[outcomes["arm"] != control]
+    base = float(m["converted"].mean())
+    if fact is not None:
+        n = min(min(sum(fact["cells"][f"{c}@{t}"]["n"] for t in fact["times"]) for c in fact["copies"]),
+                min(sum(fact["cells"][f"{c}@{t}"]["n"] for c in fact["copies"]) for t in fact["times"]))
+        unit = "level"
+    else:
+        n, unit = int(m.groupby("arm").size().min()), "arm"
+    ok = 0 < base < 1
+    mde = minimum_detectable_effect(base, n, alpha) if ok else float("nan")
+    need = (sample_size(base, target=base + target, alpha=alpha).n_per_arm
+            if target and ok and 0 < base + target < 1 else None)
+    return {"per": unit, "n": int(n), "baseline": base, "detectable_difference": mde, "power": 0.8,
+            "target_effect": target, "needed_for_target": need}
+
+
+def _blockers(arms, srm, control, planned_n, complete) -> list[str]:
+    n_min = int(arms.drop(index=control)["targeted"].min())
+    out = []
+    if not srm["ok"]:
+        out.append("the sample ratio check failed")
+    if planned_n is not None and n_min < planned_n:
+        out.append(f"the planned sample ({planned_n:,} per arm) was not reached (smallest arm {n_min:,})")
+    if complete < 1:
+        out.append("the attribution window is not over for every customer")
+    return out
+
+
+def decide(outcomes: pd.DataFrame, arms: pd.DataFrame, fact: dict | None, srm: dict, control: str, *,
+           planned_n: int | None = None, alpha: float = 0.05, complete: float = 1.0, margin: float = 0.3,
+           current_copy: str | None = None, target_effect: float | None = None) -> dict:
+    """The decision object (see the module doc). ``outcomes`` from ``campaign_outcomes``,
+    ``arms`` from ``arm_table``, ``fact`` from ``factorial_effects``."""
+    z = stats.norm.isf(alpha / 2)
+    msg = outcomes[outcomes["arm"] != control]
+    rev = msg.loc[msg["converted"], "revenue"].to_numpy(float)
+    value = float(rev.mean()) if len(rev) else 0.0
+    var_v = float(rev.var(ddof=1) / len(rev)) if len(rev) > 1 else 0.0
+    profit = _Profit(value, var_v, margin, z)
+    inter = fact["interaction"] if fact is not None else None
+    by_factors = inter is not None and np.isfinite(inter["p_value"]) and inter["p_value"] >= alpha
+    time_c = copy_c = None
+    if by_factors:
+        time_c = _choose_time(fact, z)
+        copy_c = _choose_copy(fact, profit, current_copy)
+        copy, send_time = copy_c["copy"], time_c["send_time"]
+        arm = f"{copy}@{send_time}" if send_time else f"{copy}@any"
+        reason = f"send copy {copy} " + (f"at {send_time}: " if send_time else "at any time: ") + \
+            f"{time_c['text']}, and {copy_c['text']}"
+        sel = outcomes["arm"] == arm if send_time else outcomes["arm"].str.startswith(f"{copy}@")
+    else:
+        arm_c = _choose_arm(arms, control, profit, current_copy, inter if fact is not None else None)
+        arm, copy, send_time = arm_c["arm"], arm_c["copy"], arm_c["send_time"]
+        reason = f"send {arm}: {arm_c['text']}"
+        sel = outcomes["arm"] == arm
+    inc = _vs_control(outcomes, control, sel, profit)
+    reason += (f"; {_money(inc['value'], 0)} incremental profit per 1,000 messages "
+               f"[{_money(inc['ci_low'], 0)}, {_money(inc['ci_high'], 0)}] against the holdout")
+    worth = True if inc["ci_low"] > 0 else (False if inc["ci_high"] < 0 else None)
+    blockers = _blockers(arms, srm, control, planned_n, complete)
+    design = _design(outcomes, control, fact if by_factors else None, alpha, target_effect)
+    chosen = {"arm": arm, "copy": copy, "send_time": send_time, "reason": reason,
+              "incremental_profit_per_1000": inc["value"], "ci_low": inc["ci_low"], "ci_high": inc["ci_high"]}
+    d = {**chosen, "blockers": blockers, "judged": "factors" if by_factors else "arms", "time": time_c, "copy_choice": copy_c,
+         "incremental_conversion": inc["incremental_conversion"], "cost_per_message": inc["cost_per_message"],
+         "value_per_buyer": value, "margin": margin, "profit_method": PROFIT_METHOD, "worth_sending": worth,
+         "design": design, "provisional": None, "alpha": alpha}
+    if blockers:
+        d.update({k: None for k in ("arm", "copy", "send_time", "incremental_profit_per_1000", "ci_low", "ci_high")})
+        d["reason"] = "no verdict yet: " + "; ".join(blockers) + f" (provisionally {arm})"
+        d["provisional"] = chosen
+    d["winner"] = d["arm"]
+    d["verdict"] = ("inconclusive: " + "; ".join(blockers)) if blockers else reason
+    d["headline"] = "inconclusive" if blockers else (
+        f"{arm}: {_money(inc['value'], 0)} profit per 1,000 messages")
+    d["next_steps"] = _next_steps(d)
+    return d
+
+
+def _next_steps(d: dict) -> list[str]:
+    s = []
+    if d["blockers"]:
+        return ["Fix what blocks a verdict first: " + "; ".join(d["blockers"]) + ".",
+                "Keep a no-message holdout in every campaign so incremental profit stays measurable."]
+    des = d["design"]
+    size = (f"this campaign ({des['n']:,} customers per {des['per']}) detects {100 * des['detectable_difference']:.2f} "
+            f"points at 80% power" if np.isfinite(des["detectable_difference"]) else "")
+    if des["needed_for_target"]:
+        size += f"; to detect your target of {100 * des['target_effect']:.2f} points, about " \
+                f"{des['needed_for_target']:,} customers per {des['per']}"
+    if d["send_time"]:
+        s.append(f"Send at {d['send_time']}: it converts better for this store's customers.")
+    elif d["judged"] == "factors":
+        s.append("Send when convenient: the send times made no detectable difference" + (f" ({size})." if size else "."))
+    cc = d["copy_choice"]
+    if cc is not None and not cc["equal_costs"]:
+        s.append(f"Use copy {d['copy']}: " + ("its extra conversion pays for its extra cost." if d["copy"] == cc["challenger"]
+                                              else "the costlier copy's extra conversion does not pay for its cost "
+                                                   "(or test a bigger change of copy)."))
+    elif cc is not None:
+        s.append(f"Use copy {d['copy']}" + (": it converts better at the same cost." if d["copy"] == cc["challenger"]
+                                             and cc["extra_profit_ci_low"] > 0 else
+                                             ": the copies made no detectable difference at the same cost."))
+    else:
+        s.append(f"Send {d['arm']}.")
+    if d["worth_sending"] is False:
+        s.append(f"At a margin of {d['margin']:g} the campaign loses money against the holdout: rethink the offer or "
+                 "the targeting before sending again.")
+    s.append("Drop customers who never respond (the response history below) from the next list.")
+    s.append("Keep a no-message holdout in every campaign so incremental profit stays measurable.")
+    return s

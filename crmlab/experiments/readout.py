@@ -1,0 +1,196 @@
+"""The whole readout of an SMS experiment: :func:`analyse_experiment` and its result."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from crmlab.engine import order_table
+from crmlab.experiments.analysis import (DEFAULT_PRICE_PER_MESSAGE, arm_table, campaign_outcomes, compare_proportions,
+                                         control_rows, parse_split, srm_check, welch_revenue)
+from crmlab.experiments.cuped import cuped_welch
+from crmlab.experiments.decision import decide
+from crmlab.experiments.factorial import factorial_effects
+from crmlab.io import CrmlabInputError
+
+__all__ = ["ExperimentResult", "analyse_experiment", "key_findings"]
+
+_OBJECT_COLUMNS = ("revenue", "cuped", "control_clock")
+
+
+@dataclass
+class ExperimentResult:
+    """Everything the report and the CLI show (``to_dict()`` is the CLI's JSON)."""
+
+    window_hours: float
+    control: str
+    arms: pd.DataFrame
+    comparisons: pd.DataFrame
+    chi2_all_arms: dict
+    srm: dict
+    factorial: dict | None
+    verdict: str
+    decision: dict
+    incremental: pd.DataFrame
+    window_complete_share: float
+    warnings: list = field(default_factory=list)
+    outcomes: pd.DataFrame | None = None  # one row per targeted customer (campaign_outcomes)
+    holdout_clock: str = "none"
+    cuped_days: int = 0
+    settings: dict = field(default_factory=dict)
+    monitoring: pd.DataFrame | None = None
+    monitoring_method: dict | None = None
+
+    def to_dict(self) -> dict:
+        arms = []
+        for a, r in self.arms.iterrows():
+            arms.append({"arm": a, **{k: (None if pd.isna(v) else (int(v) if k in (
+                "targeted", "delivered", "buyers", "orders", "ordered", "unpaid") else float(v)))
+                for k, v in r.items()}})
+        comps = []
+        for a, r in self.comparisons.iterrows():
+            d = {"arm": a, "vs": self.control}
+            d.update({k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()
+                      if k not in _OBJECT_COLUMNS})
+            for k in _OBJECT_COLUMNS:
+                d[k] = r.get(k)
+            comps.append(d)
+        out = {"window_hours": self.window_hours, "control": self.control, "holdout_clock": self.holdout_clock,
+               "arms": arms, "comparisons": comps, "chi2_all_arms": self.chi2_all_arms, "srm": self.srm,
+               "factorial": self.factorial, "verdict": self.verdict, "decision": self.decision,
+               "incremental": self.incremental.reset_index().to_dict("records"),
+               "window_complete_share": self.window_complete_share, "warnings": self.warnings,
+               "cuped_days": self.cuped_days, "settings": self.settings}
+        if self.monitoring is not None:
+            out["monitoring"] = _monitoring_records(self.monitoring)
+            out["monitoring_method"] = self.monitoring_method
+        return out
+
+
+def _monitoring_records(m: pd.DataFrame) -> list[dict]:
+    rec = []
+    for r in m.itertuples(index=False):
+        d = r._asdict()
+        d["look_time"] = str(d["look_time"])
+        d["revenue"] = {k[4:]: d.pop(k) for k in list(d) if k.startswith("rev_")}
+        rec.append(d)
+    return rec
+
+
+def _compare(outcomes: pd.DataFrame, a: str, control: str, correct: bool, seed: int, cuped_days: int,
+             alpha: float) -> dict:
+    t = outcomes[outcomes["arm"] == a]
+    c = control_rows(outcomes, a, control)
+    d = compare_proportions(int(t["converted"].sum()), len(t), int(c["converted"].sum()), len(c), correct)
+    d["control_targeted"] = len(c)
+    d["control_clock"] = str(c["clock"].iloc[0]) if len(c) and c["clock"].nunique() == 1 else "all"
+    d["revenue"] = welch_revenue(t["revenue"].to_numpy(), c["revenue"].to_numpy(), seed=seed)
+    d["cuped"] = None
+    if cuped_days:
+        d["revenue"]["cuped"] = cuped_welch(t["revenue"], t["pre_spend"], c["revenue"], c["pre_spend"], alpha)
+        d["cuped"] = cuped_welch(t["converted"].astype(float), t["pre_orders"], c["converted"].astype(float),
+                                 c["pre_orders"], alpha)
+    return d
+
+
+def analyse_experiment(sends: pd.DataFrame, orders, window_hours: float = 72,
+                       arm_column: str = "variant", control: str | None = None,
+                       planned_split: Mapping[str, float] | str | None = None, planned_n_per_arm: int | None = None,
+                       alpha: float = 0.05, correct: bool = False, campaign: str | None = None, seed: int = 0,
+                       observation_end=None, engine=None, *, price_per_message: float = DEFAULT_PRICE_PER_MESSAGE,
+                       margin: float = 0.3, cuped_days: int = 90, monitor: bool = False,
+                       current_copy: str | None = None, target_effect: float | None = None,
+                       cs_tuning: float | None = None) -> ExperimentResult:
+    """The full analysis behind notebook 05 and ``crmlab abtest``.
+
+    Parameters beyond the data: ``price_per_message`` prices billed segments where the log
+    has no ``cost``; ``margin`` is the profit share of revenue; ``cuped_days`` the
+    pre-period of CUPED (0: off); ``monitor`` adds the daily always-valid monitoring;
+    ``current_copy`` is kept when copies cost and convert the same (default: the first);
+    ``target_effect`` (a difference in conversion, e.g. 0.01) sizes the next test;
+    ``cs_tuning`` is the confidence sequence's tuning constant (default: each comparison's
+    final sample size). The decision is :func:`crmlab.experiments.decision.decide`.
+    """
+    o = order_table(orders, engine, observation_end)
+    outcomes = campaign_outcomes(sends, o, window_hours, arm_column, campaign, control=control,
+                                 price_per_message=price_per_message, cuped_days=cuped_days, seed=seed)
+    arms = arm_table(outcomes)
+    names = list(arms.index)
+    control = outcomes.attrs["control"]
+    if control not in names:
+        raise CrmlabInputError(f"control arm {control!r} not in the sends (arms: {', '.join(names)})")
+    if len(names) < 2:
+        raise CrmlabInputError(f"only one arm in the sends ({names[0]}): nothing to compare")
+    plan = parse_split(planned_split)
+    srm = srm_check(arms["targeted"].to_dict(), plan)
+    comps = {a: _compare(outcomes, a, control, correct, seed, cuped_days, alpha) for a in names if a != control}
+    comparisons = pd.DataFrame(comps).T
+    for col in comparisons.columns:
+        if col not in _OBJECT_COLUMNS:
+            comparisons[col] = comparisons[col].astype(float)
+    comparisons["p_holm"] = multipletests(comparisons["p_value"].to_numpy(float), method="holm")[1]
+    table = np.column_stack([arms["buyers"], arms["targeted"] - arms["buyers"]]).astype(float)
+    chi = stats.chi2_contingency(table, correction=False) if (table.sum(axis=0) > 0).all() else None
+    chi2_all = ({"chi2": float(chi[0]), "df": int(chi[2]), "p_value": float(chi[1])} if chi is not None
+                else {"chi2": 0.0, "df": len(names) - 1, "p_value": 1.0})
+    fact = factorial_effects(outcomes, control, alpha)
+    messaged = arms.drop(index=control)
+    rev_diff = pd.Series({a: comparisons.at[a, "revenue"]["diff"] for a in messaged.index})
+    inc = pd.DataFrame({"incremental_conversion": comparisons["diff"],
+                        "incremental_revenue": rev_diff * messaged["targeted"], "cost": messaged["cost"]})
+    inc["incremental_roi"] = inc["incremental_revenue"] / inc["cost"].where(inc["cost"] > 0)
+    inc["incremental_profit"] = inc["incremental_revenue"] * margin - inc["cost"]
+    complete = float(outcomes["window_complete"].mean())
+    warnings = []
+    if complete < 1:
+        warnings.append(f"the {window_hours:g}-hour window is not over for {1 - complete:.0%} of targeted customers "
+                        "at the observation end: their conversions are undercounted")
+    if not srm["ok"]:
+        warnings.append(f"sample ratio mismatch (p = {srm['p_value']:.2g}): arm sizes do not match the planned split"
+                        + (" (an equal split was assumed; pass the planned split)" if srm["assumed_equal_split"] else ""))
+    mode = outcomes.attrs["holdout_clock"]
+    if mode == "derived":
+        warnings.append(f"the log gives the {control} one send time: its customers were split at random between the "
+                        "tested send times (seeded) so each arm is compared with a holdout on its own clock; "
+                        "record the split in the log next time")
+    decision = decide(outcomes, arms, fact, srm, control, planned_n=planned_n_per_arm, alpha=alpha, complete=complete,
+                      margin=margin, current_copy=current_copy, target_effect=target_effect)
+    settings = {"alpha": alpha, "margin": margin, "price_per_message": price_per_message, "seed": seed,
+                "current_copy": current_copy, "target_effect": target_effect}
+    res = ExperimentResult(window_hours, control, arms, comparisons, chi2_all, srm, fact, decision["verdict"], decision,
+                           inc, complete, warnings, outcomes, mode, cuped_days, settings)
+    if monitor:
+        from crmlab.experiments.monitoring import monitor_experiment
+
+        res.monitoring, res.monitoring_method = monitor_experiment(outcomes, o, control, window_hours, alpha=alpha,
+                                                                   tuning=cs_tuning)
+    return res
+
+
+def key_findings(res: ExperimentResult) -> list[str]:
+    """Notebook 05's key findings, all from the result and its decision."""
+    d = res.decision
+    arms, ctl = res.arms, res.control
+    messaged = arms.drop(index=ctl)
+    lines = [f"**Decision:** {d['reason']}." if not d["blockers"] else f"**No verdict yet:** {'; '.join(d['blockers'])}."]
+    inc_total = float(res.incremental["incremental_revenue"].sum())
+    cost = float(messaged["cost"].sum())
+    lines.append(f"Campaign against the {ctl} (same clock): {int(messaged['buyers'].sum()):,} buyers from "
+                 f"{int(messaged['targeted'].sum()):,} messaged customers "
+                 f"({100 * messaged['buyers'].sum() / messaged['targeted'].sum():.2f}% vs "
+                 f"{100 * arms.at[ctl, 'conversion_rate']:.2f}%); incremental revenue ¥{inc_total:,.0f} for "
+                 f"¥{cost:,.0f} of SMS.")
+    if res.factorial is not None and res.factorial["interaction"] is not None:
+        i = res.factorial["interaction"]
+        lines.append(f"Copy x send time interaction on the additive scale: p = {i['p_value']:.2g}"
+                     + (f", {100 * i['diff']:+.2f} pp [{100 * i['ci_low']:.2f}, {100 * i['ci_high']:.2f}]"
+                        if i.get("diff") is not None else "") + ".")
+    if res.cuped_days:
+        vr = [r["cuped"]["variance_reduction"] for r in res.comparisons["revenue"]]
+        lines.append(f"CUPED with the {res.cuped_days} days before the send narrows the revenue intervals: "
+                     f"variance reduction {100 * np.nanmin(vr):.0f}%–{100 * np.nanmax(vr):.0f}% across arms.")
+    return lines
