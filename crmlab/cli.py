@@ -285,7 +285,14 @@ def _local_arg(value, a):
 def cmd_validate(a) -> int:
     from crmlab.io import load_sends
 
-    _, lo = _load(a)
+    o, lo = _load(a)
+    if a.clean_out:
+        from crmlab.engine import write_clean
+
+        try:
+            write_clean(o, lo, a.clean_out)
+        except OSError as e:
+            raise CrmlabInputError(f"--clean-out {a.clean_out}: cannot write ({e.strerror or e})") from None
     ls = None
     if a.sends:
         _, ls = load_sends(a.sends, observation_end=a.observation_end, **_loader_kw(a))
@@ -680,6 +687,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check an export before any report: the ledger")
     _orders_args(p, sends=True)
+    p.add_argument("--clean-out", type=out_file, metavar="FILE.parquet",
+                   help="write the validated orders (with the ledger) as Parquet; every command reads it "
+                        "without validating again")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("sample", help="write the simulated store (orders, sends, truth)")

@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import Collection, Mapping, Sequence
 
 from crmlab import __version__
-from crmlab.io import CrmlabInputError, load_orders, load_sends, parse_columns
+from crmlab.engine import connect
+from crmlab.engine.ledger import load_export
+from crmlab.io import CrmlabInputError, load_sends, parse_columns
 from crmlab.privacy import SALT_ENV, find_pii, redact, scrub_paths
 
 __all__ = ["NOTEBOOK_DIR", "ReportResult", "RunResult", "list_notebooks", "run_reports", "to_html",
@@ -513,7 +515,8 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
     obs_end = params.get("observation_end")
     reading = {k: v for k, v in dict(reading or {}).items() if v is not None}
     orders = str(Path(orders).resolve())
-    orders_df, orders_led = load_orders(orders, columns=cols or None, observation_end=obs_end, **reading)
+    orders_t, orders_led = load_export(orders, connect("duckdb"), columns=cols or None, observation_end=obs_end,
+                                       **reading)
     if sends:
         sends = str(Path(sends).resolve())
         load_sends(sends, columns=cols or None, observation_end=obs_end, **reading)
@@ -531,8 +534,7 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
         tmp.chmod(0o755)
         roots = _local_roots(tmp, target, inputs, nbs)
         rel = _link_inputs(tmp, inputs)
-        rel["orders"] = _write_clean_orders(tmp, orders_df, orders_led)
-        del orders_df
+        rel["orders"] = _write_clean_orders(tmp, orders_t, orders_led)
         for i, nb in enumerate(nbs, 1):
             name = nb.stem
             missing = [k for k in needs[name] if not inputs.get(k)]

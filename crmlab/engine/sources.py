@@ -132,19 +132,24 @@ def _from_path(spec: str, eng: Engine) -> OrderTable:
     return OrderTable(table, pd.Timestamp(meta["observation_end"]), eng, meta.get("file", os.path.basename(spec)))
 
 
-def write_clean(orders: pd.DataFrame, ledger, path: str) -> str:
-    """Write validated orders as Parquet with the ledger in its metadata (read by
-    :func:`order_table` without validating again). Returns ``path``."""
+def write_clean(orders, ledger, path: str) -> str:
+    """Write validated orders (an :class:`OrderTable`, or a DataFrame from
+    :func:`crmlab.io.load_orders`) as Parquet with the ledger in its metadata, streamed from
+    the engine in batches; :func:`order_table` reads it back without validating again.
+    Returns ``path``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    tbl = pa.Table.from_pandas(_frame_for_engine(orders), preserve_index=False)
+    o = orders if isinstance(orders, OrderTable) else order_table(orders, "duckdb")
     meta = dict(ledger.to_dict())
-    meta["observation_end"] = str(orders.attrs.get("observation_end") or ledger.observation_end)
-    tbl = tbl.replace_schema_metadata({**(tbl.schema.metadata or {}),
-                                       _MARK: json.dumps(meta, ensure_ascii=False).encode()})
+    meta["observation_end"] = str(o.observation_end)
+    cols = [c for c in CLEAN_COLUMNS + OPTIONAL_COLUMNS if o.has(c)]
+    batches = o.engine.con.to_pyarrow_batches(o.table.select(*cols).order_by("line"))
+    schema = batches.schema.with_metadata({_MARK: json.dumps(meta, ensure_ascii=False).encode()})
     # microseconds: Spark 3.5 cannot read nanosecond Parquet timestamps
-    pq.write_table(tbl, path, coerce_timestamps="us", allow_truncated_timestamps=True)
+    with pq.ParquetWriter(path, schema, coerce_timestamps="us", allow_truncated_timestamps=True) as w:
+        for b in batches:
+            w.write_table(pa.Table.from_batches([b], schema=schema))
     return path
 
 
