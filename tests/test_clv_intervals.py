@@ -27,15 +27,13 @@ def _bounds(p: float, n: int = SEEDS, alpha: float = 0.01) -> tuple[int, int]:
 
 
 def _planted_clv_total(summary: pd.DataFrame, truth: dict) -> float:
-    """Σ over customers of E[12-month CLV | history, planted parameters], by lifetimes' own code."""
-    from lifetimes import BetaGeoFitter, GammaGammaFitter
-
-    bg, gg = BetaGeoFitter(), GammaGammaFitter()
-    bg.params_ = pd.Series({k: truth[k] for k in ("r", "alpha", "a", "b")})
-    bg.predict = bg.conditional_expected_number_of_purchases_up_to_time
-    gg.params_ = pd.Series({k: truth[k] for k in ("p", "q", "v")})
-    return float(gg.customer_lifetime_value(bg, summary["frequency"], summary["recency"], summary["T"],
-                                            summary["monetary_value"], time=12, discount_rate=0.01, freq="W").sum())
+    """Σ over customers of E[12-month CLV | history, planted parameters]: crmlab's vectorised
+    expectation with the planted values (equal to lifetimes' customer_lifetime_value to 1e-10:
+    tests/test_clv.py::test_expectations_equal_lifetimes; lifetimes' own is 40× slower here)."""
+    x, tx, T, m = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T", "monetary_value"))
+    purchases = lk.discounted_purchases("bgnbd", [truth[k] for k in ("r", "alpha", "a", "b")], x, tx, T, "W", 12, 0.01)
+    spend = lk.gg_expected_spend([truth[k] for k in ("p", "q", "v")], x, m)
+    return float(purchases @ spend)
 
 
 @pytest.mark.slow
