@@ -20,8 +20,11 @@ The dormancy threshold (休眠期) comes from one of four rules:
   category) x quantity bought, plus ``slack`` (a fraction; 0.5 gives the seeds' dog-food
   example: a week's food, dormant after 1.5 weeks);
 * ``season``: a season length per category (clothing by season, a year for seasonal goods);
-* ``percentile``: the p-th percentile (default 0.9) of the store's gaps between
-  consecutive paid orders.
+* ``percentile``: the p-th percentile (default 0.9) of the time between a customer's
+  paid orders, estimated so that it is not too short (:func:`gap_percentile`): the open
+  gap after each buyer's last order is censored at the observation end (Kaplan–Meier), and
+  every buyer weighs the same, not every gap (frequent buyers would otherwise set the
+  threshold). The naive percentile of the observed gaps misses both and comes out short.
 """
 from __future__ import annotations
 
@@ -30,12 +33,15 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+import ibis
+
 from crmlab.engine import order_table
-from crmlab.engine.aggregates import customer_frame, order_sequence
+from crmlab.engine.aggregates import customer_frame, day_number, order_sequence
+from crmlab.magic import km_factors, km_survival
 from crmlab.rfm import rfm_scores
 
-__all__ = ["lifecycle_stages", "stage_transitions", "dormancy_threshold", "stage_counts", "STAGES", "STAGE_CN",
-           "LADDER", "RULES"]
+__all__ = ["lifecycle_stages", "stage_transitions", "dormancy_threshold", "gap_percentile", "gap_distribution",
+           "stage_counts", "STAGES", "STAGE_CN", "LADDER", "RULES"]
 
 STAGES = ("potential", "new", "returning", "fan", "dormant", "lost")
 STAGE_CN = {"potential": "潜客", "new": "新客", "returning": "老客", "fan": "粉丝", "dormant": "休眠",
@@ -53,11 +59,61 @@ def _last_orders(o) -> pd.DataFrame:
     return last.sort_values("customer_id").set_index("customer_id")
 
 
+def gap_distribution(orders, horizon_days: float = 360, engine=None) -> pd.DataFrame:
+    """Kaplan–Meier distribution of the time from a paid order to the customer's next one.
+
+    Computed in the engine from :func:`~crmlab.engine.aggregates.order_sequence`, in
+    whole calendar days (the unit of ``days_since_last``): each gap between consecutive
+    paid orders is an event at its length; each buyer's open gap (last paid order to the
+    observation end) is censored at its length. **Customer weighting**: each of a buyer's
+    n intervals (n − 1 gaps and the open one) has weight 1/n, so every buyer counts once
+    and the result is the gap distribution of a typical buyer, not of a typical gap
+    (which frequent buyers dominate). A same-day repeat counts at day 1.
+
+    Returns ``day`` (0..``horizon_days``) and ``p_next``: the estimated share of a buyer's
+    gaps that end in a next order within ``day`` days (1 − KM survival).
+    """
+    o = order_table(orders, engine)
+    s = order_sequence(o)
+    event = s.next_time.notnull()
+    last = ibis.ifelse(event, s.next_time.date(), day_number(o.observation_end))
+    dur = last.delta(s.order_time.date(), unit="day").cast("float64")
+    subj = s.select(group=ibis.literal(1, type="int64"), dur=dur, event=event.cast("int64"),
+                    w=1.0 / s.n_orders.cast("float64"))
+    f = o.engine.to_pandas(km_factors(subj, horizon_days))
+    return km_survival(f, [1], horizon_days)[["day", "p_next"]]
+
+
+def gap_percentile(orders, percentile: float = 0.9, horizon_days: float = 360, engine=None) -> float:
+    """The ``percentile`` of the gap between a buyer's paid orders, censoring-aware.
+
+    From :func:`gap_distribution` (Kaplan–Meier, open gaps censored, every buyer weighted
+    the same): the smallest whole day t with F(t) >= ``percentile`` · F(``horizon_days``),
+    i.e. of the buyers' returns that come within ``horizon_days`` (default 360, when the
+    ladder calls a customer lost), the share ``percentile`` comes within t days. F itself
+    never reaches 0.9 when many buyers never return, hence the condition on returning
+    within the horizon. Where the store has been observed for less than ``horizon_days``
+    F is carried on from its last value.
+
+    Raises ValueError when there is no repeat purchase within the horizon.
+    """
+    if not 0 < percentile < 1:
+        raise ValueError("percentile must be strictly between 0 and 1")
+    dist = gap_distribution(orders, horizon_days, engine)
+    F = dist["p_next"].to_numpy()
+    if F[-1] <= 0:
+        raise ValueError("rule='percentile' needs at least one repeat purchase")
+    return float(dist["day"].to_numpy()[np.argmax(F >= percentile * F[-1] * (1 - 1e-12))])
+
+
 def dormancy_threshold(orders, as_of=None, rule: str = "ladder", ladder: Sequence[int] = LADDER,
                        cycles: Mapping[str, float] | None = None, slack: float = 0.5,
                        seasons: Mapping[str, float] | None = None, percentile: float = 0.9,
-                       engine=None) -> pd.Series:
+                       horizon_days: float | None = None, engine=None) -> pd.Series:
     """Days without a paid order after which each buyer counts as dormant.
+
+    ``rule="percentile"`` uses :func:`gap_percentile` with ``percentile`` and
+    ``horizon_days`` (default ``ladder[3]``, the lost threshold).
 
     Raises
     ------
@@ -92,13 +148,8 @@ def dormancy_threshold(orders, as_of=None, rule: str = "ladder", ladder: Sequenc
             raise ValueError(f"seasons has no length for categories {sorted(set(last.loc[v.isna(), 'category'].astype(str)))}")
         return v.astype(float).rename("dormancy_threshold")
     if rule == "percentile":
-        s = order_sequence(o)
-        s = s.filter(s.next_time.notnull())
-        gap = (s.next_time.epoch_seconds() - s.order_time.epoch_seconds()).cast("float64") / 86400
-        gaps = o.engine.to_pandas(s.select(gap=gap))["gap"]
-        if gaps.empty:
-            raise ValueError("rule='percentile' needs at least one repeat purchase")
-        return pd.Series(float(np.quantile(gaps, percentile)), index=last.index, name="dormancy_threshold")
+        h = float(ladder[3] if horizon_days is None else horizon_days)
+        return pd.Series(gap_percentile(o, percentile, h), index=last.index, name="dormancy_threshold")
     raise ValueError(f"rule must be one of {RULES}, not {rule!r}")
 
 
@@ -127,6 +178,8 @@ def lifecycle_stages(orders, as_of=None, rule: str = "ladder", ladder: Sequence[
     end = o.observation_end
     c = customer_frame(o)
     lost_days = float(ladder[3] if lost_days is None else lost_days)
+    if rule == "percentile":
+        rule_kw.setdefault("horizon_days", lost_days)  # of the returns before a customer counts as lost
     buyers = c["paid_orders"] > 0
     thr = pd.Series(np.nan, index=c.index)
     if buyers.any():

@@ -5,12 +5,19 @@ the share whose order k+1 comes within ``window_days``. Customers whose k-th ord
 less than ``window_days`` before the observation end have not had the whole window: they
 are left out of k's denominator (not counted as "did not come back", which is what the
 naive curve does and why it is biased low for recent customers). A Kaplan-Meier estimate
-of time to the next order (statsmodels ``SurvfuncRight``) uses those recent customers
-too, censored at the observation end.
+of time to the next order (:func:`kaplan_meier`, the one KM in crmlab) uses those recent
+customers too, censored at the observation end.
 
 The magic number is the order count from which the curve stops rising. Four rules
-(:func:`magic_number`); ``plateau`` is the default; when no order count qualifies the
-answer is ``None`` with a reason that describes the curve instead.
+(:func:`magic_number`); ``plateau`` is the default: the flatness is *shown* by
+equivalence tests (TOST, :func:`plateau_tost`), not assumed from a test that failed to
+reject. When no order count qualifies the answer is ``None`` with a reason that describes
+the curve, or says how many customers it would take to show the plateau.
+
+The curve is an association: customers who reach k orders are a selected group (the
+ones inclined to buy again get there), so the rate at k is not what an extra order would
+do to a customer who has fewer. The simulated store plants exactly this (persistent
+per-customer propensity, ``crmlab.simulate``).
 """
 from __future__ import annotations
 
@@ -25,11 +32,12 @@ from scipy import stats
 from statsmodels.stats.proportion import proportions_ztest
 
 from crmlab.engine import order_table
-from crmlab.engine.aggregates import customer_table, km_log_factors, order_sequence, ts
+from crmlab.engine.aggregates import customer_table, order_sequence, ts
 from crmlab.proportion import wilson
 
 __all__ = ["RepurchaseCurve", "MagicNumber", "repurchase_curve", "magic_number", "time_to_next_order",
-           "magic_sensitivity", "magic_by_group", "magic_shares", "magic_targets", "kaplan_meier", "RULES"]
+           "magic_sensitivity", "magic_by_group", "magic_shares", "magic_targets", "kaplan_meier", "km_factors",
+           "km_survival", "plateau_tost", "judged_alone", "RULES"]
 
 RULES = ("plateau", "ztest", "segmented", "tolerance")
 
@@ -62,7 +70,16 @@ class RepurchaseCurve:
 
 @dataclass(frozen=True)
 class MagicNumber:
-    """The chosen magic number, what every rule says and why."""
+    """The chosen magic number, what every rule says and why.
+
+    ``plateau`` is the equivalence test behind the plateau rule (:func:`plateau_tost`
+    columns plus ``group``, ``k_from``, ``k_to``): for the magic number when one is found,
+    otherwise for the smallest k whose rates look flat (every point estimate within the
+    tolerance) but could not be shown so; None when no k looks flat. ``needed_factor`` is
+    then how many times the store's customers (in the same proportions, at the observed
+    rates) the test would need to pass, infinite when a rate is itself outside the
+    tolerance; each group's ``needed_at_risk`` in ``plateau`` says the same per order count.
+    """
 
     magic_number: int | None
     rule: str
@@ -70,10 +87,26 @@ class MagicNumber:
     rules: dict
     agree: bool
     details: dict = field(default_factory=dict)
+    plateau: pd.DataFrame | None = None
+    needed_factor: float | None = None
 
     def to_dict(self) -> dict:
+        def num(v):
+            if v is None or (isinstance(v, float) and np.isnan(v)):
+                return None
+            if isinstance(v, (bool, np.bool_)):
+                return bool(v)
+            if isinstance(v, (int, np.integer)):
+                return int(v)
+            if isinstance(v, (float, np.floating)):
+                return float(v) if np.isfinite(v) else None  # infinite: more customers would not do
+            return v
+
+        plateau = None if self.plateau is None else [
+            {c: num(v) for c, v in r.items()} for r in self.plateau.to_dict("records")]
         return {"magic_number": self.magic_number, "rule": self.rule, "reason": self.reason,
-                "rules": dict(self.rules), "rules_agree": self.agree}
+                "rules": dict(self.rules), "rules_agree": self.agree, "plateau_test": plateau,
+                "needed_factor": num(self.needed_factor)}
 
 
 def repurchase_curve(orders, window_days: int = 90, max_k: int = 10, observation_end=None,
@@ -116,22 +149,60 @@ def repurchase_curve(orders, window_days: int = 90, max_k: int = 10, observation
 def kaplan_meier(orders, max_k: int, horizon_days: int, engine=None) -> pd.DataFrame:
     """Kaplan–Meier P(order k+1 by day d after order k), censored at the observation end.
 
-    The one KM implementation: the engine returns per-(k, day) log factors
-    (:func:`crmlab.engine.aggregates.km_log_factors`); here they accumulate on a daily
-    grid 0..``horizon_days``. Returns a long DataFrame ``k, day, p_next`` (1 − survival).
+    The one KM in crmlab: subjects from the engine's order sequence (each paid order
+    k <= ``max_k``; its duration the gap to the next order, an event, or to the observation
+    end, censored), per-(k, day) log factors in the engine (:func:`km_factors`), and the
+    product on a daily grid 0..``horizon_days`` here (:func:`km_survival`). Returns a long
+    DataFrame ``k, day, p_next`` (1 − survival).
     """
     o = order_table(orders, engine)
-    f = o.engine.to_pandas(km_log_factors(o, max_k, horizon_days))
+    s = order_sequence(o)
+    s = s.filter(s.k <= max_k)
+    event = s.next_time.notnull()
+    secs = ibis.ifelse(event, s.next_time.epoch_seconds(), ts(o.observation_end).epoch_seconds()) \
+        - s.order_time.epoch_seconds()
+    subj = s.select(group=s.k, dur=secs.cast("float64") / 86400.0, event=event.cast("int64"),
+                    w=ibis.literal(1.0, type="float64"))
+    f = o.engine.to_pandas(km_factors(subj, horizon_days))
+    return km_survival(f, range(1, max_k + 1), horizon_days).rename(columns={"group": "k"})
+
+
+def km_factors(subjects: ibis.Table, horizon_days: float) -> ibis.Table:
+    """The engine part of the Kaplan–Meier estimator, per group and day.
+
+    ``subjects`` has one row per subject: ``group``, ``dur`` (days, float), ``event`` (1 if
+    the event was seen at ``dur``, 0 if censored there) and ``w`` (its weight; 1 for the
+    textbook estimator). At each distinct duration t with event weight d among the weight
+    n of subjects whose duration is >= t (censored at t still at risk), survival falls by
+    (1 − d/n): statsmodels' ``SurvfuncRight`` when every weight is 1. Returned per
+    ``group`` and ``day`` = ceil(t) (at least 1; t <= g iff ceil(t) <= g for whole days g)
+    up to ``horizon_days``: ``log_factor`` (the sum of log(1 − d/n) over the day's event
+    times) and ``all_failed`` (some factor is 0: survival is 0 from that day on).
+    """
+    g = subjects.group_by(["group", "dur"]).aggregate(d=(subjects.w * subjects.event).sum(), m=subjects.w.sum())
+    back = ibis.window(group_by=g.group, order_by=ibis.desc(g.dur), preceding=None, following=0)
+    g = g.mutate(n=g.m.sum().over(back))
+    g = g.filter((g.d > 0) & (g.dur <= horizon_days))
+    day = ibis.greatest(g.dur.ceil().cast("int64"), 1)
+    failed = g.d >= g.n * (1 - 1e-12)  # weights summed in another order may differ by an ulp
+    frac = ibis.ifelse(failed, 0.5, 1.0 - g.d.cast("float64") / g.n.cast("float64"))
+    g = g.mutate(day=day, lf=frac.ln(), failed=failed.cast("int64"))
+    return g.group_by(["group", "day"]).aggregate(log_factor=g.lf.sum(), all_failed=g.failed.max())
+
+
+def km_survival(factors: pd.DataFrame, groups, horizon_days: float) -> pd.DataFrame:
+    """The product of :func:`km_factors` on a daily grid 0..``horizon_days``: a long DataFrame
+    ``group, day, p_next`` (1 − survival; the last value carries on past the data)."""
     grid = np.arange(0, int(horizon_days) + 1)
     out = []
-    for kk in range(1, max_k + 1):
-        g = f[f["k"] == kk]
+    for kk in groups:
+        g = factors[factors["group"] == kk]
         lf = np.zeros(len(grid))
         dead = np.zeros(len(grid), bool)
         np.add.at(lf, g["day"].to_numpy(int), g["log_factor"].to_numpy(float))
         dead[g.loc[g["all_failed"] > 0, "day"].to_numpy(int)] = True
         surv = np.where(np.maximum.accumulate(dead), 0.0, np.exp(np.cumsum(lf)))
-        out.append(pd.DataFrame({"k": kk, "day": grid, "p_next": 1 - surv}))
+        out.append(pd.DataFrame({"group": kk, "day": grid, "p_next": 1 - surv}))
     return pd.concat(out, ignore_index=True)
 
 
@@ -164,33 +235,114 @@ def _usable(curve: RepurchaseCurve | pd.DataFrame, min_at_risk: int) -> pd.DataF
     return u
 
 
-def _homogeneous(u: pd.DataFrame, alpha: float, tolerance: float) -> tuple[bool, float]:
+def plateau_tost(repurchased, at_risk, tolerance: float = 0.03, alpha: float = 0.05) -> pd.DataFrame:
+    """Two one-sided tests (TOST) that each rate lies within ``tolerance`` of the pooled rate.
+
+    Each row is a group of customers at risk (one order count, or several pooled). With
+    ``x`` repurchased of ``n``, rate ``p = x / n``, the pooled rate ``p̄ = Σx / Σn`` and
+    weights ``w = n / Σn``, the difference ``d = p − p̄`` of row g has variance
+    ``(1 − w_g)² v_g + Σ_{h≠g} w_h² v_h`` with ``v_h = p_h (1 − p_h) / n_h`` (Wald, rows
+    independent; ``p_h`` kept half a customer away from 0 and 1). Then
+    ``z_low = (d + tolerance) / se``, ``z_high = (tolerance − d) / se`` and
+    ``p_value = 1 − Φ(min(z_low, z_high))``: the larger of the two one-sided p-values.
+    A row is ``equivalent`` when ``p_value < alpha``, i.e. the 1 − 2·alpha interval of
+    ``d`` lies inside ± ``tolerance``. "All rows equivalent" is an intersection–union
+    test: its level is ``alpha`` without a multiplicity correction.
+
+    ``needed_at_risk``: at the observed rates, the customers at risk this row would need to
+    pass if every row grew in the same proportion, ``n (z_{1−alpha} se / (tolerance − |d|))²``
+    (below ``n`` when it passes already); infinite when ``|d| >= tolerance`` (no number of
+    customers shows a rate flat that is itself outside the tolerance).
+
+    Returns a DataFrame with ``at_risk, repurchased, rate, pooled_rate, difference, se,
+    p_value, equivalent, needed_at_risk``, one row per input row.
+    """
+    x = np.asarray(repurchased, dtype=float)
+    n = np.asarray(at_risk, dtype=float)
+    p, pooled, d, se, pv, need = _tost_arrays(x, n, tolerance, alpha)
+    return pd.DataFrame({"at_risk": n.astype(np.int64), "repurchased": x.astype(np.int64), "rate": p,
+                         "pooled_rate": pooled, "difference": d, "se": se, "p_value": pv,
+                         "equivalent": pv < alpha, "needed_at_risk": need})
+
+
+def _tost_arrays(x: np.ndarray, n: np.ndarray, tolerance: float, alpha: float):
+    p = x / n
+    N = n.sum()
+    pooled = x.sum() / N
+    w = n / N
+    pc = np.clip(p, 0.5 / n, 1 - 0.5 / n)
+    v = pc * (1 - pc) / n
+    var = (1 - w) ** 2 * v + (np.sum(w ** 2 * v) - w ** 2 * v)
+    se = np.sqrt(var)
+    d = p - pooled
+    margin = tolerance - np.abs(d)
+    pv = stats.norm.sf(margin / se)
+    z = stats.norm.ppf(1 - alpha)
+    with np.errstate(divide="ignore"):
+        need = np.where(margin > 0, n * (z * se / np.where(margin > 0, margin, 1.0)) ** 2, np.inf)
+    return p, np.full(len(x), pooled), d, se, pv, need
+
+
+def judged_alone(tolerance: float = 0.03, alpha: float = 0.05, power: float = 0.8) -> int:
+    """Customers at risk an order count needs to be judged on its own in the plateau test.
+
+    The count at which a rate equal to the pooled rate passes the TOST with probability
+    ``power``, at the worst-case variance 1/4: ``0.25 (z_{1−alpha} + z_{(1+power)/2})² /
+    tolerance²`` (2,379 for ±3 points, 5%, 80%). Rarer order counts are pooled (below).
+    """
+    z = stats.norm.ppf(1 - alpha) + stats.norm.ppf((1 + power) / 2)
+    return int(np.ceil(0.25 * z * z / tolerance ** 2))
+
+
+def _groups(k: np.ndarray, x: np.ndarray, n: np.ndarray, n_alone: int):
+    """The plateau's test groups from ``k[0]`` on: ``k[0]`` alone, then each order count alone
+    while it has ``n_alone`` customers at risk, the rest pooled into one tail group."""
+    m = 1
+    while m < len(k) and n[m] >= n_alone:
+        m += 1
+    if m < len(k):
+        return (np.r_[k[:m], k[m]], np.r_[k[:m], k[-1]], np.r_[x[:m], x[m:].sum()], np.r_[n[:m], n[m:].sum()])
+    return k, k, x, n
+
+
+def _plateau_search(k, x, n, alpha: float, tolerance: float, n_alone: int):
+    """The smallest k from which the plateau is shown, and the table behind the answer.
+
+    Returns ``(magic, table)``: ``table`` holds the groups (k_from, k_to, x, n) and TOST
+    arrays for the magic number, or, when none is shown, for the smallest k whose rates all
+    look flat (|d| < tolerance); ``(None, None)`` when no k looks flat."""
+    look = None
+    for i in range(len(k) - 2):  # a plateau spans at least three order counts
+        k0, k1, gx, gn = _groups(k[i:], x[i:], n[i:], n_alone)
+        res = _tost_arrays(gx, gn, tolerance, alpha)
+        table = (k0, k1, gx, gn) + res
+        if np.all(res[4] < alpha):
+            return int(k[i]), table
+        if look is None and np.all(np.abs(res[2]) < tolerance):
+            look = table
+    return None, look
+
+
+def _plateau_frame(table, alpha: float) -> pd.DataFrame:
+    k0, k1, gx, gn, p, pooled, d, se, pv, need = table
+    return pd.DataFrame({"group": [f"{a}" if a == b else f"{a}–{b}" for a, b in zip(k0, k1)],
+                         "k_from": k0.astype(int), "k_to": k1.astype(int), "at_risk": gn.astype(np.int64),
+                         "repurchased": gx.astype(np.int64), "rate": p, "pooled_rate": pooled, "difference": d,
+                         "se": se, "p_value": pv, "equivalent": pv < alpha, "needed_at_risk": need})
+
+
+def _rule_plateau(u, alpha, tolerance, power=0.8):
+    k = u["k"].to_numpy(int)
     x = u["repurchased"].to_numpy(float)
     n = u["at_risk"].to_numpy(float)
-    table = np.vstack([x, n - x])
-    if (table.sum(axis=1) == 0).any():
-        p = 1.0
-    else:
-        p = stats.chi2_contingency(table, correction=False)[1]
-    pooled = x.sum() / n.sum()
-    # "within tolerance" judged with sampling error: no rate's 95% interval lies wholly
-    # outside pooled +/- tolerance (a point estimate from 60 customers is +/- 0.12 anyway)
-    lo, hi = wilson(x, n)
-    flat = bool(np.all((hi >= pooled - tolerance) & (lo <= pooled + tolerance)))
-    return (p >= alpha) and flat, float(p)
-
-
-def _rule_plateau(u, alpha, tolerance):
-    ks = u["k"].tolist()
-    for i, k in enumerate(ks):
-        rest = u.iloc[i:]
-        if len(rest) < 3:
-            break
-        ok, p = _homogeneous(rest, alpha, tolerance)
-        if ok:
-            return int(k), {"p_value": p, "pooled_rate": float(rest["repurchased"].sum() / rest["at_risk"].sum()),
-                            "through_k": int(ks[-1])}
-    return None, {}
+    n_alone = judged_alone(tolerance, alpha, power)
+    magic, table = _plateau_search(k, x, n, alpha, tolerance, n_alone)
+    det = {"judged_alone_at": n_alone, "through_k": int(k[-1]) if len(k) else None}
+    if table is not None:
+        f = _plateau_frame(table, alpha)
+        det.update(table=f, pooled_rate=float(f["pooled_rate"].iloc[0]), p_value=float(f["p_value"].max()),
+                   needed_factor=float((f["needed_at_risk"] / f["at_risk"]).max()))
+    return magic, det
 
 
 def _rule_ztest(u, alpha):
@@ -232,40 +384,53 @@ def _rule_tolerance(u, tolerance):
 
 
 def magic_number(curve: RepurchaseCurve, rule: str = "plateau", alpha: float = 0.05, tolerance: float = 0.03,
-                 min_at_risk: int = 50) -> MagicNumber:
+                 min_at_risk: int = 50, power: float = 0.8) -> MagicNumber:
     """Choose the magic number from a repurchase curve.
+
+    Only the unbroken run of order counts from k = 1 with at least ``min_at_risk``
+    customers at risk takes part (at least three, else "too little data").
 
     Rules
     -----
     plateau (default)
-        The smallest k from which the rates at k, k+1, ..., up to the last k with
-        ``min_at_risk`` customers at risk (at least three order counts) pass a chi-square
-        test of homogeneity (p >= ``alpha``) and all lie within ``tolerance`` of their
-        pooled rate: flat statistically and in practice. "Within tolerance" allows for
-        sampling error: a rate fails only when its Wilson 95% interval lies wholly
-        outside pooled +/- ``tolerance`` (a point-estimate check fails flat curves by
-        noise alone where few customers are at risk).
+        The smallest k from which the plateau is *shown*: the rates from k up to the last
+        order count taking part (at least three order counts) each lie within
+        ``tolerance`` of their pooled rate by two one-sided tests at ``alpha``
+        (:func:`plateau_tost`; all must pass: an intersection–union test, level
+        ``alpha`` for each k tried). k is tested on its own; each later order count on its
+        own while it has :func:`judged_alone` customers at risk (2,379 for ±3 points at
+        5% and ``power`` 0.8: fewer cannot show ±3 points even when the rate is flat);
+        the rarer rest is pooled into one tail group. Failing to reject a difference is
+        not evidence of flatness (with few customers every curve looks flat), so when
+        equivalence cannot be shown the answer is None, and the reason says how many
+        customers it would take at the observed rates.
     ztest
         The smallest k whose step to k+1 is not significant (two-sided two-proportion
-        z-test at ``alpha``). It looks one step ahead only, so one noisy step moves it.
+        z-test at ``alpha``). It looks one step ahead only, so one noisy step moves it,
+        and "not significant" is not "flat".
     segmented
         The break point of a two-segment linear fit of rate on k weighted by at-risk
         counts, when the segment after it is flat (|slope| <= ``tolerance`` per order).
     tolerance
         The smallest k after which no step exceeds ``tolerance``.
 
+    The curve is an association (customers who reach k orders are a selected group), so
+    the magic number says where the rate levels off among customers who got there, not
+    that one more order makes a customer loyal.
+
     Returns
     -------
     MagicNumber
-        ``magic_number`` is None, with a reason describing the curve, when the chosen rule
-        finds no k or there is too little data; never a guess.
+        ``magic_number`` is None, with a reason, when the chosen rule finds no k or there
+        is too little data; never a guess. ``plateau`` and ``needed_factor`` carry the
+        equivalence test (see :class:`MagicNumber`).
     """
     if rule not in RULES:
         raise ValueError(f"rule must be one of {RULES}, not {rule!r}")
     u = _usable(curve, min_at_risk)
     answers, details = {}, {}
     if len(u) >= 3:
-        answers["plateau"], details["plateau"] = _rule_plateau(u, alpha, tolerance)
+        answers["plateau"], details["plateau"] = _rule_plateau(u, alpha, tolerance, power)
         answers["ztest"], details["ztest"] = _rule_ztest(u, alpha)
         answers["segmented"], details["segmented"] = _rule_segmented(u, tolerance)
         answers["tolerance"], details["tolerance"] = _rule_tolerance(u, tolerance)
@@ -275,12 +440,34 @@ def magic_number(curve: RepurchaseCurve, rule: str = "plateau", alpha: float = 0
     found = [v for v in answers.values() if v is not None]
     agree = len(set(found)) == 1 and len(found) == len(RULES)
     reason = None
+    pl = details.get("plateau", {})
+    table = pl.pop("table", None)
     if len(u) < 3:
         reason = (f"too little data: only {len(u)} order count(s) have at least {min_at_risk} customers whose "
                   f"order had a full {curve.window_days}-day window before the observation end (need 3)")
     elif chosen is None:
-        reason = _describe(u, answers, details)
-    return MagicNumber(chosen, rule, reason, answers, agree, details)
+        if rule == "plateau" and table is not None:
+            reason = _not_shown(table, tolerance, alpha)
+        else:
+            reason = _describe(u, answers, details)
+            if rule == "plateau":
+                reason += (f"; from no order count on do all rates lie within {100 * tolerance:g} points of their "
+                           f"pooled rate")
+    needed = pl.get("needed_factor") if table is not None else None
+    return MagicNumber(chosen, rule, reason, answers, agree, details, table, needed)
+
+
+def _not_shown(f: pd.DataFrame, tolerance: float, alpha: float) -> str:
+    pts = f"{100 * tolerance:g} points"
+    fail = f[~f["equivalent"]]
+    parts = [f"k = {g} has {n:,} customers at risk and would need about {need:,.0f}"
+             for g, n, need in zip(fail["group"], fail["at_risk"], np.ceil(fail["needed_at_risk"]))]
+    factor = float((f["needed_at_risk"] / f["at_risk"]).max())
+    return (f"the rates from {f['k_from'].iloc[0]} orders on look flat (each within {pts} of their pooled "
+            f"{100 * f['pooled_rate'].iloc[0]:.0f}%), but there are not enough customers at k ≥ "
+            f"{fail['k_from'].min()} to show the rates are within {pts} (two one-sided tests at "
+            f"{100 * alpha:g}%): " + "; ".join(parts)
+            + f". At the observed rates that takes about {factor:.1f}× the store's customers")
 
 
 def _describe(u: pd.DataFrame, answers: dict, details: dict) -> str:
@@ -293,9 +480,10 @@ def _describe(u: pd.DataFrame, answers: dict, details: dict) -> str:
     if np.all(steps > 0):
         trend = f"the rate keeps rising through {ks[-1]} orders, {first} to {last}"
     elif r[-1] > r[0]:
-        trend = f"the rate rises unevenly from {first} at 1 order to {last} at {ks[-1]} orders without levelling off"
+        trend = (f"the rate rises unevenly from {first} at {ks[0]} order(s) to {last} at {ks[-1]} orders without "
+                 f"levelling off")
     else:
-        trend = f"the rate does not rise with order count ({first} at 1 order, {last} at {ks[-1]})"
+        trend = f"the rate does not rise with order count ({first} at {ks[0]} order(s), {last} at {ks[-1]})"
     return trend + (f"; gains slow after {slow}" if slow else "")
 
 

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crmlab.io import load_orders
-from crmlab.lifecycle import lifecycle_stages, stage_counts, stage_transitions
+from crmlab.lifecycle import gap_distribution, gap_percentile, lifecycle_stages, stage_counts, stage_transitions
 from crmlab.repurchase import next_period_repurchase, period_repurchase_rate
 from crmlab.retention import retention_table
 from crmlab.rfm import rfm_scores
@@ -131,10 +131,19 @@ def test_lifecycle_ladder_by_hand():
 
 
 def test_lifecycle_percentile_product_cycle_season_by_hand():
-    # gaps between consecutive paid orders (days): 1 6 38 | 7 | 1 31 | 30 | 1 | 1
-    # sorted 1 1 1 1 6 7 30 31 38; 90th percentile (linear) = 31 + 0.2 * 7 = 32.4
+    # Kaplan-Meier of the gaps, open gaps censored, each buyer's intervals weighted 1/n (n orders):
+    #   events (day: weight): 1: a .25 + d 1/3 + f .5 + g .5 = 19/12; 6: a .25; 7: b .5; 30: e .5; 31: d 1/3;
+    #   38: a .25. Censored: h 0, g 5, e 19, d 26, f 29, a 44, c 70, i 75, b 78 (weights 1, .5, .5, 1/3, .5,
+    #   .25, 1, 1, .5). At risk (weight with duration >= t): 8 at day 1, 71/12 at 6, 17/3 at 7, 23/6 at 30,
+    #   10/3 at 31, 3 at 38. F(t) = 1 - prod(1 - d/n): 0.1979 (1), 0.2318 (6), 0.2996 (7), 0.3909 (30),
+    #   0.4519 (31), 0.4975 (38 .. 360). 90% of F(360) = 0.4478 is first reached at day 31.
+    #   (The naive 90th percentile of the nine observed gaps was 32.4.)
     s = lifecycle_stages(hand(), rule="percentile")
-    assert s["dormancy_threshold"].dropna().unique() == pytest.approx([32.4])
+    assert s["dormancy_threshold"].dropna().unique() == pytest.approx([31.0])
+    surv = np.cumprod([1 - (19 / 12) / 8, 1 - 0.25 / (71 / 12), 1 - 0.5 / (17 / 3), 1 - 0.5 / (23 / 6),
+                       1 - (1 / 3) / (10 / 3), 1 - 0.25 / 3])
+    d = gap_distribution(hand()).set_index("day")["p_next"]
+    assert d[[1, 6, 7, 30, 31, 38, 360]].tolist() == pytest.approx(list(1 - surv) + [1 - surv[-1]], rel=1e-12)
     assert stage_counts(s)["customers"].to_dict() == {"potential": 1, "new": 1, "returning": 3, "fan": 1,
                                                       "dormant": 4, "lost": 0}
     # product cycle: dog food 7 days a unit, c bought a mask (30 days); a's last order was 4 units.
@@ -154,6 +163,31 @@ def test_lifecycle_percentile_product_cycle_season_by_hand():
     assert sorted(s.index[s["stage"] == "dormant"]) == ["a", "b", "i"]
     with pytest.raises(ValueError, match="cycles has no consumption days"):
         lifecycle_stages(o, rule="product_cycle", cycles={"pet": 7})
+
+
+def test_percentile_threshold_where_the_naive_percentile_is_visibly_wrong():
+    """Two frequent buyers (16 orders two days apart in December: 30 gaps of 2 days), three buyers
+    who come back after 120 days (2025-01-10, 2025-05-10) and one who never did (2025-01-01).
+
+    Naive: 30 of the 33 observed gaps are 2 days, so their 90th percentile is 2 days: S1-S3 would
+    be dormant two days after every order. Kaplan-Meier with every buyer weighted once (each of a
+    buyer's n intervals 1/n; the frequent buyers' open gaps are 0 days): day 2: events 30/16 = 1.875
+    of 5.875 at risk (1.875 + S's 3 x (.5 + .5) + L1's 1); day 120: events 1.5 of 4.
+    F(360) = 1 - (4 / 5.875)(2.5 / 4) = 0.5745; F(2) = 0.3191 < 0.9 F(360) = 0.5170 <= F(120): 120 days.
+    """
+    rows = [(c, pd.Timestamp("2025-12-01 10:00") + pd.Timedelta(days=2 * j), 10.0) for c in ("F1", "F2")
+            for j in range(16)]
+    rows += [(c, t, 10.0) for c in ("S1", "S2", "S3") for t in ("2025-01-10 10:00", "2025-05-10 10:00")]
+    rows += [("L1", "2025-01-01 10:00", 10.0)]
+    o = load_orders(orders_frame(rows), observation_end="2025-12-31")[0]
+    paid = o.sort_values(["customer_id", "order_time"])
+    gaps = paid.groupby("customer_id", observed=True)["order_time"].diff().dropna().dt.days
+    assert len(gaps) == 33 and np.quantile(gaps, 0.9) == 2  # the naive threshold
+    assert gap_percentile(o, 0.9) == 120
+    d = gap_distribution(o).set_index("day")["p_next"]
+    assert d[[1, 2, 119, 120, 360]].tolist() == pytest.approx(
+        [0, 1.875 / 5.875, 1.875 / 5.875, 1 - (4 / 5.875) * (2.5 / 4), 1 - (4 / 5.875) * (2.5 / 4)], rel=1e-12)
+    assert set(lifecycle_stages(o, rule="percentile")["dormancy_threshold"]) == {120.0}
 
 
 def test_stage_transitions_by_hand():
