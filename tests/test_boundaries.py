@@ -330,3 +330,47 @@ def test_wilson_and_rate_frame_with_an_empty_cell():
 ])
 def test_sms_part_lengths(scheme, text, parts):
     assert sms_segments(text, scheme) == parts
+
+
+# ----------------------------------------------------------------------------- promotion phases
+
+PROMO = [  # D = 2025-11-11: build_up 09-01…10-30 (D−71…D−12), 10-31 (D−11) none, warm_up 11-01…11-10
+    ("old", "2025-08-31 23:59:59", 1.0),      # D−72, last second: before the period, so ...
+    ("old", "2025-11-11 12:00:00", 2.0),      # ... old on D
+    ("new", "2025-09-01 00:00:00", 4.0),      # D−71, first second: in build-up, so ...
+    ("new", "2025-11-11 13:00:00", 8.0),      # ... new on D
+    ("b12", "2025-10-30 23:59:59", 16.0),     # D−12, last second: build-up
+    ("g11", "2025-10-31 00:00:00", 32.0),     # D−11 from its first ...
+    ("g11b", "2025-10-31 23:59:59", 64.0),    # ... to its last second: in no phase, in the period
+    ("w10", "2025-11-01 00:00:00", 128.0),    # D−10, first second: warm-up
+    ("w1", "2025-11-10 23:59:59", 256.0),     # D−1, last second: warm-up
+    ("d0", "2025-11-11 00:00:00", 512.0),     # D, first second
+    ("a1", "2025-11-12 00:00:00", 1024.0),    # D+1: after-glow
+    ("a3", "2025-11-14 23:59:59", 2048.0),    # D+3, last second: after-glow
+    ("a4", "2025-11-15 00:00:00", 4096.0),    # D+4: after the period
+]
+
+
+def test_promotion_phase_edges_d_minus_12_11_10_and_new_old_at_the_period_start():
+    from crmlab.promotion import analyse_promotion
+
+    o, _ = load(PROMO, "2025-11-30")
+    r = analyse_promotion(o, date="2025-11-11", growth="new=0,old=0", clv_check=False)
+    f = r.this_year
+
+    def cell(phase, typ):
+        return int(f.at[(phase, typ), "buyers"]), int(f.at[(phase, typ), "orders"]), f.at[(phase, typ), "sales"]
+
+    assert cell("build_up", "new") == (2, 2, 4.0 + 16.0) and cell("build_up", "old")[:2] == (0, 0)
+    assert cell("warm_up", "new") == (2, 2, 128.0 + 256.0)
+    assert cell("day", "new") == (2, 2, 8.0 + 512.0) and cell("day", "old") == (1, 1, 2.0)
+    assert cell("after_glow", "new") == (2, 2, 1024.0 + 2048.0)
+    # the period: every order from 09-01 00:00:00 to 11-14 23:59:59 (D−11 included, D−72 and D+4 not)
+    assert cell("period", "new") == (9, 10, 4.0 + 8.0 + 16 + 32 + 64 + 128 + 256 + 512 + 1024 + 2048)
+    assert cell("period", "old") == (1, 1, 2.0)
+    assert cell("period", "all") == (10, 11, 4095.0 - 1.0)
+    assert r.complete("after_glow") and r.complete("period")
+    # the export ending one second before the after-glow's last day ends: not complete
+    r2 = analyse_promotion(o, date="2025-11-11", growth="new=0,old=0", clv_check=False,
+                           observation_end="2025-11-14 23:59:58")
+    assert not r2.complete("after_glow") and r2.complete("day")
