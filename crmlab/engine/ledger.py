@@ -60,7 +60,7 @@ def _stage(source, columns, chunk_rows: int, stage: str, **screen) -> tuple[int,
 
 def _mark_set_level(lines: ibis.Table, obs_end) -> ibis.Table:
     """Duplicates, then shared order ids, then (with an observation end) later orders."""
-    same = ibis.window(group_by=[lines.hash, lines.customer_id, lines.order_id], order_by=lines.row)
+    same = ibis.window(group_by=lines.hash, order_by=lines.row)
     t = lines.mutate(reason=ibis.ifelse(ibis.row_number().over(same) > 0, "exact_duplicate_line", lines.reason))
     ok = t.filter(t.reason.isnull())
     per = ok.group_by("order_id").aggregate(nc=ok.customer_id.nunique())
