@@ -33,7 +33,6 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep
 
 from crmlab.engine import order_table
@@ -45,10 +44,21 @@ from crmlab.io import CrmlabInputError
 
 __all__ = ["campaign_outcomes", "arm_table", "compare_proportions", "welch_revenue", "srm_check",
            "factorial_effects", "segment_effects", "analyse_experiment", "ExperimentResult", "parse_split",
-           "cumulative_conversions", "aa_false_positive_rate", "control_rows"]
+           "cumulative_conversions", "aa_false_positive_rate", "control_rows", "holm"]
 
 Z975 = stats.norm.isf(0.025)
 DEFAULT_PRICE_PER_MESSAGE = 0.05
+
+
+def holm(p) -> np.ndarray:
+    """Holm's step-down adjusted p-values (R ``p.adjust(p, "holm")``)."""
+    p = np.asarray(p, float)
+    order = np.argsort(p)
+    m = len(p)
+    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = adj
+    return out
 
 
 def parse_split(text: str | Mapping[str, float] | None) -> dict[str, float] | None:
@@ -252,7 +262,7 @@ def compare_proportions(x1: int, n1: int, x2: int, n2: int, correct: bool = Fals
             "relative_lift": lift, "lift_ci_low": float(lift_lo), "lift_ci_high": float(lift_hi)}
 
 
-def _boot_means(y: np.ndarray, n_boot: int, rng: np.random.Generator, budget: int = 1 << 22) -> np.ndarray:
+def _boot_means(y: np.ndarray, n_boot: int, rng: np.random.Generator, budget: int = 1 << 20) -> np.ndarray:
     """``n_boot`` means of resamples (with replacement) of ``y``, in memory O(len(y)).
 
     A resample of n draws holds K ~ Binomial(n, k/n) of the k non-zero values, each drawn

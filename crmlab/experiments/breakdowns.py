@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.multitest import multipletests
 
 __all__ = ["segment_effects", "cumulative_conversions", "aa_false_positive_rate"]
 
@@ -27,7 +26,9 @@ def segment_effects(outcomes: pd.DataFrame, segments: pd.Series, control: str) -
                      "ci_high": r["newcomb_high"], "p_value": r["p_value"]})
     out = pd.DataFrame(rows).set_index("segment") if rows else pd.DataFrame()
     if len(out):
-        out["p_holm"] = multipletests(out["p_value"], method="holm")[1]
+        from crmlab.experiments.analysis import holm
+
+        out["p_holm"] = holm(out["p_value"])
     return out
 
 

@@ -17,11 +17,12 @@ the table of points.
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import pandas as pd
+import patsy
 import statsmodels.api as sm
-import statsmodels.formula.api as smf
 from scipy import stats
 
 from crmlab.experiments.clocks import ARM_PATTERN
@@ -86,10 +87,21 @@ def _main_effect_rows(cells: pd.DataFrame, copies, times, name: str, lev: str, r
     return row
 
 
-def _logit(d: pd.DataFrame, copies, times) -> tuple[dict, dict]:
-    """Main-effect odds ratios and the interaction's likelihood-ratio test (binomial GLMs)."""
-    main = smf.glm("y ~ C(copy) + C(time)", d, family=sm.families.Binomial()).fit()
-    full = smf.glm("y ~ C(copy) * C(time)", d, family=sm.families.Binomial()).fit()
+def _logit(cells: pd.DataFrame, copies, times) -> tuple[dict, dict]:
+    """Main-effect odds ratios and the interaction's likelihood-ratio test: binomial GLMs on the
+    cell counts (the same estimates as on one row per customer, at any number of customers)."""
+    d = cells.reset_index()[["copy", "time", "n", "buyers"]]
+    d["copy"] = pd.Categorical(d["copy"], categories=copies)
+    d["time"] = pd.Categorical(d["time"], categories=times)
+    y = np.column_stack([d["buyers"], d["n"] - d["buyers"]]).astype(float)
+
+    def fit(formula):
+        X = patsy.dmatrix(formula, d, return_type="dataframe")
+        with warnings.catch_warnings():  # the saturated fit reproduces the cell rates: not separation
+            warnings.simplefilter("ignore")
+            return sm.GLM(y, X, family=sm.families.Binomial()).fit()
+
+    main, full = fit("C(copy) + C(time)"), fit("C(copy) * C(time)")
     ci = main.conf_int()
     ors = {}
     for name, levels in (("copy", copies), ("time", times)):
@@ -133,7 +145,7 @@ def factorial_effects(outcomes: pd.DataFrame, control: str, alpha: float = 0.05)
                       "time": f["time"].to_numpy()})
     full_design = len(cells) == len(copies) * len(times)
     try:
-        ors, logit = _logit(d, copies, times) if full_design else ({}, None)
+        ors, logit = _logit(cells, copies, times) if full_design else ({}, None)
     except (np.linalg.LinAlgError, ValueError, KeyError):  # separation, an empty level
         ors, logit = {}, None
     effects, additive = {}, {}

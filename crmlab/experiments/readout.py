@@ -7,11 +7,10 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 from crmlab.engine import order_table
 from crmlab.experiments.analysis import (DEFAULT_PRICE_PER_MESSAGE, arm_table, campaign_outcomes, compare_proportions,
-                                         control_rows, parse_split, srm_check, welch_revenue)
+                                         control_rows, holm, parse_split, srm_check, welch_revenue)
 from crmlab.experiments.cuped import cuped_welch
 from crmlab.experiments.decision import decide
 from crmlab.experiments.factorial import factorial_effects
@@ -132,7 +131,7 @@ def analyse_experiment(sends: pd.DataFrame, orders, window_hours: float = 72,
     for col in comparisons.columns:
         if col not in _OBJECT_COLUMNS:
             comparisons[col] = comparisons[col].astype(float)
-    comparisons["p_holm"] = multipletests(comparisons["p_value"].to_numpy(float), method="holm")[1]
+    comparisons["p_holm"] = holm(comparisons["p_value"].to_numpy(float))
     table = np.column_stack([arms["buyers"], arms["targeted"] - arms["buyers"]]).astype(float)
     chi = stats.chi2_contingency(table, correction=False) if (table.sum(axis=0) > 0).all() else None
     chi2_all = ({"chi2": float(chi[0]), "df": int(chi[2]), "p_value": float(chi[1])} if chi is not None
