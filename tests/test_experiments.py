@@ -159,10 +159,13 @@ def test_planted_effects_recovered_and_verdict_right(campaign, store_truth):
     # copy has no effect and B bills two messages: the cheaper copy A, at the better time
     d = campaign.decision
     assert (d["arm"], d["copy"], d["send_time"]) == (truth["decision"]["arm"], "A", "17:00")
-    assert d["judged"] == "factors" and campaign.factorial["interaction"]["p_value"] >= 0.05
-    assert d["copy_choice"]["extra_profit_ci_low"] <= 0 < d["copy_choice"]["extra_cost_per_message"]
-    assert d["time"]["detected"] and d["time"]["ci_low"] > 0
-    assert campaign.verdict == d["reason"] and "the cheaper copy A" in d["reason"]
+    assert campaign.verdict == d["reason"] and not d["blockers"]
+    if d["judged"] == "factors":
+        assert campaign.factorial["interaction"]["p_value"] >= 0.05
+        assert d["copy_choice"]["extra_profit_ci_low"] <= 0 < d["copy_choice"]["extra_cost_per_message"]
+        assert d["time"]["detected"] and d["time"]["ci_low"] > 0 and "the cheaper copy A" in d["reason"]
+    else:  # a chance additive interaction (5% of samples): the arms are judged, and A@17:00 still wins
+        assert campaign.factorial["interaction"]["p_value"] < 0.05 and "arms are judged" in d["reason"]
     assert d["incremental_profit_per_1000"] > 0 and d["ci_low"] < d["incremental_profit_per_1000"] < d["ci_high"]
     # the holdout is recorded on both clocks in the simulated log: each arm meets its own
     assert campaign.holdout_clock == "recorded"
