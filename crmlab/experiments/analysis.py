@@ -196,10 +196,12 @@ def campaign_outcomes(sends: pd.DataFrame, orders, window_hours: float = 72,
 
 def control_rows(outcomes: pd.DataFrame, arm: str, control: str) -> pd.DataFrame:
     """The control customers ``arm`` is compared with: those on the arm's clock."""
-    c = outcomes[outcomes["arm"] == control]
-    clock = outcomes.loc[outcomes["arm"] == arm, "clock"]
-    if len(clock) and "clock" in c.columns and clock.iloc[0] != "all":
-        same = c[c["clock"] == clock.iloc[0]]
+    is_ctl = outcomes["arm"].to_numpy() == control
+    c = outcomes[is_ctl]
+    first = np.flatnonzero(outcomes["arm"].to_numpy() == arm)
+    clock = outcomes["clock"].iat[first[0]] if len(first) else "all"
+    if clock != "all":
+        same = c[c["clock"].to_numpy() == clock]
         if len(same):
             return same
     return c

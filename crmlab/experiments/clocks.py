@@ -68,7 +68,7 @@ def holdout_clocks(per_customer: pd.DataFrame, control: str, seed: int = 0) -> t
     if times is None:
         return pd.Series("all", index=per_customer.index), send.copy(), "none"
     is_ctl = (arm == control).to_numpy()
-    clock = arm.map(lambda a: split_arm(a)[1] if a != control else None)
+    clock = arm.map({a: (split_arm(a)[1] if a != control else None) for a in arm.unique()})
     if not is_ctl.any():
         return clock, send.copy(), "none"
     msg_min = _minute_of_day(send[~is_ctl])

@@ -30,13 +30,6 @@ from crmlab.experiments.clocks import ARM_PATTERN
 __all__ = ["factorial_effects", "cell_table", "additive_contrast"]
 
 
-def _factors(arms: pd.Series) -> pd.DataFrame | None:
-    m = arms.astype(str).str.extract(ARM_PATTERN)
-    if m.isna().any().any():
-        return None
-    return m
-
-
 def _time_key(t: str) -> tuple[int, ...]:
     return tuple(int(x) for x in t.split(":"))
 
@@ -45,11 +38,14 @@ def cell_table(outcomes: pd.DataFrame, control: str) -> pd.DataFrame | None:
     """Per messaged arm ``copy``, ``time``, ``n``, ``buyers``, ``rate``, ``cost_per_message``
     (None unless every messaged arm is named ``COPY@HH:MM``)."""
     df = outcomes[outcomes["arm"] != control]
-    f = _factors(df["arm"])
-    if f is None or df.empty:
+    if df.empty:
         return None
-    g = df.assign(copy=f["copy"].to_numpy(), time=f["time"].to_numpy()).groupby(["copy", "time"])
+    g = df.groupby("arm", sort=True)
     t = pd.DataFrame({"n": g.size(), "buyers": g["converted"].sum().astype(int), "cost": g["cost"].sum()})
+    parts = [ARM_PATTERN.match(str(a)) for a in t.index]
+    if any(m is None for m in parts):
+        return None
+    t.index = pd.MultiIndex.from_tuples([(m["copy"], m["time"]) for m in parts], names=["copy", "time"])
     t["rate"] = t["buyers"] / t["n"]
     t["cost_per_message"] = t["cost"] / t["n"]
     return t
@@ -139,10 +135,6 @@ def factorial_effects(outcomes: pd.DataFrame, control: str, alpha: float = 0.05)
     times = sorted(cells.index.get_level_values("time").unique(), key=_time_key)
     if len(copies) < 2 or len(times) < 2:
         return None
-    df = outcomes[outcomes["arm"] != control]
-    f = _factors(df["arm"])
-    d = pd.DataFrame({"y": df["converted"].astype(int).to_numpy(), "copy": f["copy"].to_numpy(),
-                      "time": f["time"].to_numpy()})
     full_design = len(cells) == len(copies) * len(times)
     try:
         ors, logit = _logit(cells, copies, times) if full_design else ({}, None)
@@ -152,14 +144,14 @@ def factorial_effects(outcomes: pd.DataFrame, control: str, alpha: float = 0.05)
     for name, levels in (("copy", copies), ("time", times)):
         for lev in levels[1:]:
             key = f"{name}: {lev} vs {levels[0]}"
-            m1, m0 = d[name] == lev, d[name] == levels[0]
-            pooled = compare_proportions(int(d.loc[m1, "y"].sum()), int(m1.sum()), int(d.loc[m0, "y"].sum()),
-                                         int(m0.sum()))
+            lv = cells.index.get_level_values(name)
+            (x1, n1), (x0, n0) = (cells.loc[lv == v, ["buyers", "n"]].sum() for v in (lev, levels[0]))
+            pooled = compare_proportions(int(x1), int(n1), int(x0), int(n0))
             effects[key] = {**ors.get(key, {"odds_ratio": None, "or_ci_low": None, "or_ci_high": None,
                                             "p_value": pooled["p_value"]}),
                             "rate": pooled["rate"], "reference_rate": pooled["control_rate"], "diff": pooled["diff"],
                             "diff_ci_low": pooled["newcomb_low"], "diff_ci_high": pooled["newcomb_high"],
-                            "n": int(m1.sum()), "reference_n": int(m0.sum())}
+                            "n": int(n1), "reference_n": int(n0)}
             if full_design:
                 additive[key] = additive_contrast(cells, _main_effect_rows(cells, copies, times, name, lev, levels[0]),
                                                   alpha)
