@@ -161,8 +161,7 @@ def kaplan_meier(orders, max_k: int, horizon_days: int, engine=None) -> pd.DataF
     event = s.next_time.notnull()
     secs = ibis.ifelse(event, s.next_time.epoch_seconds(), ts(o.observation_end).epoch_seconds()) \
         - s.order_time.epoch_seconds()
-    subj = s.select(group=s.k, dur=secs.cast("float64") / 86400.0, event=event.cast("int64"),
-                    w=ibis.literal(1.0, type="float64"))
+    subj = s.select(group=s.k, dur=secs.cast("float64") / 86400.0, event=event.cast("int64"))
     f = o.engine.to_pandas(km_factors(subj, horizon_days))
     return km_survival(f, range(1, max_k + 1), horizon_days).rename(columns={"group": "k"})
 
@@ -171,15 +170,18 @@ def km_factors(subjects: ibis.Table, horizon_days: float) -> ibis.Table:
     """The engine part of the Kaplan–Meier estimator, per group and day.
 
     ``subjects`` has one row per subject: ``group``, ``dur`` (days, float), ``event`` (1 if
-    the event was seen at ``dur``, 0 if censored there) and ``w`` (its weight; 1 for the
-    textbook estimator). At each distinct duration t with event weight d among the weight
+    the event was seen at ``dur``, 0 if censored there) and optionally ``w`` (its weight, a
+    float64 column; without it every subject weighs 1: the textbook estimator). At each distinct duration t with event weight d among the weight
     n of subjects whose duration is >= t (censored at t still at risk), survival falls by
     (1 − d/n): statsmodels' ``SurvfuncRight`` when every weight is 1. Returned per
     ``group`` and ``day`` = ceil(t) (at least 1; t <= g iff ceil(t) <= g for whole days g)
     up to ``horizon_days``: ``log_factor`` (the sum of log(1 − d/n) over the day's event
     times) and ``all_failed`` (some factor is 0: survival is 0 from that day on).
     """
-    g = subjects.group_by(["group", "dur"]).aggregate(d=(subjects.w * subjects.event).sum(), m=subjects.w.sum())
+    if "w" in subjects.columns:
+        g = subjects.group_by(["group", "dur"]).aggregate(d=(subjects.w * subjects.event).sum(), m=subjects.w.sum())
+    else:  # counts (not a literal weight 1.0: Spark would read it as a decimal and divide to 6 places)
+        g = subjects.group_by(["group", "dur"]).aggregate(d=subjects.event.sum(), m=subjects.event.count())
     back = ibis.window(group_by=g.group, order_by=ibis.desc(g.dur), preceding=None, following=0)
     g = g.mutate(n=g.m.sum().over(back))
     g = g.filter((g.d > 0) & (g.dur <= horizon_days))

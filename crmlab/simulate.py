@@ -15,6 +15,15 @@ The purchase process (per customer, all random draws from one seeded generator):
   ``repurchase_rate[k]``, which rises with k and is flat from k = M on (default M = 3:
   0.30, 0.45, then 0.62). The gap, given a repurchase inside the window, is a truncated
   exponential whose scale is the customer's own tempo (heterogeneous, Gamma distributed).
+* Customer heterogeneity (selection): each customer has a persistent propensity z ~ N(0, 1)
+  (its own seeded generator), and P(order k+1 within the window) = expit(a_k +
+  ``propensity_sd`` * z). Customers who reach k orders are therefore a selected group: a_k
+  is solved at each k so that the mean over the customers whose k-th order is at least the
+  window before the observation end (the ones the data can judge) is exactly
+  ``repurchase_rate[k]``. The planted curve is the population's, an association; a typical
+  customer's own chance (z = 0) and the mean chance if every buyer reached k orders rise
+  less and fall after M (truth.json ``propensity``). ``propensity_sd = 0`` gives the
+  old, homogeneous chain draw for draw.
 * Buy-till-you-die: a customer who does not repurchase inside the window drops out
   (dies) with a per-customer probability ``dropout ~ Beta(a, b)``; the death time lies
   uniformly within the window after the last order. A survivor returns after a long gap
@@ -108,11 +117,28 @@ class StoreSpec:
     promotion_pull_days: int = 30     # repeat orders due D+1..D+30 may be pulled (share per promotion)
     promotion_warm_up_days: int = 10  # into D-10..D-1 or onto D
     promotion_day_share: float = 0.6  # of the pulled orders, the share placed on D
+    propensity_sd: float = 0.8        # logit-scale sd of each customer's persistent repurchase propensity
 
     def rate(self, k: np.ndarray | int) -> np.ndarray:
         """Planted P(order k+1 within the window | k orders)."""
         idx = np.minimum(np.asarray(k), len(self.repurchase_rate)) - 1
         return np.asarray(self.repurchase_rate)[idx]
+
+
+def _expit(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _solve_intercept(rate: float, shift: np.ndarray) -> float:
+    """The a with mean(expit(a + shift)) = rate (bisection on a monotone function)."""
+    lo, hi = -40.0, 40.0
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if _expit(mid + shift).mean() < rate:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
 
 
 def _day_weights(days: pd.DatetimeIndex) -> np.ndarray:
@@ -238,8 +264,16 @@ def simulate_store(spec: StoreSpec = StoreSpec()) -> tuple[pd.DataFrame, pd.Data
     who = [buyers]
     death = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
     cur_t, cur_i, k = first[buyers], buyers, 1
+    z = np.random.default_rng([spec.seed, 2222]).standard_normal(n)  # persistent propensity, own generator
+    own: dict[int, float] = {}  # k -> a_k
     while len(cur_i):
         q = spec.rate(k)
+        if spec.propensity_sd > 0:
+            judged = cur_t <= np.datetime64(end - pd.Timedelta(days=spec.window_days))
+            a_k = _solve_intercept(float(q), spec.propensity_sd * z[cur_i[judged] if judged.any() else cur_i])
+            q = _expit(a_k + spec.propensity_sd * z[cur_i])
+            if k <= 10:
+                own[k] = a_k
         u_rep = rng.uniform(size=len(cur_i))
         s = tempo[cur_i]
         u_gap = rng.uniform(size=len(cur_i))
@@ -410,8 +444,11 @@ def simulate_store(spec: StoreSpec = StoreSpec()) -> tuple[pd.DataFrame, pd.Data
         "magic_number": spec.magic_number,
         "repurchase_window_days": spec.window_days,
         "repurchase_rate_by_k": {str(k): float(spec.rate(k)) for k in range(1, 11)},
-        "repurchase_note": ("P(order k+1 within window_days of order k); campaign orders add about "
-                            "+0.001 to k-th orders placed in the 90 days before the campaign"),
+        "repurchase_note": ("P(order k+1 within window_days of order k) among customers whose k-th order is at "
+                            "least window_days before the observation end: the population's curve, an association "
+                            "(see propensity); campaign orders add about +0.001 to k-th orders placed in the 90 "
+                            "days before the campaign"),
+        "propensity": _propensity_truth(spec, own, z[buyers]),
         "spend": {"p": spec.spend_p, "q": spec.spend_q, "v": spec.spend_v},
         "dropout_beta": {"a": spec.dropout_a, "b": spec.dropout_b},
         "alive_at_observation_end": int(np.sum(~is_pot & (np.isnat(death) | (death > np.datetime64(obs_end))))),
@@ -440,6 +477,25 @@ def simulate_store(spec: StoreSpec = StoreSpec()) -> tuple[pd.DataFrame, pd.Data
         "paid_orders": n_all.to_numpy(),
     })
     return out, sends, truth, customers
+
+
+def _propensity_truth(spec: StoreSpec, own: dict, z: np.ndarray) -> dict:
+    """The planted heterogeneity: a_k, a typical customer's own rate, every buyer's mean rate at k."""
+    sd = spec.propensity_sd
+    if sd <= 0:
+        return {"sd_logit": 0.0, "model": "none: every customer has the planted rate at each k"}
+    ks = sorted(own)
+    return {
+        "sd_logit": sd,
+        "model": "P(repurchase within the window | k orders, z) = expit(a_k + sd_logit * z), z ~ N(0, 1) per customer",
+        "calibration": "a_k solved so that the mean over customers whose k-th order is at least window_days "
+                       "before the observation end equals repurchase_rate_by_k",
+        "intercept_by_k": {str(k): round(own[k], 6) for k in ks},
+        "typical_customer_rate_by_k": {str(k): round(float(_expit(own[k])), 6) for k in ks},
+        "all_buyers_rate_by_k": {str(k): round(float(_expit(own[k] + sd * z).mean()), 6) for k in ks},
+        "note": "the curve's rise is partly selection: had every buyer reached k orders, their mean rate at k "
+                "would be all_buyers_rate_by_k, not repurchase_rate_by_k",
+    }
 
 
 def _nicknames(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from crmlab.cli import main
+from crmlab.simulate import StoreSpec, simulate_store
 
 
 def test_same_seed_gives_byte_identical_files(tmp_path):
@@ -44,6 +45,38 @@ def test_planted_repurchase_rates_by_k(store, store_truth):
         p = store_truth["repurchase_rate_by_k"][str(k)]
         se = np.sqrt(p * (1 - p) / n)
         assert abs(x / n - p) < 3.5 * se, (k, n, x / n, p)
+
+
+def _fast_vs_slow_at_k2(o: pd.DataFrame, end: pd.Timestamp) -> float:
+    """z statistic: 90-day repurchase rate at k = 2 of customers whose 2nd order came within 90 days of
+    the 1st, minus that of customers whose 2nd order came later (two-proportion, unpooled)."""
+    o = o.copy()
+    o["k"] = o.groupby("customer_id").cumcount() + 1
+    o["next"] = o.groupby("customer_id")["t"].shift(-1)
+    o["prev"] = o.groupby("customer_id")["t"].shift(1)
+    w = pd.Timedelta(days=90)
+    a = o[(o["k"] == 2) & (o["t"] <= end - w)]
+    fast, rep = (a["t"] - a["prev"]) <= w, (a["next"] - a["t"]) <= w
+    p1, n1, p0, n0 = rep[fast].mean(), fast.sum(), rep[~fast].mean(), (~fast).sum()
+    return (p1 - p0) / np.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
+
+
+def test_planted_propensity_is_persistent_so_the_curve_is_selection_too(store, store_truth):
+    """Customers differ (persistent propensity): the ones who came back fast after order 1 come back more
+    often after order 2. In a homogeneous chain (propensity_sd = 0) the outcome after order 2 does not
+    depend on the gap before it, so z ~ N(0, 1): |z| < 4 fails once in 16,000, and z > 4 with heterogeneity
+    rejects homogeneity at that level (measured: 10.7 on seed 0, 0.5 with propensity_sd = 0)."""
+    end = pd.Timestamp(store_truth["observation_end"])
+    assert _fast_vs_slow_at_k2(_raw_paid_orders(store), end) > 4
+    orders, _, truth, _ = simulate_store(StoreSpec(propensity_sd=0.0))
+    raw = orders[orders["status"].isin(["paid", "交易成功"])]
+    flat = raw.groupby("order_id").agg(customer_id=("customer_id", "first"), t=("order_time", "min"))
+    flat["t"] = pd.to_datetime(flat["t"])
+    assert abs(_fast_vs_slow_at_k2(flat.sort_values(["customer_id", "t"]), end)) < 4
+    # what truth.json records: had every buyer reached 3 orders, their mean rate would be below the curve's
+    p = store_truth["propensity"]
+    assert p["sd_logit"] == 0.8 and truth["propensity"]["sd_logit"] == 0.0
+    assert p["all_buyers_rate_by_k"]["3"] < store_truth["repurchase_rate_by_k"]["3"] - 0.03
 
 
 def test_planted_campaign_is_randomised_per_customer(store, store_truth):
