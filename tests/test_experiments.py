@@ -172,6 +172,18 @@ def test_planted_effects_recovered_and_verdict_right(campaign, store_truth):
     assert set(campaign.comparisons["control_clock"]) == {"10:00", "17:00"}
 
 
+def test_findings_and_next_steps_come_from_the_decision(campaign):
+    from crmlab.experiments.readout import key_findings
+
+    d = campaign.decision
+    lines = key_findings(campaign)
+    assert lines[0] == f"**Decision:** {d['reason']}."
+    assert d["headline"].startswith(f"{d['arm']}: ¥") and "per 1,000 messages" in d["headline"]
+    assert d["next_steps"][0] == "Send at 17:00: it converts better for this store's customers."
+    assert any(s.startswith("Use copy A") for s in d["next_steps"]) or d["judged"] == "arms"
+    assert any("CUPED" in x for x in lines) and any("holdout (same clock)" in x for x in lines)
+
+
 def test_too_small_campaign_says_what_the_design_detects(store_orders, store_sends):
     s = store_sends[0]
     small = s.groupby("variant").head(60)

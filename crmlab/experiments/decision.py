@@ -161,7 +161,9 @@ def _choose_arm(arms: pd.DataFrame, control: str, profit: _Profit, current: str 
     pick = sorted(tie, key=lambda a: (round(c[a], 9), not cur(a), -point[a]))[0]
     why = (f"copy and send time interact on the additive scale (p = {inter['p_value']:.2g}), so the arms are judged, "
            "not the factors: " if inter is not None else "")
-    if len(tie) == 1:
+    if len(m) == 1:
+        text = f"{pick} is the only messaged arm"
+    elif len(tie) == 1:
         text = f"{why}{pick} has the highest profit per message, detectably above every other arm"
     elif pick == best:
         text = f"{why}{pick} has the highest profit per message; {len(tie) - 1} other arm(s) are not detectably worse"
