@@ -61,8 +61,8 @@ def response_history(sends: pd.DataFrame, orders, window_hours: float = 72, obse
     out["messages"] = out["messages"].fillna(0).astype(int)
     out["responses"] = out["responses"].fillna(0).astype(int)
     out["response_rate"] = out["responses"] / out["messages"].where(out["messages"] > 0)
-    out["last_message"] = pd.to_datetime(out["last_message"])
-    out["last_response"] = pd.to_datetime(out["last_response"])
+    for c in ("last_message", "last_response"):  # Spark returns microseconds
+        out[c] = pd.to_datetime(out[c]).astype("datetime64[ns]")
     out = out[list(RESPONSE_COLUMNS)]
     out.attrs.update(open_messages=int((~closed).sum()), window_hours=window_hours)
     return out
