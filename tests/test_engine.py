@@ -155,3 +155,19 @@ def test_validation_in_chunks_equals_one_pass(small_store, duck, tmp_path):
     assert l1.to_dict() == l2.to_dict()
     assert l1.excluded.get("exact_duplicate_line") == 1 and l1.excluded.get("order_id_shared_by_customers", 0) >= 2
     _same(duck.to_pandas(one.table.order_by("line")), duck.to_pandas(many.table.order_by("line")))
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "spark"])
+def test_bad_input_is_one_line_and_exit_2_on_both_engines(engine, tmp_path, capsys):
+    from crmlab.cli import main
+
+    p = tmp_path / "o.csv"
+    p.write_text("customer_id,order_time,amount\na,2025-01-01,3\n", encoding="utf-8")
+    rc = main(["validate", "--orders", str(p), "--engine", engine, "--spark-master", "local[2]"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "missing column 'order_id'" in err[0] and "Traceback" not in err[0]
+    q = tmp_path / "none.csv"
+    q.write_text("customer_id,order_id,order_time,amount\n,o1,2025-01-01,3\n", encoding="utf-8")
+    rc = main(["retention", "--orders", str(q), "--engine", engine, "--spark-master", "local[2]"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "no usable rows" in err[0]
