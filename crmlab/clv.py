@@ -22,7 +22,7 @@ analytic gradient); intervals are on the log scale, so they are always positive.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd

@@ -20,7 +20,7 @@ parameter part by Monte Carlo. The CLV total's interval is for the expected valu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
