@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -29,19 +30,34 @@ def synthetic_lines(n_lines: int, seed: int = 0, lines_per_order: float = 1.25) 
     })
 
 
-def measure(code: str, setup: str = "") -> dict:
-    """Run ``code`` in a fresh Python; return its wall time (s) and peak RSS (MiB)."""
+def measure(code: str, setup: str = "", result: str | None = None) -> dict:
+    """Run ``code`` in a fresh Python; return its wall time (s) and peak RSS (MiB).
+
+    ``result``: an expression evaluated after the timing and the memory reading; its value
+    comes back pickled as ``"result"``, for the equality checks."""
+    fd, out = tempfile.mkstemp(prefix="crmlab-bench-", suffix=".pkl")
+    os.close(fd)
     prog = f"""
-import json, resource, time
+import json, pickle, resource, time
 {setup}
 _t0 = time.perf_counter()
 {code}
 el = time.perf_counter() - _t0
 hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+if {result is not None}:
+    with open({out!r}, "wb") as _f:
+        pickle.dump({result or "None"}, _f)
 print(json.dumps({{"seconds": el, "peak_mib": int(hwm) / 1024}}))
 """
-    r = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, check=True)
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    try:
+        r = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, check=True)
+        res = json.loads(r.stdout.strip().splitlines()[-1])
+        if result is not None:
+            with open(out, "rb") as f:
+                res["result"] = pickle.load(f)
+        return res
+    finally:
+        os.remove(out)
 
 
 def tmpdir() -> str:

@@ -4,7 +4,9 @@
 
 Same synthetic orders for both sides, each in a fresh process; the loaded order table is
 set-up (not timed). The loops are what an analyst writes first: a groupby over customers
-with a Python function per customer. Both sides' results are compared for equality.
+with a Python function per customer. Both sides' results are compared for equality (the
+all-cohort retained and eligible counts per day; at-risk and repurchased counts per k) and
+the script stops with an error if they differ.
 """
 from __future__ import annotations
 
@@ -53,14 +55,22 @@ def main() -> None:
     synthetic_lines(a.orders, lines_per_order=1.0).to_parquet(path)
     setup = (f"import pandas as pd\nfrom crmlab.io import load_orders\nfrom crmlab.retention import retention_table\n"
              f"from crmlab.magic import repurchase_curve\no, _ = load_orders({path!r}, observation_end='2025-12-31')")
-    print(f"{'analysis':>18} {'orders':>9} {'crmlab s':>9} {'loop s':>8} {'speed-up':>8}")
-    for name, ours, loop in (
-        ("retention table", "r = retention_table(o, days=(1, 7, 30))", NAIVE_RETENTION),
-        ("repurchase curve", "c = repurchase_curve(o)", NAIVE_CURVE),
+    print(f"{'analysis':>18} {'orders':>9} {'crmlab s':>9} {'loop s':>8} {'speed-up':>8}  equal")
+    for name, ours, mine, loop, theirs in (
+        ("retention table", "r = retention_table(o, days=(1, 7, 30))",
+         "[[int(r.retained.at['all cohorts', d]), int(r.eligible.at['all cohorts', d])] for d in (1, 7, 30)]",
+         NAIVE_RETENTION, "[[int(res.at[d, 'sum']), int(res.at[d, 'size'])] for d in (1, 7, 30)]"),
+        ("repurchase curve", "c = repurchase_curve(o)",
+         "[c.table['at_risk'].astype(int).tolist(), c.table['repurchased'].astype(int).tolist()]",
+         NAIVE_CURVE, "[at_risk, rep]"),
     ):
-        x = measure(ours, setup)
-        y = measure(loop, setup)
-        print(f"{name:>18} {a.orders:>9} {x['seconds']:>9.2f} {y['seconds']:>8.1f} {y['seconds'] / x['seconds']:>7.0f}x")
+        x = measure(ours, setup, result=mine)
+        y = measure(loop, setup, result=theirs)
+        same = x["result"] == y["result"]
+        print(f"{name:>18} {a.orders:>9} {x['seconds']:>9.2f} {y['seconds']:>8.1f} {y['seconds'] / x['seconds']:>7.0f}x  "
+              f"{'yes' if same else 'NO'}")
+        if not same:
+            raise SystemExit(f"{name}: crmlab {x['result']} != loop {y['result']}")
 
 
 if __name__ == "__main__":
