@@ -172,6 +172,92 @@ def test_retention_day_n_eligibility_edge():
         assert _by_day(t, "2025-01", 7)[:2] == (eligible, eligible), end
 
 
+def test_retention_day_n_eligibility_at_the_microsecond():
+    """Two microseconds short of the end of day 7 is not day 7 complete (the rule adds exactly one)."""
+    o, _ = load([("x", "2025-01-10 10:00:00", 1.0), ("x", "2025-01-17 09:00:00", 1.0)], "2025-01-31")
+    t = retention_table(o, cohort="month", days=(7,), observation_end="2025-01-17 23:59:59.999998")
+    assert _by_day(t, "2025-01", 7)[:2] == (0, 0)
+
+
+def test_retention_single_day_bracket_equals_exact_day_and_arguments_are_checked(ret_orders):
+    b = retention_table(ret_orders, cohort="day", days=[(8, 8), (1, 1)], kind="bracket")
+    e = retention_table(ret_orders, cohort="day", days=(8, 1), kind="exact")
+    assert b.retained.to_numpy().tolist() == e.retained.to_numpy().tolist()
+    assert b.eligible.to_numpy().tolist() == e.eligible.to_numpy().tolist()
+    assert list(b.rates.columns) == ["8-8", "1-1"] and list(e.rates.columns) == [8, 1]
+    messages = {
+        "brackets are (start, end) with 1 <= start <= end": [dict(days=[(0, 3)], kind="bracket"),
+                                                             dict(days=[(5, 3)], kind="bracket"),
+                                                             dict(days=[(0, 0)], kind="bracket")],
+        "days must be >= 1 (day 0 is the first order itself)": [dict(days=(0,)), dict(days=(-1, 7))],
+        "kind must be one of ('exact', 'on_or_after', 'bracket'), not 'between'": [dict(kind="between")],
+        "cohort must be day, week, month or channel, not 'year'": [dict(cohort="year")],
+        "cohort='channel' needs a 'channel' column in the orders": [dict(cohort="channel")],
+    }
+    for text, calls in messages.items():
+        for kw in calls:
+            with pytest.raises(ValueError) as e:
+                retention_table(ret_orders, **kw)
+            assert str(e.value) == text, kw
+    from crmlab.io import CrmlabInputError
+
+    with pytest.raises(CrmlabInputError, match="--engine"):
+        retention_table(ret_orders, engine="no-such-engine")   # the engine argument is used
+
+
+def test_retention_cohort_labels_week_day_channel_and_the_result_contract():
+    rows = [("a", "2025-01-05 23:59:59", 1.0), ("a", "2025-01-06 10:00:00", 1.0),   # Sunday: week of 12-30
+            ("b", "2025-01-06 00:00:00", 1.0),                                       # Monday: week of 01-06
+            ("c", "2025-01-12 23:59:59", 1.0)]                                       # Sunday: week of 01-06
+    df = orders_frame(rows)
+    df["channel"] = ["app", "app", None, "web"]
+    o = load_orders(df, observation_end="2025-01-31")[0]
+    w = retention_table(o, cohort="week", days=(1,))
+    assert list(w.size.index) == ["2024-12-30 (week)", "2025-01-06 (week)", "all cohorts"]
+    assert w.size.tolist() == [1, 2, 3] and w.retained[1].tolist() == [1, 0, 1]
+    d = retention_table(o, cohort="day", days=(1,))
+    assert list(d.size.index) == ["2025-01-05", "2025-01-06", "2025-01-12", "all cohorts"]
+    m = retention_table(o, cohort="month", days=(1,))
+    assert list(m.size.index) == ["2025-01", "all cohorts"]
+    c = retention_table(o, cohort="channel", days=(1,))
+    # by size, largest first, then by name; a missing channel is "(none)"
+    assert list(c.size.index) == ["(none)", "app", "web", "all cohorts"]
+    o2 = load_orders(df.assign(channel=["web", "web", "app", "zz"]), observation_end="2025-01-31")[0]
+    c2 = retention_table(o2, cohort="channel", days=(1,))
+    assert list(c2.size.index) == ["app", "web", "zz", "all cohorts"] and c2.size.tolist() == [1, 1, 1, 3]
+    o3 = load_orders(df.assign(channel=["zz", "zz", "app", "zz"]), observation_end="2025-01-31")[0]
+    c3 = retention_table(o3, cohort="channel", days=(1,))
+    assert list(c3.size.index) == ["zz", "app", "all cohorts"] and c3.size.tolist() == [2, 1, 3]
+    for t in (w, d, c):
+        assert t.rates.index.name == t.eligible.index.name == t.retained.index.name == t.size.index.name == "cohort"
+        assert t.rates.dtypes.eq(float).all() and t.eligible.dtypes.eq(int).all() and t.retained.dtypes.eq(int).all()
+        assert t.size.dtype == int
+    assert (w.kind, w.cohort, c.cohort, w.observation_end) == ("exact", "week", "channel",
+                                                              pd.Timestamp("2025-01-31 23:59:59.999999"))
+
+
+def test_retention_to_frame_and_to_dict_contract(ret_orders):
+    t = retention_table(ret_orders, cohort="month", days=(8, 30), kind="exact")
+    f = t.to_frame().set_index(["cohort", "day"])
+    assert list(f.columns) == ["size", "eligible", "retained", "rate", "ci_low", "ci_high"]
+    # March: young and just, both back on day 8; day 30 only just is observed, and did not come back
+    assert f.loc[("2025-03", 8)].tolist()[:3] == [2, 2, 2] and f.at[("2025-03", 8), "rate"] == 1.0
+    assert f.loc[("2025-03", 30), ["size", "eligible", "retained", "rate"]].tolist() == [2, 1, 0, 0.0]
+    jan = f.loc[("2025-01", 8)]
+    assert (jan["eligible"], jan["retained"]) == (6, 1)      # c8 of c7 c8 c30 c31 c1 c0
+    assert (jan["ci_low"], jan["ci_high"]) == pytest.approx(wilson_by_hand(1, 6))
+    young = retention_table(ret_orders, cohort="day", days=(30,)).to_frame().set_index(["cohort", "day"])
+    assert young.loc[("2025-03-02", 30), "eligible"] == 0
+    assert np.isnan(young.loc[("2025-03-02", 30), ["rate", "ci_low", "ci_high"]].to_numpy(float)).all()
+    d = retention_table(ret_orders, cohort="day", days=(30,)).to_dict()
+    assert d["observation_end"] == "2025-03-31 23:59:59.999999" and d["kind"] == "exact" and d["cohort_by"] == "day"
+    by = {c["cohort"]: c for c in d["cohorts"]}
+    assert by["2025-03-02"] == {"cohort": "2025-03-02", "size": 1, "days": {"30": {"rate": None, "eligible": 0,
+                                                                                 "retained": 0}}}
+    assert by["2025-01-03"]["days"]["30"] == {"rate": 1.0, "eligible": 1, "retained": 1}
+    assert by["all cohorts"]["size"] == 8
+
+
 # ----------------------------------------------------------------------------- repurchase: periods
 
 def test_period_repurchase_two_orders_in_the_period_and_month_edges():
@@ -316,6 +402,18 @@ def test_wilson_and_rate_frame_with_an_empty_cell():
     f = rate_frame([0, 2, 3], [0, 4, 3])
     assert np.isnan(f["rate"].iloc[0]) and f["rate"].iloc[1:].tolist() == [0.5, 1.0]
     assert f["ci_low"].iloc[2] == pytest.approx(wilson_by_hand(3, 3)[0])
+
+
+def test_rate_frame_names_types_and_alpha():
+    f = rate_frame([1, 0], [4, 0], index=["a", "b"], alpha=0.10, names=("buyers", "targeted"))
+    assert list(f.columns) == ["buyers", "targeted", "rate", "ci_low", "ci_high"] and list(f.index) == ["a", "b"]
+    assert f["buyers"].dtype == np.int64 and f["targeted"].dtype == np.int64
+    assert f["buyers"].tolist() == [1, 0] and f["targeted"].tolist() == [4, 0]
+    assert (f.at["a", "ci_low"], f.at["a", "ci_high"]) == pytest.approx(wilson_by_hand(1, 4, z=1.6448536269514722))
+    assert f.loc["b", ["rate", "ci_low", "ci_high"]].isna().all()
+    g = rate_frame([1], [4])
+    assert list(g.columns[:2]) == ["numerator", "denominator"]
+    assert (g.at[0, "ci_low"], g.at[0, "ci_high"]) == pytest.approx(wilson_by_hand(1, 4))
 
 
 # ----------------------------------------------------------------------------- SMS parts
