@@ -427,7 +427,7 @@ def _where(name: str, origin: Mapping[str, str], canon: str) -> str:
 # ---------------------------------------------------------------------------- orders
 
 def load_orders(source, columns: Mapping[str, str] | str | None = None, observation_end=None,
-                keep_pii: bool = False, *, timezone: str = DEFAULT_TIMEZONE, decimal: str = ".",
+                keep_pii: bool = False, *, timezone: str | None = None, decimal: str = ".",
                 dayfirst: bool | None = None, now=None) -> tuple[pd.DataFrame, Ledger]:
     """Load an order export, validate it, roll lines up to orders.
 
@@ -446,9 +446,10 @@ def load_orders(source, columns: Mapping[str, str] | str | None = None, observat
         means the end of that day.
     keep_pii : bool
         Keep ``nickname`` and ``phone`` (default: dropped).
-    timezone : str
-        The store's IANA time zone (default ``Asia/Shanghai``). Times with an offset are
-        converted to it and made naive; naive times are taken as store-local.
+    timezone : str, optional
+        The store's IANA time zone (default: the one given to :func:`crmlab.set_timezone`,
+        else ``Asia/Shanghai``). Times with an offset are converted to it and made naive;
+        naive times are taken as store-local.
     decimal : ``"."`` or ``","``
         The decimal mark of amounts. With ``"."``, ``1,234.50`` has a thousands separator
         and ``12,50`` is excluded as ``ambiguous_decimal_comma``; with ``","``, ``12,50`` is
@@ -509,7 +510,7 @@ def _parse_bool(s: pd.Series) -> pd.Series:
 
 
 def load_sends(source, columns: Mapping[str, str] | str | None = None, observation_end=None,
-               keep_pii: bool = False, *, timezone: str = DEFAULT_TIMEZONE, decimal: str = ".",
+               keep_pii: bool = False, *, timezone: str | None = None, decimal: str = ".",
                dayfirst: bool | None = None) -> tuple[pd.DataFrame, Ledger]:
     """Load an SMS send log (one row per message).
 

@@ -20,11 +20,40 @@ from crmlab.errors import CrmlabInputError
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
+_SETTINGS: dict = {"timezone": None}
+
+
+def set_timezone(timezone: str | None) -> str:
+    """Set the store's time zone once, e.g. at the top of a notebook.
+
+    Every loader called without ``timezone=`` then reads times in this zone (times with an
+    offset are converted to it), and so do observation ends given with an offset.
+    ``None`` goes back to the default, ``Asia/Shanghai``. Returns the zone's name.
+
+    Raises
+    ------
+    CrmlabInputError
+        Not an IANA time zone name.
+    """
+    if timezone is None:
+        _SETTINGS["timezone"] = None
+        return DEFAULT_TIMEZONE
+    _, name = _zone(timezone)
+    _SETTINGS["timezone"] = name
+    return name
+
+
+def get_timezone() -> str:
+    """The time zone a loader uses without ``timezone=``: :func:`set_timezone`'s, else
+    :data:`DEFAULT_TIMEZONE`."""
+    return _SETTINGS["timezone"] or DEFAULT_TIMEZONE
+
+
 def _zone(timezone):
-    """Validate a time zone name; returns ``(ZoneInfo, name)``."""
+    """Validate a time zone name (None: :func:`get_timezone`); returns ``(ZoneInfo, name)``."""
     import zoneinfo
 
-    tzname = DEFAULT_TIMEZONE if timezone is None else str(timezone).strip()
+    tzname = get_timezone() if timezone is None else str(timezone).strip()
     try:
         return zoneinfo.ZoneInfo(tzname), tzname
     except Exception:  # not found, a directory of zones, a malformed key
@@ -39,11 +68,11 @@ def _local(ts: pd.Timestamp, zone) -> pd.Timestamp:
     return ts
 
 
-def parse_observation_end(value, timezone=DEFAULT_TIMEZONE, what: str = "observation_end") -> pd.Timestamp | None:
+def parse_observation_end(value, timezone=None, what: str = "observation_end") -> pd.Timestamp | None:
     """A date without a time means the end of that day (``2025-12-31`` -> 23:59:59.999999).
 
-    A time with an offset is converted to the store time zone ``timezone``; a naive time is
-    store-local already. Raises :class:`CrmlabInputError` for anything else (one line).
+    A time with an offset is converted to the store time zone ``timezone`` (default:
+    :func:`get_timezone`); a naive time is store-local already. Raises :class:`CrmlabInputError` for anything else (one line).
     """
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -212,7 +241,7 @@ def _parse_dmy(s: pd.Series, dayfirst: bool | None, where: str, zone) -> pd.Seri
     return out
 
 
-def _parse_time(s: pd.Series, timezone=DEFAULT_TIMEZONE, dayfirst: bool | None = None,
+def _parse_time(s: pd.Series, timezone=None, dayfirst: bool | None = None,
                 where: str = "time column") -> pd.Series:
     """Times as naive store-local ``datetime64[ns]`` (NaT where unreadable)."""
     zone, _ = _zone(timezone)

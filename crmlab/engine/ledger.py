@@ -25,7 +25,7 @@ from crmlab.engine.aggregates import ts
 from crmlab.engine.connection import Engine, get_engine
 from crmlab.engine.screening import CHUNK_ROWS, OPTIONAL, decide_dayfirst, open_export, screen_lines
 from crmlab.engine.sources import OrderTable
-from crmlab.io import DEFAULT_TIMEZONE, PII_COLUMNS, CrmlabInputError, Ledger
+from crmlab.io import PII_COLUMNS, CrmlabInputError, Ledger
 
 __all__ = ["load_export", "REASONS"]
 
@@ -116,7 +116,7 @@ def _roll_up(kept: ibis.Table) -> ibis.Table:
 
 
 def load_export(source, engine: str | Engine | None = None, *, columns=None, observation_end=None,
-                timezone: str = DEFAULT_TIMEZONE, decimal: str = ".", dayfirst: bool | None = None, now=None,
+                timezone: str | None = None, decimal: str = ".", dayfirst: bool | None = None, now=None,
                 keep_pii: bool = False, chunk_rows: int = CHUNK_ROWS) -> tuple[OrderTable, Ledger]:
     """Validate an order export into ``engine``: the orders and the ledger (see the module doc
     and :func:`crmlab.io.load_orders` for the parameters).

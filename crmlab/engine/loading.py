@@ -37,7 +37,7 @@ def ledger_from_dict(d: dict) -> Ledger:
 
 
 def load(source, engine: str | Engine | None = None, *, columns=None, observation_end=None,
-         timezone: str = DEFAULT_TIMEZONE, decimal: str = ".", dayfirst: bool | None = None,
+         timezone: str | None = None, decimal: str = ".", dayfirst: bool | None = None,
          now=None) -> tuple[OrderTable, Ledger]:
     """Validated orders in ``engine`` and their ledger.
 
