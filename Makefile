@@ -6,7 +6,7 @@ CRMLAB := $(VENV)/bin/crmlab
 SAMPLE := data/sample
 OUT    ?= reports/{date}
 
-.PHONY: install report test lab sample bench clean
+.PHONY: install report test lab sample bench mutate clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,29 @@ bench: install
 	$(PY) benchmarks/bench_load.py
 	$(PY) benchmarks/bench_clv_summary.py
 	$(PY) benchmarks/bench_analyses.py
+
+# Mutation testing (README, "Mutation testing"; not part of `make test`): mutmut over the
+# MUTATE_MODULES against the fast tests of [tool.mutmut] in pyproject.toml, in a fresh copy
+# of HEAD under MUTATE_DIR (mutmut writes mutants there, never into this checkout), stopped
+# after MUTATE_BUDGET seconds (what was tested by then still counts), 2 workers.
+MUTATE_DIR     ?= /tmp/crmlab-mutate
+MUTATE_MODULES ?= crmlab.retention crmlab.proportion
+MUTATE_BUDGET  ?= 1200
+MUTMUT         := $(abspath $(VENV))/bin/mutmut
+
+mutate: install
+	@d="$$(realpath -m '$(MUTATE_DIR)')"; \
+	case "$$d/" in "$(CURDIR)/"*) echo "make mutate: MUTATE_DIR is inside the checkout: refused"; exit 2;; esac; \
+	case "$(CURDIR)/" in "$${d%/}/"*) echo "make mutate: MUTATE_DIR holds the checkout: refused"; exit 2;; esac; \
+	if [ "$$d" = / ] || [ "$$d" = "$$(realpath ~)" ]; then echo "make mutate: MUTATE_DIR=$$d: refused"; exit 2; fi
+	rm -rf '$(MUTATE_DIR)' && mkdir -p '$(MUTATE_DIR)'
+	git archive HEAD | tar -x -C '$(MUTATE_DIR)'
+	cd '$(MUTATE_DIR)' && timeout --signal=INT --kill-after=60 $(MUTATE_BUDGET) \
+		$(MUTMUT) run --max-children 2 $(foreach m,$(MUTATE_MODULES),'$(m).*') > run.log 2>&1 || true
+	@cd '$(MUTATE_DIR)' && tr '\r' '\n' < run.log | grep -E '^. [0-9]+/[0-9]+ ' | tail -1; \
+		$(MUTMUT) results --all true > results.txt 2>/dev/null; \
+		for m in $(MUTATE_MODULES); do echo "$$m:"; grep -F "    $$m." results.txt | sed 's/.*: //' | sort | uniq -c; done; \
+		echo "log: $(MUTATE_DIR)/run.log; survivors: cd $(MUTATE_DIR) && $(MUTMUT) results; $(MUTMUT) show NAME"
 
 clean:
 	rm -rf $(VENV)
