@@ -405,5 +405,14 @@ def wakeup_candidates(values: pd.DataFrame, stages: pd.DataFrame, p_alive_cutoff
     return out.sort_values("clv", ascending=False)
 
 
-from crmlab.clv_pipeline import (ClvResult, clv_pipeline, customer_value, holdout_comparison,  # noqa: E402
-                                  period_transactions)
+_PIPELINE = ("ClvResult", "clv_pipeline", "customer_value", "holdout_comparison", "period_transactions")
+
+
+def __getattr__(name: str):
+    # re-exported from crmlab.clv_pipeline on first use: an import at the top of either module
+    # would be circular (crmlab.clv_pipeline imported first failed with an ImportError)
+    if name in _PIPELINE:
+        from crmlab import clv_pipeline as _p
+
+        return getattr(_p, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
