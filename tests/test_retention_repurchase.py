@@ -175,8 +175,7 @@ def test_percentile_threshold_where_the_naive_percentile_is_visibly_wrong():
     of 5.875 at risk (1.875 + S's 3 x (.5 + .5) + L1's 1); day 120: events 1.5 of 4.
     F(360) = 1 - (4 / 5.875)(2.5 / 4) = 0.5745; F(2) = 0.3191 < 0.9 F(360) = 0.5170 <= F(120): 120 days.
     """
-    rows = [(c, pd.Timestamp("2025-12-01 10:00") + pd.Timedelta(days=2 * j), 10.0) for c in ("F1", "F2")
-            for j in range(16)]
+    rows = [(c, f"2025-12-{1 + 2 * j:02d} 10:00", 10.0) for c in ("F1", "F2") for j in range(16)]
     rows += [(c, t, 10.0) for c in ("S1", "S2", "S3") for t in ("2025-01-10 10:00", "2025-05-10 10:00")]
     rows += [("L1", "2025-01-01 10:00", 10.0)]
     o = load_orders(orders_frame(rows), observation_end="2025-12-31")[0]
