@@ -21,7 +21,7 @@ analytic gradient); intervals are on the log scale, so they are always positive.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Sequence
 
 import numpy as np
@@ -98,15 +98,21 @@ def rfm_summary(orders, observation_end=None, time_unit: str = "D", calibration_
 
 # ----------------------------------------------------------------------------- fitted models
 
-@dataclass
+@dataclass(repr=False)
 class FittedModel:
     """A fitted model: parameters, log-likelihood, status and log-scale covariance.
 
+    lifelines' shape: ``FittedModel("bgnbd").fit(summary)`` fits (and returns the model),
+    ``params_`` holds the estimates, ``summary`` is a DataFrame of estimate, standard error
+    and 95% interval per parameter, ``print_summary()`` prints it. Its display says how many
+    customers it was fitted on (and on how many distinct rows: customers with the same
+    history are one weighted row).
+
     Attributes
     ----------
-    name : str
+    name : {"bgnbd", "pareto_nbd", "mbgnbd", "gamma_gamma"}
     params_ : Series
-        Natural-scale estimates (NaN when the fit failed).
+        Natural-scale estimates (NaN when the fit failed; None before :meth:`fit`).
     log_likelihood : float
         Total log-likelihood at the estimate (lifetimes' likelihood, without a penalizer).
     standard_errors : Series
@@ -123,7 +129,7 @@ class FittedModel:
     """
 
     name: str
-    params_: pd.Series
+    params_: pd.Series | None = None
     log_likelihood: float = float("nan")
     standard_errors: pd.Series | None = None
     cov_log: np.ndarray | None = None
@@ -153,12 +159,77 @@ class FittedModel:
                                                                   float(v * np.exp(z * se / v))]
         return out
 
+    @property
     def summary(self) -> pd.DataFrame:
-        """Estimate, standard error and 95% interval per parameter (log scale)."""
+        """Estimate, standard error and 95% interval per parameter (log scale), as lifelines'
+        ``summary``: a DataFrame indexed by parameter."""
+        if self.params_ is None:
+            raise ValueError(f"{self.name} is not fitted yet: call .fit(summary) first")
         ci = self.ci()
         return pd.DataFrame({"estimate": self.params_, "std_error": self.standard_errors,
                              "ci_low": [c[0] if c else np.nan for c in ci.values()],
                              "ci_high": [c[1] if c else np.nan for c in ci.values()]}, index=self.params_.index)
+
+    def fit(self, summary: pd.DataFrame, suffix: str = "", penalizer: float = 0.0) -> "FittedModel":
+        """Fit this model to an RFM summary (:func:`rfm_summary`) and return it (lifelines' way).
+
+        Purchase models by :func:`fit_clv_models` (boundary status judged against the NBD),
+        Gamma-Gamma by :func:`fit_gamma_gamma`; ``suffix="_cal"`` fits a calibration summary.
+
+        Raises
+        ------
+        ClvFitError
+            A purchase model on data that cannot support one (no repeat customers, ...).
+        """
+        if self.name == "gamma_gamma":
+            new = fit_gamma_gamma(summary, penalizer, suffix)
+        elif self.name in MODELS:
+            new = fit_clv_models(summary, (self.name,), penalizer, suffix=suffix)[self.name]
+        else:
+            raise ValueError(f"unknown model {self.name!r}; choose from {MODELS + ('gamma_gamma',)}")
+        for f in fields(self):
+            setattr(self, f.name, getattr(new, f.name))
+        return self
+
+    def print_summary(self, decimals: int = 4) -> None:
+        """Print the model, what it was fitted on, and :attr:`summary` (lifelines' ``print_summary``)."""
+        print(self.summary_text(decimals))
+
+    def summary_text(self, decimals: int = 4) -> str:
+        """The text :meth:`print_summary` prints."""
+        head = [f"<crmlab.FittedModel: {LABELS.get(self.name, self.name)}>"]
+        if self.params_ is None:
+            return head[0] + "\nnot fitted yet: .fit(summary)"
+        who = "repeat customers" if self.name == "gamma_gamma" else "customers"
+        head += [f"{'fitted on':<16}{self.n_customers:,} {who}" + (f" ({self.n_rows:,} distinct rows, weighted)"
+                                                                  if self.n_rows else ""),
+                 f"{'log-likelihood':<16}{self.log_likelihood:,.{decimals}f}", f"{'status':<16}{self.status}"]
+        if self.error:
+            head.append(f"{'':<16}{self.error}")
+        if self.status == "failed":
+            return "\n".join(head)
+        body = self.summary.to_string(float_format=lambda x: f"{x:.{decimals}g}", na_rep="—")
+        return "\n".join(head + ["---", body, "---",
+                                 "95% intervals on the log scale (always positive); standard errors θ × SE(log θ)"])
+
+    def _card(self):
+        from crmlab.display import model_card
+
+        return model_card(self)
+
+    def __repr__(self) -> str:
+        label = LABELS.get(self.name, self.name)
+        if self.params_ is None:
+            return f"<FittedModel {label}: not fitted>"
+        who = "repeat customers" if self.name == "gamma_gamma" else "customers"
+        fitted = f"fitted on {self.n_customers:,} {who}" + (f" ({self.n_rows:,} distinct rows)" if self.n_rows else "")
+        if self.status == "failed":
+            return f"<FittedModel {label}: failed ({fitted}): {self.error}>"
+        params = ", ".join(f"{k} {v:.4g}" for k, v in self.params_.items())
+        return f"<FittedModel {label}: {fitted}; {params}; log-likelihood {self.log_likelihood:,.2f}, {self.status}>"
+
+    def _repr_html_(self) -> str:
+        return self._card().html()
 
     def to_dict(self) -> dict:
         if self.status == "failed":

@@ -286,9 +286,14 @@ def period_transactions(summary: pd.DataFrame, model: FittedModel, n_max: int = 
 
 # ----------------------------------------------------------------------------- the pipeline
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ClvResult:
-    """Everything ``crmlab clv`` prints and notebook 04 shows (``to_dict()`` is the JSON)."""
+    """Everything ``crmlab clv`` prints and notebook 04 shows (``to_dict()`` is the JSON).
+
+    In a notebook it shows itself: the headline (CLV total with its interval), the models
+    side by side on the holdout, the warnings. ``model`` is the chosen purchase model
+    (a :class:`~crmlab.clv.FittedModel`: ``.summary``, ``.print_summary()``), ``values``
+    the per-customer table, :meth:`plot` the value by decile."""
 
     observation_end: pd.Timestamp
     time_unit: str
@@ -307,6 +312,42 @@ class ClvResult:
     summary: pd.DataFrame
     warnings: tuple = ()
     parameters: dict = field(default_factory=dict)
+    engine: str | None = field(default=None, compare=False)
+    timezone: str | None = field(default=None, compare=False)
+
+    @property
+    def model(self) -> FittedModel:
+        """The chosen purchase model, fitted on all the data."""
+        return self.models[self.chosen_model]
+
+    def _card(self):
+        from crmlab.display import clv_card
+
+        return clv_card(self)
+
+    def __repr__(self) -> str:
+        return self._card().text()
+
+    def _repr_html_(self) -> str:
+        return self._card().html()
+
+    def plot(self, ax=None, kind: str = "deciles"):
+        """``kind="deciles"``: share of expected value by CLV decile
+        (:func:`crmlab.figures.clv_figure`); ``"holdout"``: mean holdout purchases by
+        calibration frequency, actual vs each model (:func:`crmlab.figures.holdout_figure`).
+        Returns the new Figure, or ``ax`` when given."""
+        from crmlab import figures
+        from crmlab.clv import value_deciles
+
+        if kind == "deciles":
+            if self.clv["total"] is None:
+                raise ValueError(f"no CLV in money to draw: {self.clv.get('error')}")
+            return figures.clv_figure(value_deciles(self.values), self.clv["horizon_months"], ax=ax)
+        if kind == "holdout":
+            if self.holdout is None:
+                raise ValueError("no holdout comparison in this result (calibration_end / holdout_days)")
+            return figures.holdout_figure(self.holdout["by_frequency"], list(self.holdout["metrics"].index), ax=ax)
+        raise ValueError(f"kind must be 'deciles' or 'holdout', not {kind!r}")
 
     def headline(self) -> str:
         c = self.clv
@@ -451,5 +492,8 @@ def clv_pipeline(orders, *, time_unit: str = "W", observation_end=None, calibrat
     params = {"time_unit": time_unit, "calibration_end": None if hold is None else str(hold["calibration_end"]),
               "holdout_days": holdout_days, "model": model, "horizon_months": horizon_months,
               "discount_rate": discount_rate, "margin": margin, "interval_level": interval_level}
+    from crmlab.display import run_settings
+
     return ClvResult(o.observation_end, time_unit, int(len(summary)), int((summary["frequency"] > 0).sum()), models, gg,
-                     corr, chosen, reason, tracks, hold, values, clv, checks, summary, tuple(warnings), params)
+                     corr, chosen, reason, tracks, hold, values, clv, checks, summary, tuple(warnings), params,
+                     **run_settings(o))

@@ -1,12 +1,26 @@
-"""Figures: functions that take computed results and return a matplotlib Figure.
+"""Figures: functions that take computed results and draw them.
 
-They compute nothing new. Chinese labels render with the Noto Sans CJK SC font shipped in
-the ``mplfonts`` wheel; every figure is drawn inside :func:`style` (an ``rc_context``), so
-importing crmlab changes no global matplotlib setting.
+They compute nothing new. Each takes an optional ``ax=`` (seaborn's and lifelines' way):
+
+* without it, the function makes a new Figure and returns it; the Figure shows itself in a
+  notebook (PNG, crmlab's style) without pyplot, so nothing global is touched;
+* with it, the function draws onto that Axes (of any figure: your ``plt.subplots``, a grid,
+  another crmlab figure) and returns the Axes, to restyle or to place beside another:
+
+>>> import matplotlib.pyplot as plt  # doctest: +SKIP
+>>> fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))  # doctest: +SKIP
+>>> retention_curves(table, ax=left)  # doctest: +SKIP
+>>> repurchase_curve_figure(curve, ax=right).set_title("After order k")  # doctest: +SKIP
+
+Result objects call them from ``.plot(ax=None)``. Chinese labels render with the Noto Sans
+CJK SC font shipped in the ``mplfonts`` wheel; every figure is drawn inside :func:`style`
+(an ``rc_context``), so importing crmlab changes no global matplotlib setting.
+``monthly_sales_figure`` draws two panels: its ``ax`` is a pair of Axes.
 """
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 from typing import Iterator
 
@@ -16,7 +30,9 @@ import pandas as pd
 from matplotlib import font_manager
 from matplotlib.figure import Figure
 
-__all__ = ["cjk_font_path", "style"]
+__all__ = ["cjk_font_path", "style", "CrmlabFigure", "monthly_sales_figure", "spread_figure", "retention_heatmap",
+           "retention_curves", "rates_over_time", "stage_bar", "matrix_figure", "repurchase_curve_figure",
+           "km_figure", "holdout_figure", "p_alive_heatmap", "clv_figure", "forest_plot", "cumulative_figure"]
 
 COLORS = ["#1f5fa8", "#e07b39", "#3a9a5b", "#b8433d", "#7d5ba6", "#8c6d31", "#5b8fa8"]
 
@@ -47,10 +63,29 @@ def style() -> Iterator[None]:
         yield
 
 
+class CrmlabFigure(Figure):
+    """A matplotlib Figure that shows itself in a notebook as a PNG drawn in crmlab's style,
+    without pyplot (so no figure is kept open and none is shown twice)."""
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        with style():
+            self.savefig(buf, format="png", dpi=100)
+        return buf.getvalue()
+
+
 def _fig(w: float = 9, h: float = 4.5, ncols: int = 1, nrows: int = 1):
-    fig = Figure(figsize=(w, h), constrained_layout=True)
+    fig = CrmlabFigure(figsize=(w, h), constrained_layout=True)
     axes = fig.subplots(nrows, ncols)
     return fig, axes
+
+
+def _canvas(ax, w: float, h: float):
+    """``(figure, axes, given)``: the caller's ``ax`` and its figure, or a new w × h figure."""
+    if ax is not None:
+        return ax.figure, ax, True
+    fig, a = _fig(w, h)
+    return fig, a, False
 
 
 def pct_axis(ax, axis: str = "y") -> None:
@@ -61,10 +96,16 @@ def pct_axis(ax, axis: str = "y") -> None:
 
 # ------------------------------------------------------------------ 01 store overview
 
-def monthly_sales_figure(monthly: pd.DataFrame) -> Figure:
-    """Sales by month split new vs returning buyers, and buyers per month."""
+def monthly_sales_figure(monthly: pd.DataFrame, ax=None):
+    """Sales by month split new vs returning buyers, and the returning share by month.
+
+    ``ax``: a pair of Axes (sales, share); returned as given. Without it: a new Figure."""
     with style():
-        fig, (a1, a2) = _fig(10, 4.2, ncols=2)
+        if ax is not None:
+            a1, a2 = ax
+            fig = a1.figure
+        else:
+            fig, (a1, a2) = _fig(10, 4.2, ncols=2)
         x = np.arange(len(monthly))
         labels = [str(p) for p in monthly.index]
         a1.bar(x, monthly["new_sales"] / 1e4, label="新客 new", color=COLORS[0])
@@ -81,28 +122,28 @@ def monthly_sales_figure(monthly: pd.DataFrame) -> Figure:
             a.legend(fontsize=9)
         if monthly["partial"].any():
             a1.set_xlabel("last month partial 最后一个月未满", fontsize=9)
-    return fig
+    return ax if ax is not None else fig
 
 
-def spread_figure(table: pd.DataFrame, title: str) -> Figure:
+def spread_figure(table: pd.DataFrame, title: str, ax=None):
     """Horizontal bars of sales share by region or channel."""
     with style():
-        fig, ax = _fig(6, 0.35 * len(table) + 1.2)
+        fig, ax, given = _canvas(ax, 6, 0.35 * len(table) + 1.2)
         t = table.iloc[::-1]
         ax.barh([str(i) for i in t.index], t["sales_share"], color=COLORS[0])
         pct_axis(ax, "x")
         ax.set_title(title)
-    return fig
+    return ax if given else fig
 
 
 # ------------------------------------------------------------------ 02 retention and repurchase
 
-def retention_heatmap(table, max_rows: int = 24) -> Figure:
+def retention_heatmap(table, max_rows: int = 24, ax=None):
     """Cohort x day retention; censored cells (no eligible customer) blank; n under each rate."""
     rates = table.rates.iloc[-(max_rows + 1):]
     elig = table.eligible.loc[rates.index]
     with style():
-        fig, ax = _fig(1.2 * rates.shape[1] + 3, 0.36 * len(rates) + 1.6)
+        fig, ax, given = _canvas(ax, 1.2 * rates.shape[1] + 3, 0.36 * len(rates) + 1.6)
         data = np.ma.masked_invalid(rates.to_numpy(float))
         vmax = np.nanmax(rates.to_numpy(float)) if np.isfinite(rates.to_numpy(float)).any() else 1
         im = ax.imshow(data, aspect="auto", cmap="Blues", vmin=0, vmax=vmax or 1)
@@ -118,13 +159,13 @@ def retention_heatmap(table, max_rows: int = 24) -> Figure:
         ax.grid(False)
         ax.set_title(f"留存率 Retention by cohort ({table.kind}); blank = not yet observable")
         fig.colorbar(im, ax=ax, shrink=0.6, format=matplotlib.ticker.PercentFormatter(1.0, 0))
-    return fig
+    return ax if given else fig
 
 
-def retention_curves(table, last_n: int = 6) -> Figure:
+def retention_curves(table, last_n: int = 6, ax=None):
     """Retention by day for the latest cohorts and all cohorts together."""
     with style():
-        fig, ax = _fig(8, 4)
+        fig, ax, given = _canvas(ax, 8, 4)
         x = [str(c) for c in table.rates.columns]
         rows = [r for r in table.rates.index if r != "all cohorts"][-last_n:] + ["all cohorts"]
         for r in rows:
@@ -134,13 +175,13 @@ def retention_curves(table, last_n: int = 6) -> Figure:
         ax.set_xlabel("day after first order 首单后第N天")
         ax.set_title("留存曲线 Retention curves")
         ax.legend(fontsize=8, ncol=2)
-    return fig
+    return ax if given else fig
 
 
-def rates_over_time(frames: dict, title: str) -> Figure:
+def rates_over_time(frames: dict, title: str, ax=None):
     """Rates per period with Wilson 95% bands, one line per frame (e.g. 次月/次季度复购率)."""
     with style():
-        fig, ax = _fig(9, 4)
+        fig, ax, given = _canvas(ax, 9, 4)
         for label, f in frames.items():
             f = f[f["rate"].notna()]
             x = f.index.to_timestamp() if hasattr(f.index, "to_timestamp") else f.index
@@ -149,26 +190,26 @@ def rates_over_time(frames: dict, title: str) -> Figure:
         pct_axis(ax)
         ax.set_title(title)
         ax.legend(fontsize=9)
-    return fig
+    return ax if given else fig
 
 
-def stage_bar(counts: pd.DataFrame) -> Figure:
+def stage_bar(counts: pd.DataFrame, ax=None):
     """Customers per lifecycle stage."""
     with style():
-        fig, ax = _fig(8, 3.5)
+        fig, ax, given = _canvas(ax, 8, 3.5)
         labels = [f"{i}\n{r['名称']}" for i, r in counts.iterrows()]
         ax.bar(labels, counts["customers"], color=COLORS[0])
         for i, (n, s) in enumerate(zip(counts["customers"], counts["share"])):
             ax.text(i, n, f"{n:,}\n{100 * s:.1f}%", ha="center", va="bottom", fontsize=8)
         ax.set_title("生命周期 Customers by lifecycle stage")
         ax.set_ylim(0, counts["customers"].max() * 1.25)
-    return fig
+    return ax if given else fig
 
 
-def matrix_figure(m: pd.DataFrame, title: str) -> Figure:
+def matrix_figure(m: pd.DataFrame, title: str, ax=None):
     """A count matrix (e.g. stage transitions) as an annotated heat map."""
     with style():
-        fig, ax = _fig(1.1 * m.shape[1] + 3, 0.5 * m.shape[0] + 1.5)
+        fig, ax, given = _canvas(ax, 1.1 * m.shape[1] + 3, 0.5 * m.shape[0] + 1.5)
         ax.imshow(m.to_numpy(float), cmap="Oranges", aspect="auto")
         for i in range(m.shape[0]):
             for j in range(m.shape[1]):
@@ -179,16 +220,16 @@ def matrix_figure(m: pd.DataFrame, title: str) -> Figure:
         ax.set_ylabel(m.index.name or "")
         ax.grid(False)
         ax.set_title(title)
-    return fig
+    return ax if given else fig
 
 
 # ------------------------------------------------------------------ 03 magic number
 
-def repurchase_curve_figure(curve, magic: int | None = None) -> Figure:
+def repurchase_curve_figure(curve, magic: int | None = None, ax=None):
     """The censoring-aware curve with Wilson intervals, the naive curve and Kaplan-Meier beside it."""
     t = curve.table
     with style():
-        fig, ax = _fig(9, 4.5)
+        fig, ax, given = _canvas(ax, 9, 4.5)
         ok = t["enough"]
         ax.errorbar(t["k"][ok], t["rate"][ok], yerr=[t["rate"][ok] - t["ci_low"][ok], t["ci_high"][ok] - t["rate"][ok]],
                     marker="o", capsize=3, lw=2, label=f"复购率 within {curve.window_days} days (censoring-aware)")
@@ -208,13 +249,13 @@ def repurchase_curve_figure(curve, magic: int | None = None) -> Figure:
         ax.set_ylabel("P(order k+1)")
         ax.set_title("复购魔法数字 Repurchase rate by order count")
         ax.legend(fontsize=8, loc="lower right")
-    return fig
+    return ax if given else fig
 
 
-def km_figure(km: pd.DataFrame, window_days: int) -> Figure:
+def km_figure(km: pd.DataFrame, window_days: int, ax=None):
     """Kaplan-Meier P(next order by day d) after the k-th order, one line per k."""
     with style():
-        fig, ax = _fig(8, 4)
+        fig, ax, given = _canvas(ax, 8, 4)
         for k, g in km.groupby("k"):
             ax.step(g["day"], g["p_next"], where="post", label=f"after order {k}")
         ax.axvline(window_days, color="#999", ls="--")
@@ -223,15 +264,15 @@ def km_figure(km: pd.DataFrame, window_days: int) -> Figure:
         ax.set_ylabel("P(next order by then)")
         ax.set_title("下一单时间 Time to next order (Kaplan-Meier, censored at observation end)")
         ax.legend(fontsize=8)
-    return fig
+    return ax if given else fig
 
 
 # ------------------------------------------------------------------ 04 CLV
 
-def holdout_figure(by_frequency: pd.DataFrame, models: list[str]) -> Figure:
+def holdout_figure(by_frequency: pd.DataFrame, models: list[str], ax=None):
     """Mean holdout purchases by calibration frequency: actual bars, each model's prediction."""
     with style():
-        fig, ax = _fig(8, 4)
+        fig, ax, given = _canvas(ax, 8, 4)
         x = np.arange(len(by_frequency))
         ax.bar(x, by_frequency["actual"], color="#cccccc", label="actual 实际")
         for m in models:
@@ -241,13 +282,13 @@ def holdout_figure(by_frequency: pd.DataFrame, models: list[str]) -> Figure:
         ax.set_ylabel("mean purchases in holdout")
         ax.set_title("预测 vs 实际 Holdout: predicted vs actual")
         ax.legend(fontsize=8)
-    return fig
+    return ax if given else fig
 
 
-def p_alive_heatmap(matrix: pd.DataFrame, T: float, unit: str) -> Figure:
+def p_alive_heatmap(matrix: pd.DataFrame, T: float, unit: str, ax=None):
     """P(alive) by frequency and recency for customers of age T."""
     with style():
-        fig, ax = _fig(8, 4.5)
+        fig, ax, given = _canvas(ax, 8, 4.5)
         im = ax.imshow(np.ma.masked_invalid(matrix.to_numpy(float)), origin="lower", aspect="auto", cmap="RdYlGn",
                        vmin=0, vmax=1, extent=[matrix.columns.min(), matrix.columns.max(), -0.5, len(matrix) - 0.5])
         ax.set_xlabel(f"recency (last purchase, {unit} after the first)")
@@ -255,31 +296,31 @@ def p_alive_heatmap(matrix: pd.DataFrame, T: float, unit: str) -> Figure:
         ax.grid(False)
         ax.set_title(f"存活概率 P(alive) for customers first seen {T:.0f} {unit} ago")
         fig.colorbar(im, ax=ax, format=matplotlib.ticker.PercentFormatter(1.0, 0))
-    return fig
+    return ax if given else fig
 
 
-def clv_figure(deciles: pd.DataFrame, horizon_months: int) -> Figure:
+def clv_figure(deciles: pd.DataFrame, horizon_months: int, ax=None):
     """Share of expected value by CLV decile (10 = top)."""
     with style():
-        fig, ax = _fig(8, 3.8)
+        fig, ax, given = _canvas(ax, 8, 3.8)
         ax.bar([str(i) for i in deciles.index], deciles["share_of_value"], color=COLORS[1])
         for i, v in enumerate(deciles["share_of_value"]):
             ax.text(i, v, f"{100 * v:.0f}%", ha="center", va="bottom", fontsize=8)
         pct_axis(ax)
         ax.set_xlabel("CLV decile (10 = most valuable tenth)")
         ax.set_title(f"终身价值分布 Share of {horizon_months}-month expected value by decile")
-    return fig
+    return ax if given else fig
 
 
 # ------------------------------------------------------------------ 05 SMS experiment
 
-def forest_plot(rows: pd.DataFrame, title: str, reference: str) -> Figure:
+def forest_plot(rows: pd.DataFrame, title: str, reference: str, ax=None):
     """Differences in conversion (percentage points) with 95% intervals, one row each.
 
     ``rows``: index labels, columns ``diff``, ``low``, ``high``.
     """
     with style():
-        fig, ax = _fig(8, 0.55 * len(rows) + 1.6)
+        fig, ax, given = _canvas(ax, 8, 0.55 * len(rows) + 1.6)
         y = np.arange(len(rows))[::-1]
         ax.errorbar(100 * rows["diff"], y, xerr=[100 * (rows["diff"] - rows["low"]), 100 * (rows["high"] - rows["diff"])],
                     fmt="o", capsize=4, lw=2, color=COLORS[0])
@@ -289,13 +330,13 @@ def forest_plot(rows: pd.DataFrame, title: str, reference: str) -> Figure:
         ax.set_yticks(y, [str(i) for i in rows.index])
         ax.set_xlabel(f"difference in conversion, percentage points (vs {reference})")
         ax.set_title(title)
-    return fig
+    return ax if given else fig
 
 
-def cumulative_figure(cum: pd.DataFrame, window_hours: float) -> Figure:
+def cumulative_figure(cum: pd.DataFrame, window_hours: float, ax=None):
     """Share of targeted customers who bought by hour h after the send, per arm."""
     with style():
-        fig, ax = _fig(8, 4)
+        fig, ax, given = _canvas(ax, 8, 4)
         for arm in cum.columns:
             ax.step(cum.index, cum[arm], where="post", label=str(arm), lw=2 if arm == "holdout" else 1.5,
                     ls="--" if arm == "holdout" else "-")
@@ -304,4 +345,4 @@ def cumulative_figure(cum: pd.DataFrame, window_hours: float) -> Figure:
         ax.set_xlabel("hours after the send 发送后小时")
         ax.set_title("累计转化 Cumulative conversion in the attribution window")
         ax.legend(fontsize=8)
-    return fig
+    return ax if given else fig

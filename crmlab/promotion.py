@@ -174,7 +174,10 @@ class PromotionResult:
 
     ``this_year``, ``last_year`` and ``plan`` are indexed by (phase, type) with the
     phases in order, then ``period``; types ``new``, ``old``, ``all``; columns
-    :data:`METRICS`. ``units`` columns are NaN when the export has no quantity."""
+    :data:`METRICS`. ``units`` columns are NaN when the export has no quantity.
+
+    In a notebook it shows itself (sales per phase: last year, this year, target,
+    attainment, old customers' share); :meth:`plot` draws new vs old per phase."""
 
     date: pd.Timestamp
     last_year_date: pd.Timestamp
@@ -189,6 +192,32 @@ class PromotionResult:
     bases: dict = field(default_factory=dict)
     clv_check: dict | None = None
     has_units: bool = False
+    engine: str | None = field(default=None, compare=False)
+    timezone: str | None = field(default=None, compare=False)
+
+    def _card(self):
+        from crmlab.display import promotion_card
+
+        return promotion_card(self)
+
+    def headline(self) -> str:
+        """The one-line finding: the review's attainment, or the plan's target before D."""
+        return self._card().finding
+
+    def __repr__(self) -> str:
+        return self._card().text()
+
+    def _repr_html_(self) -> str:
+        return self._card().html()
+
+    def plot(self, ax=None, metric: str = "sales"):
+        """New vs old customers per phase, last year beside this year
+        (:func:`crmlab.promotion_season.split_figure`). Returns the new Figure, or ``ax``
+        when given."""
+        from crmlab.promotion_season import split_figure
+
+        fig = split_figure(self.this_year, self.last_year, metric, PHASE_LABELS, ax=ax)
+        return ax if ax is not None else fig
 
     @property
     def period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -372,8 +401,10 @@ def analyse_promotion(orders, date=None, last_year_date=None, phases=None, growt
             notes.append(_clv_note(check))
     bases = {k: v for k, v in b.items() if k != "windows"}
     bases["participation"] = None if part is None else part.to_dict()
+    from crmlab.display import run_settings
+
     return PromotionResult(day, last, ph, end, this, last_y, plan, rate, source, tuple(notes), bases, check,
-                           o.has("quantity"))
+                           o.has("quantity"), **run_settings(o))
 
 
 def _clv_note(c: dict) -> str:

@@ -7,7 +7,7 @@ cell with none is NaN (drawn blank), never 0.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -38,6 +38,11 @@ class RetentionTable:
         New buyers per cohort.
     kind, cohort : str
     observation_end : Timestamp
+    engine, timezone : str
+        The engine that computed it and the store time zone in force (shown in the display).
+
+    In a notebook the table shows itself (the latest cohorts, the all-cohorts row and the
+    headline); :meth:`plot` draws it.
     """
 
     rates: pd.DataFrame
@@ -47,6 +52,34 @@ class RetentionTable:
     kind: str
     cohort: str
     observation_end: pd.Timestamp
+    engine: str | None = field(default=None, compare=False)
+    timezone: str | None = field(default=None, compare=False)
+
+    def _card(self):
+        from crmlab.display import retention_card
+
+        return retention_card(self)
+
+    def headline(self) -> str:
+        """The one-line finding: day-30 retention of all cohorts (or the last observable day)."""
+        return self._card().finding
+
+    def __repr__(self) -> str:
+        return self._card().text()
+
+    def _repr_html_(self) -> str:
+        return self._card().html()
+
+    def plot(self, ax=None, kind: str = "curves", **kw):
+        """Draw the table: ``kind="curves"`` (:func:`crmlab.figures.retention_curves`) or
+        ``"heatmap"`` (:func:`crmlab.figures.retention_heatmap`); keyword arguments go to the
+        figure function. Returns the new Figure, or ``ax`` when given."""
+        from crmlab import figures
+
+        if kind not in ("curves", "heatmap"):
+            raise ValueError(f"kind must be 'curves' or 'heatmap', not {kind!r}")
+        draw = figures.retention_curves if kind == "curves" else figures.retention_heatmap
+        return draw(self, ax=ax, **kw)
 
     def to_frame(self) -> pd.DataFrame:
         """Long format: cohort, day, size, eligible, retained, rate, ci_low, ci_high."""
@@ -172,4 +205,7 @@ def retention_table(orders: pd.DataFrame, cohort: str = "month", days: Sequence 
     size.loc[ALL] = size.sum()
     E.index.name = R.index.name = size.index.name = "cohort"
     rates = R / E.where(E > 0)
-    return RetentionTable(rates.astype(float), E.astype(int), R.astype(int), size.astype(int), kind, cohort, end)
+    from crmlab.display import run_settings
+
+    return RetentionTable(rates.astype(float), E.astype(int), R.astype(int), size.astype(int), kind, cohort, end,
+                          **run_settings(o))

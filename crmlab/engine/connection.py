@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["ENGINES", "Engine", "connect", "set_engine", "get_engine"]
+__all__ = ["ENGINES", "Engine", "connect", "set_engine", "get_engine", "current_engine"]
 
 ENGINES = ("duckdb", "spark")
 _names = itertools.count()
@@ -140,6 +140,12 @@ def set_engine(engine: str | Engine | None = None, **kw) -> Engine:
     e = engine if isinstance(engine, Engine) else connect(engine, **kw)
     _default["engine"] = e
     return e
+
+
+def current_engine() -> Engine | None:
+    """The engine chosen by :func:`set_engine` (or connected by a first analysis), or None:
+    never connects (for showing the notebook's settings)."""
+    return _default.get("engine")
 
 
 def get_engine(engine: str | Engine | None = None) -> Engine:

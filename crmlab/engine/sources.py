@@ -57,7 +57,10 @@ class OrderTable:
         return replace(self, observation_end=parse_observation_end(observation_end))
 
     def __repr__(self) -> str:
-        return f"OrderTable({self.source!r}, engine={self.engine.name!r}, observation_end={self.observation_end})"
+        # no query here: a repr must not scan the orders
+        end = pd.Timestamp(self.observation_end)
+        return (f"<OrderTable {self.source}: engine {self.engine.name}, observation end {end:%Y-%m-%d %H:%M:%S}, "
+                f"columns {', '.join(self.columns)}>")
 
 
 def _frame_for_engine(orders: pd.DataFrame) -> pd.DataFrame:
