@@ -84,8 +84,10 @@ def resolve_type(value: str):
 
 
 def list_notebooks(names: Sequence[str] | None = None, directory: Path = NOTEBOOK_DIR) -> list[Path]:
-    """The numbered notebooks, or those named (``02``, ``02_retention_repurchase`` or a path)."""
-    all_nb = sorted(p for p in Path(directory).glob("[0-9][0-9]_*.ipynb"))
+    """The numbered notebooks, or those named (``02``, ``02_retention_repurchase`` or a path).
+
+    ``00_*`` notebooks (the quick-start) are for reading in JupyterLab, not reports: never run."""
+    all_nb = sorted(p for p in Path(directory).glob("[0-9][0-9]_*.ipynb") if not p.name.startswith("00_"))
     if not names:
         return all_nb
     out = []
