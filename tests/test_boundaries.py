@@ -240,6 +240,7 @@ def test_retention_to_frame_and_to_dict_contract(ret_orders):
     t = retention_table(ret_orders, cohort="month", days=(8, 30), kind="exact")
     f = t.to_frame().set_index(["cohort", "day"])
     assert list(f.columns) == ["size", "eligible", "retained", "rate", "ci_low", "ci_high"]
+    assert f[["rate", "ci_low", "ci_high"]].dtypes.eq(np.float64).all()   # NaN for a censored cell, not None
     # March: young and just, both back on day 8; day 30 only just is observed, and did not come back
     assert f.loc[("2025-03", 8)].tolist()[:3] == [2, 2, 2] and f.at[("2025-03", 8), "rate"] == 1.0
     assert f.loc[("2025-03", 30), ["size", "eligible", "retained", "rate"]].tolist() == [2, 1, 0, 0.0]
