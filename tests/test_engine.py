@@ -42,9 +42,12 @@ def loaded(small_store):
 
 
 @pytest.fixture(scope="module")
-def both(loaded, duck, spark):
-    df, _ = loaded
-    return order_table(df, duck), order_table(df, spark)
+def both(loaded, duck, spark, tmp_path_factory):
+    """The same validated orders in DuckDB (from the DataFrame) and in Spark (from the clean
+    Parquet file, scanned lazily: faster than shipping a pandas frame to Spark per query)."""
+    df, led = loaded
+    clean = write_clean(df, led, str(tmp_path_factory.mktemp("clean") / "orders.parquet"))
+    return order_table(df, duck), order_table(clean, spark)
 
 
 def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
@@ -65,9 +68,8 @@ pytestmark = pytest.mark.spark
 
 def test_retention_kinds_are_identical(both):
     d, s = both
-    for kw in ({"kind": "exact", "days": [1, 7, 30]}, {"kind": "on_or_after", "days": [7, 30, 90]},
-               {"kind": "bracket", "days": [(1, 7), (8, 30)]}, {"kind": "exact", "days": [1, 30], "cohort": "week"},
-               {"kind": "exact", "days": [1, 30], "cohort": "channel"}):
+    for kw in ({"kind": "exact", "days": [1, 7, 30], "cohort": "week"}, {"kind": "on_or_after", "days": [7, 30, 90]},
+               {"kind": "bracket", "days": [(1, 7), (8, 30)], "cohort": "channel"}):
         a, b = retention_table(d, **kw), retention_table(s, **kw)
         _same(a.eligible, b.eligible)
         _same(a.retained, b.retained)
