@@ -52,12 +52,15 @@ __all__ = ["__version__", *_API]
 
 
 def __getattr__(name: str):
+    import importlib
+    import importlib.util
+
     module = _API.get(name)
     if module is None:
-        # not an API name: let ``from crmlab import figures`` fall through to the submodule
+        # a submodule on first use (``crmlab.figures.retention_curves``), else no such name
+        if not name.startswith("_") and importlib.util.find_spec(f"crmlab.{name}") is not None:
+            return importlib.import_module(f"crmlab.{name}")
         raise AttributeError(f"module 'crmlab' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # resolved once
     return value

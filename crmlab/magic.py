@@ -61,6 +61,23 @@ class RepurchaseCurve:
     def to_frame(self) -> pd.DataFrame:
         return self.table.copy()
 
+    def __repr__(self) -> str:
+        from crmlab.display import curve_card
+
+        return curve_card(self).text()
+
+    def _repr_html_(self) -> str:
+        from crmlab.display import curve_card
+
+        return curve_card(self).html()
+
+    def plot(self, ax=None, magic: int | None = None):
+        """The curve with its intervals, the naive curve and Kaplan-Meier
+        (:func:`crmlab.figures.repurchase_curve_figure`); the new Figure, or ``ax`` when given."""
+        from crmlab.figures import repurchase_curve_figure
+
+        return repurchase_curve_figure(self, magic, ax=ax)
+
     def to_records(self) -> list[dict]:
         cols = ["k", "at_risk", "repurchased", "rate", "ci_low", "ci_high", "naive_rate", "km_rate", "customers"]
         return [{c: (None if pd.isna(v) else (int(v) if c in ("k", "at_risk", "repurchased", "customers")
@@ -89,6 +106,16 @@ class MagicNumber:
     details: dict = field(default_factory=dict)
     plateau: pd.DataFrame | None = None
     needed_factor: float | None = None
+
+    def __repr__(self) -> str:
+        from crmlab.display import magic_card
+
+        return magic_card(self).text()
+
+    def _repr_html_(self) -> str:
+        from crmlab.display import magic_card
+
+        return magic_card(self).html()
 
     def to_dict(self) -> dict:
         def num(v):

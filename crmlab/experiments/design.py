@@ -39,6 +39,16 @@ class SampleSize:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def __repr__(self) -> str:
+        from crmlab.display import sample_size_card
+
+        return sample_size_card(self).text()
+
+    def _repr_html_(self) -> str:
+        from crmlab.display import sample_size_card
+
+        return sample_size_card(self).html()
+
 
 def _z_alpha(alpha: float, alternative: str) -> float:
     if alternative not in ("two-sided", "one-sided"):

@@ -44,6 +44,25 @@ class ExperimentResult:
     monitoring: pd.DataFrame | None = None
     monitoring_method: dict | None = None
 
+    def __repr__(self) -> str:
+        from crmlab.display import experiment_card
+
+        return experiment_card(self).text()
+
+    def _repr_html_(self) -> str:
+        from crmlab.display import experiment_card
+
+        return experiment_card(self).html()
+
+    def plot(self, ax=None):
+        """Each arm's difference in conversion from the control with its 95% interval
+        (:func:`crmlab.figures.forest_plot`); the new Figure, or ``ax`` when given."""
+        from crmlab.figures import forest_plot
+
+        rows = self.comparisons[["diff", "ci_low", "ci_high"]].astype(float)
+        return forest_plot(rows.rename(columns={"ci_low": "low", "ci_high": "high"}),
+                           "各组 vs 对照 Arms vs control", self.control, ax=ax)
+
     def to_dict(self) -> dict:
         arms = []
         for a, r in self.arms.iterrows():
