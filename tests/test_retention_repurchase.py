@@ -221,7 +221,7 @@ def random_orders(draw):
     return orders_frame([(f"c{c}", t0 + pd.Timedelta(days=d, hours=h), 10.0) for c, d, h in zip(cust, day, hour)])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(random_orders(), st.integers(0, 400))
 def test_retention_properties(df, shift_days):
     end = pd.Timestamp("2025-05-10 23:59:59.999999")
