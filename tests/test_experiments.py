@@ -260,7 +260,8 @@ def test_design_summary_and_billing_without_a_segments_column(store_orders):
 
     d = design_summary(["A", "B", "holdout"], 3000, 0.05, 0.05, segments={"A": 1, "B": 2})
     assert d.loc["B", "expected_cost"] == pytest.approx(3000 * 2 * 0.05)
-    assert d.loc["A", "detectable_difference"] == pytest.approx(minimum_detectable_effect(0.05, 3000))
+    # R: power.prop.test(n = 3000, p1 = 0.05, power = 0.8, tol = 1e-12)$p2 - 0.05
+    assert d.loc["A", "detectable_difference"] == pytest.approx(0.016971127770908, rel=1e-9)
     assert d.loc["holdout", "expected_cost"] == 0
     log = pd.DataFrame({"customer_id": ["C000002", "C000004", "C000005"], "campaign_id": "x",
                         "variant": ["A", "B", "holdout"], "send_time": "2025-11-01 10:00:00",
