@@ -12,6 +12,7 @@ excluded once, under the first reason that applies, in the order of :data:`REASO
 from __future__ import annotations
 
 import atexit
+import itertools
 import os
 import shutil
 import tempfile
@@ -34,12 +35,13 @@ REASONS = ("exact_duplicate_line", "missing_customer_id", "missing_order_id", "u
            "non_finite_amount", "non_numeric_amount", "negative_amount_on_paid_order",
            "order_id_shared_by_customers", "after_observation_end")
 _YEARS5 = pd.Timedelta(days=5 * 365.25)
+_stages = itertools.count()
 
 
-def _stage(source, columns, chunk_rows: int, stage: str, **screen) -> tuple[int, object]:
-    """Screen every chunk into ``stage``/part-N.parquet; return the input rows and the export."""
+def _stage(source, columns, chunk_rows: int, write, **screen) -> tuple[int, object]:
+    """Screen every chunk and hand it (an Arrow table) to ``write``; return the input rows and
+    the export."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     ex = open_export(source, columns, chunk_rows)
     where = _io._where(ex.name, ex.origin, "order_time")
@@ -51,11 +53,37 @@ def _stage(source, columns, chunk_rows: int, stage: str, **screen) -> tuple[int,
                               ignore_index=True)
             dayfirst = decide_dayfirst(times, None, where)
         lines = screen_lines(chunk, n, dayfirst=dayfirst, where=where, **screen)
-        tbl = pa.Table.from_pandas(lines, preserve_index=False)
-        pq.write_table(tbl, os.path.join(stage, f"part-{i:05d}.parquet"), coerce_timestamps="us",
-                       allow_truncated_timestamps=True)
+        write(i, pa.Table.from_pandas(lines, preserve_index=False))
         n += len(chunk)
     return n, ex
+
+
+class _DuckStage:
+    """Chunks appended to a temporary DuckDB table (no files)."""
+
+    def __init__(self, eng: Engine) -> None:
+        self.raw, self.name = eng.con.con, f"crmlab_stage_{os.getpid()}_{next(_stages)}"
+
+    def __call__(self, i: int, tbl) -> None:
+        self.raw.register("crmlab_chunk", tbl)
+        verb = f"CREATE TEMP TABLE {self.name} AS" if i == 0 else f"INSERT INTO {self.name}"
+        self.raw.execute(f"{verb} SELECT * FROM crmlab_chunk")
+        self.raw.unregister("crmlab_chunk")
+
+
+class _ParquetStage:
+    """Chunks written as Parquet parts in a folder the engine reads (Spark)."""
+
+    def __init__(self) -> None:
+        self.folder = tempfile.mkdtemp(prefix="crmlab-stage-")
+        atexit.register(shutil.rmtree, self.folder, True)  # Spark reads the parts lazily
+
+    def __call__(self, i: int, tbl) -> None:
+        import pyarrow.parquet as pq
+
+        # microseconds: Spark 3.5 cannot read nanosecond Parquet timestamps
+        pq.write_table(tbl, os.path.join(self.folder, f"part-{i:05d}.parquet"), coerce_timestamps="us",
+                       allow_truncated_timestamps=True)
 
 
 def _mark_set_level(lines: ibis.Table, obs_end) -> ibis.Table:
@@ -131,11 +159,11 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
     obs_end = _v.parse_observation_end(observation_end, tzname)
     now_ts = _v._now(now, zone)
     eng = get_engine(engine)
-    stage = tempfile.mkdtemp(prefix="crmlab-stage-")
+    sink = _DuckStage(eng) if eng.name == "duckdb" else _ParquetStage()
     try:
-        n, ex = _stage(source, columns, chunk_rows, stage, zone=zone, dayfirst=dayfirst, decimal=decimal,
+        n, ex = _stage(source, columns, chunk_rows, sink, zone=zone, dayfirst=dayfirst, decimal=decimal,
                        now=now_ts, keep_pii=keep_pii)
-        lines = eng.con.read_parquet(os.path.join(stage, "*.parquet") if eng.name == "duckdb" else stage)
+        lines = eng.con.table(sink.name) if eng.name == "duckdb" else eng.con.read_parquet(sink.folder)
         led = Ledger(file=ex.name, input_rows=n, sha256=ex.sha256, kind="orders")
         led.timezone, led.warnings = tzname, list(ex.warnings)
         t = _mark_set_level(lines, obs_end).cache()
@@ -157,7 +185,5 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
         led.orders, led.customers = int(size["n"].iloc[0]), int(size["c"].iloc[0])
     finally:
         if eng.name == "duckdb":
-            shutil.rmtree(stage, ignore_errors=True)
-        else:  # Spark reads the staged files lazily: keep them for this process
-            atexit.register(shutil.rmtree, stage, True)
+            eng.con.con.execute(f"DROP TABLE IF EXISTS {sink.name}")
     return OrderTable(orders, obs_end, eng, ex.name), led

@@ -24,7 +24,7 @@ from crmlab.io import ORDER_ALIASES, PII_COLUMNS, STATUS_MAP, CrmlabInputError
 
 __all__ = ["Export", "open_export", "screen_lines", "ROW_REASONS", "CHUNK_ROWS"]
 
-CHUNK_ROWS = 1_000_000
+CHUNK_ROWS = 250_000  # lines screened at once: bounds the memory pandas needs
 #: Row-level reasons in the order they are applied (a line gets the first that fits).
 ROW_REASONS = ("missing_customer_id", "missing_order_id", "unparseable_order_time", "in_the_future",
                "unknown_status", "ambiguous_decimal", "non_finite_amount", "non_numeric_amount",
