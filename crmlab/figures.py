@@ -20,6 +20,7 @@ CJK SC font shipped in the ``mplfonts`` wheel; every figure is drawn inside :fun
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 from typing import Iterator
@@ -47,15 +48,27 @@ def cjk_font_path() -> str | None:
     return p if os.path.exists(p) else None
 
 
+@functools.lru_cache(maxsize=1)
+def _family() -> tuple[str, ...]:
+    path = cjk_font_path()
+    if not path:
+        return ("DejaVu Sans",)
+    font_manager.fontManager.addfont(path)  # once: each call would add the font again
+    return (font_manager.FontProperties(fname=path).get_name(), "DejaVu Sans")
+
+
+def _families() -> list[str]:
+    return list(_family())
+
+
 @contextlib.contextmanager
 def style() -> Iterator[None]:
-    """Draw inside crmlab's style: CJK-capable font, readable sizes, light grid."""
-    path = cjk_font_path()
-    family = ["DejaVu Sans"]
-    if path:
-        font_manager.fontManager.addfont(path)
-        family = [font_manager.FontProperties(fname=path).get_name(), "DejaVu Sans"]
-    rc = {"font.family": "sans-serif", "font.sans-serif": family, "axes.unicode_minus": False,
+    """Draw inside crmlab's style: CJK-capable font, readable sizes, light grid.
+
+    The font family is named, not the generic ``sans-serif``: text drawn here keeps the CJK
+    font when the figure is rendered later elsewhere (pyplot's inline backend, savefig)."""
+    family = _families()
+    rc = {"font.family": family, "font.sans-serif": family, "axes.unicode_minus": False,
           "figure.dpi": 100, "savefig.dpi": 100, "font.size": 11, "axes.titlesize": 13,
           "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
           "axes.prop_cycle": matplotlib.cycler(color=COLORS), "figure.constrained_layout.use": True}
@@ -73,6 +86,10 @@ class CrmlabFigure(Figure):
             self.savefig(buf, format="png", dpi=100)
         return buf.getvalue()
 
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        # ahead of the PNG printer pyplot's inline backend registers for every Figure
+        return {"image/png": self._repr_png_(), "text/plain": repr(self)}
+
 
 def _fig(w: float = 9, h: float = 4.5, ncols: int = 1, nrows: int = 1):
     fig = CrmlabFigure(figsize=(w, h), constrained_layout=True)
@@ -83,9 +100,20 @@ def _fig(w: float = 9, h: float = 4.5, ncols: int = 1, nrows: int = 1):
 def _canvas(ax, w: float, h: float):
     """``(figure, axes, given)``: the caller's ``ax`` and its figure, or a new w × h figure."""
     if ax is not None:
+        _cjk_ticks(ax)
         return ax.figure, ax, True
     fig, a = _fig(w, h)
     return fig, a, False
+
+
+def _cjk_ticks(ax) -> None:
+    """Title, axis labels and tick labels of an Axes made outside :func:`style` in crmlab's
+    CJK-capable font (their text objects exist already and keep the font they were made
+    with), so Chinese labels render."""
+    family = _families()
+    for t in (ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label):
+        t.set_fontfamily(family)
+    ax.tick_params(which="both", labelfontfamily=family)  # kept for ticks made later, too
 
 
 def pct_axis(ax, axis: str = "y") -> None:
@@ -104,6 +132,8 @@ def monthly_sales_figure(monthly: pd.DataFrame, ax=None):
         if ax is not None:
             a1, a2 = ax
             fig = a1.figure
+            _cjk_ticks(a1)
+            _cjk_ticks(a2)
         else:
             fig, (a1, a2) = _fig(10, 4.2, ncols=2)
         x = np.arange(len(monthly))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import doctest
 import html.parser
 import inspect
-import os
+import io
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -312,6 +313,10 @@ def test_figure_functions_draw_on_a_given_axes(results):
         assert isinstance(new, figures.CrmlabFigure), name
     pair = (axes[-2], axes[-1])
     assert figures.monthly_sales_figure(monthly, ax=pair) is pair and _drawn(axes[-2]) and _drawn(axes[-1])
+    with warnings.catch_warnings():  # the caller's figure, drawn outside crmlab's style: Chinese still renders
+        warnings.filterwarnings("error", message=".*missing from font")
+        host.savefig(io.BytesIO(), format="png", dpi=30)
+        new.canvas.print_figure(io.BytesIO(), format="png", dpi=30)  # as pyplot's inline backend does
     png = figures.retention_curves(r)._repr_png_()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -360,4 +365,5 @@ def test_quickstart_runs_under_papermill(shop, tmp_path):
     for title in ("RetentionTable", "RepurchaseCurve", "MagicNumber", "ClvResult", "ExperimentResult"):
         assert f"<b>{title}</b>" in html_out, f"{title} did not display as a card"
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2  # side-by-side curves, clv.plot()
+    assert not [o for o in outputs if o.output_type == "stream" and o.name == "stderr"]  # e.g. missing glyphs
     assert "distinct rows, weighted" in "".join(o.get("text", "") for o in outputs)  # print_summary()
