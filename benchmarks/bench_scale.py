@@ -5,7 +5,8 @@
 Generates an N-order store as Parquet with DuckDB (string customer ids, ~N/4 customers
 with a skewed number of orders each, three years, 90% paid), then runs each command as a
 user would (a fresh ``crmlab`` process each), printing wall time and peak RSS of the
-process tree. ``--baseline`` runs the same commands with the pandas path of the last
+process tree: on the export, and on the clean file ``validate --clean-out`` wrote (what a
+scheduled job or the report runner reads). ``--baseline`` runs the same commands with the pandas path of the last
 release before the engine (commit ``BASELINE``, checked out into a temporary folder from
 this repository's history) in the same run and prints the ratios.
 """
@@ -52,13 +53,15 @@ def run(cmd: list[str], env: dict | None = None) -> tuple[float, float, int]:
 
 
 def steps(orders: str, tmp: str, engine: str | None) -> dict[str, list[str]]:
+    """Each command on the export, then on the clean file ``validate --clean-out`` wrote."""
     eng = ["--engine", engine] if engine else []
-    return {
-        "validate": ["validate", "--orders", orders, *eng],
-        "summary": ["summary", "--orders", orders, "--out", os.path.join(tmp, "summary.parquet"), *eng],
-        "retention": ["retention", "--orders", orders, "--days", "1,7,30", *eng],
-        "magic-number": ["magic-number", "--orders", orders, *eng],
-    }
+    clean = os.path.join(tmp, "clean.parquet")
+    out = {"validate": ["validate", "--orders", orders, "--clean-out", clean, *eng]}
+    for src, tag in ((orders, ""), (clean, " (clean)")):
+        out[f"summary{tag}"] = ["summary", "--orders", src, "--out", os.path.join(tmp, "summary.parquet"), *eng]
+        out[f"retention{tag}"] = ["retention", "--orders", src, "--days", "1,7,30", *eng]
+        out[f"magic-number{tag}"] = ["magic-number", "--orders", src, *eng]
+    return out
 
 
 def baseline_checkout() -> str:
@@ -80,14 +83,17 @@ def main() -> None:
     print(f"generated {a.orders:,} orders in {time.perf_counter() - t0:.1f} s ({os.path.getsize(path) / 2**20:.0f} MiB)")
     crmlab = [sys.executable, "-m", "crmlab.cli"]
     base_dir = baseline_checkout() if a.baseline else None
-    print(f"{'step':<13} {'engine':>7} {'s':>7} {'MiB':>7}" + (f" {'pandas s':>9} {'MiB':>7} {'faster':>7} {'less mem':>8}"
+    print(f"{'step':<22} {'engine':>7} {'s':>7} {'MiB':>7}" + (f" {'pandas s':>9} {'MiB':>7} {'faster':>7} {'less mem':>8}"
                                                                if base_dir else ""))
     for name, args in steps(path, tmp, a.engine).items():
         s, mib, rc = run(crmlab + args)
-        line = f"{name:<13} {a.engine:>7} {s:>7.1f} {mib:>7.0f}" + ("" if rc == 0 else f" (exit {rc})")
-        if base_dir and name != "summary":
+        line = f"{name:<22} {a.engine:>7} {s:>7.1f} {mib:>7.0f}" + ("" if rc == 0 else f" (exit {rc})")
+        if base_dir and not name.startswith("summary") and "(clean)" not in name:
             env = dict(os.environ, PYTHONPATH=base_dir)
             bargs = [x for x in args if x not in ("--engine", a.engine)]
+            if "--clean-out" in bargs:
+                i = bargs.index("--clean-out")
+                del bargs[i:i + 2]
             bs, bmib, brc = run([sys.executable, "-m", "crmlab.cli", *bargs], env=env)
             line += f" {bs:>9.1f} {bmib:>7.0f} {bs / s:>6.1f}× {bmib / mib:>7.1f}×" + ("" if brc == 0 else f" (exit {brc})")
         elif base_dir:
