@@ -67,7 +67,8 @@ def main() -> None:
         x = measure(ours, setup, result=mine)
         y = measure(loop, setup, result=theirs)
         same = x["result"] == y["result"]
-        print(f"{name:>18} {a.orders:>9} {x['seconds']:>9.2f} {y['seconds']:>8.1f} {y['seconds'] / x['seconds']:>7.0f}x  "
+        ratio = y["seconds"] / x["seconds"]
+        print(f"{name:>18} {a.orders:>9} {x['seconds']:>9.2f} {y['seconds']:>8.1f} {ratio:>7.0f}x  "
               f"{'yes' if same else 'NO'}")
         if not same:
             raise SystemExit(f"{name}: crmlab {x['result']} != loop {y['result']}")

@@ -198,9 +198,10 @@ def km_factors(subjects: ibis.Table, horizon_days: float) -> ibis.Table:
 
     ``subjects`` has one row per subject: ``group``, ``dur`` (days, float), ``event`` (1 if
     the event was seen at ``dur``, 0 if censored there) and optionally ``w`` (its weight, a
-    float64 column; without it every subject weighs 1: the textbook estimator). At each distinct duration t with event weight d among the weight
-    n of subjects whose duration is >= t (censored at t still at risk), survival falls by
-    (1 − d/n): statsmodels' ``SurvfuncRight`` when every weight is 1. Returned per
+    float64 column; without it every subject weighs 1: the textbook estimator). At each
+    distinct duration t with event weight d among the weight n of subjects whose duration
+    is >= t (censored at t still at risk), survival falls by (1 − d/n): statsmodels'
+    ``SurvfuncRight`` when every weight is 1. Returned per
     ``group`` and ``day`` = ceil(t) (at least 1; t <= g iff ceil(t) <= g for whole days g)
     up to ``horizon_days``: ``log_factor`` (the sum of log(1 − d/n) over the day's event
     times) and ``all_failed`` (some factor is 0: survival is 0 from that day on).

@@ -83,6 +83,29 @@ def test_on_or_after_and_bracket_retention_by_hand():
     assert cell(b, "2025-01", "8-30")[:2] == (0, 4) and cell(b, "2025-02", "8-30")[:2] == (1, 2)
 
 
+def test_latest_fully_observable_cohort_in_notebook_02():
+    """Notebook 02's headline cohort: one in which every customer has had the full N days.
+
+    Day 30 on the fixture: Jan (4 of 4 observable) and Feb (2 of 2) qualify; Mar has a rate (f, 0 of 1)
+    but g (6 days) and h (0 days) have not had 30 days, so it must not be taken. The lines that choose
+    it are run from the notebook itself."""
+    import json
+    from pathlib import Path
+
+    cells = json.loads((Path(__file__).parents[1] / "notebooks" / "02_retention_repurchase.ipynb").read_text("utf-8"))
+    code = next("".join(c["source"]) for c in cells["cells"] if "last_c = " in "".join(c["source"]))
+    start = code.index("# the latest cohort in which every customer")
+    end = code.index("\n", code.index("last_c = ", start))
+    ret = retention_table(hand(), cohort="month", days=(1, 7, 30), kind="exact")
+    assert not math.isnan(ret.rates.at["2025-03", 30]) and ret.eligible.at["2025-03", 30] == 1
+    ns = {"ret": ret, "d30": 30}
+    exec(code[start:end], ns)
+    assert ns["last_c"] == "2025-02"
+    ns = {"ret": retention_table(hand(), cohort="month", days=(60,), kind="exact"), "d30": 60}
+    exec(code[start:end], ns)
+    assert ns["last_c"] == "2025-01"  # Feb's d (58 days) and e (49) have not had 60
+
+
 def test_cohort_by_channel_and_to_dict_contract():
     o = hand({"channel": ["天猫"] * 10 + ["抖音"] * 10})
     t = retention_table(o, cohort="channel", days=(1,))

@@ -8,9 +8,10 @@ day, per k, per month, distinct RFM rows).
 * :func:`order_sequence`: each paid order's place in its customer's sequence (``k``),
   the customer's first order time, the next order's time and the day number;
 * :func:`customer_table`: one row per customer (buyers and potentials);
-* :func:`purchase_days`: paid sales per customer per calendar day (lifetimes' unit);
-* :func:`km_log_factors`: Kaplan–Meier of the time to the next order after order k,
-  as per-(k, day) sums of log(1 − d/n), so a KM curve comes back as a few hundred rows.
+* :func:`purchase_days`: paid sales per customer per calendar day (lifetimes' unit).
+
+Kaplan–Meier has one implementation, :func:`crmlab.magic.km_factors` (engine log factors
+per group and day, weighted or not) used by the magic curve and the dormancy percentile.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import pandas as pd
 
 from crmlab.engine.sources import OrderTable
 
-__all__ = ["ts", "paid_orders", "order_sequence", "customer_table", "customer_frame", "purchase_days", "km_log_factors",
+__all__ = ["ts", "paid_orders", "order_sequence", "customer_table", "customer_frame", "purchase_days",
            "day_number"]
 
 
@@ -85,35 +86,6 @@ def purchase_days(orders: OrderTable, end=None) -> ibis.Table:
     o = orders if end is None else orders.until(end)
     p = paid_orders(o)
     return p.group_by(["customer_id", p.order_time.date().name("day")]).aggregate(amount=p.amount.sum())
-
-
-def km_log_factors(orders: OrderTable, max_k: int, horizon_days: int) -> ibis.Table:
-    """Kaplan–Meier pieces of the time to order k+1 after order k, censored at the observation end.
-
-    Each paid order k <= ``max_k`` is a subject: its duration is the gap to the next order
-    (an event) or to the observation end (censored), in days. At each distinct duration t
-    with d events among the n subjects whose duration is >= t, the survival falls by the
-    factor (1 − d/n) — exactly statsmodels' ``SurvfuncRight``. Returned per ``k`` and
-    ``day`` = ceil(t) (at least 1; t <= g iff ceil(t) <= g for whole days g) up to
-    ``horizon_days``: ``log_factor`` (sum of log(1 − d/n) over the day's event times) and
-    ``all_failed`` (some factor is 0, so survival is 0 from that day on). S(g) is
-    exp(cumulative sum of log_factor over days <= g).
-    """
-    s = order_sequence(orders)
-    s = s.filter(s.k <= max_k)
-    end_s = ts(orders.observation_end).epoch_seconds()
-    event = s.next_time.notnull()
-    secs = ibis.ifelse(event, s.next_time.epoch_seconds(), end_s) - s.order_time.epoch_seconds()
-    subj = s.select("k", dur=secs.cast("float64") / 86400.0, event=event.cast("int64"))
-    g = subj.group_by(["k", "dur"]).aggregate(d=subj.event.sum(), m=subj.k.count())
-    back = ibis.window(group_by=g.k, order_by=ibis.desc(g.dur), preceding=None, following=0)
-    g = g.mutate(n=g.m.sum().over(back))
-    g = g.filter((g.d > 0) & (g.dur <= horizon_days))
-    day = ibis.greatest(g.dur.ceil().cast("int64"), 1)
-    failed = g.d >= g.n
-    frac = ibis.ifelse(failed, 0.5, 1.0 - g.d.cast("float64") / g.n.cast("float64"))
-    g = g.mutate(day=day, lf=frac.ln(), failed=failed.cast("int64"))
-    return g.group_by(["k", "day"]).aggregate(log_factor=g.lf.sum(), all_failed=g.failed.max())
 
 
 def customer_frame(orders: OrderTable) -> pd.DataFrame:
