@@ -19,8 +19,8 @@ def monthly_overview(orders, observation_end=None, engine=None) -> pd.DataFrame:
     Columns: ``orders``, ``buyers``, ``sales``, ``aov`` (sales / orders), ``new_buyers``
     (first paid order in the month), ``returning_buyers`` (bought before),
     ``new_sales``, ``returning_sales``, ``returning_buyer_share``, ``returning_sales_share``.
-    The last month is partial when the observation end falls inside it
-    (``partial`` column).
+    The last month is partial when the observation end falls before its last day
+    (``partial`` column; an export that ends on the month's last day covers the month).
     """
     o = order_table(orders, engine, observation_end)
     s = order_sequence(o)
@@ -39,7 +39,7 @@ def monthly_overview(orders, observation_end=None, engine=None) -> pd.DataFrame:
     out["returning_sales_share"] = out["returning_sales"] / out["sales"]
     end = o.observation_end
     last = pd.Period(end, "M")
-    out["partial"] = (out.index == last) & (end < (last + 1).start_time - pd.Timedelta(seconds=1))
+    out["partial"] = (out.index == last) & (pd.Timestamp(end).normalize() < last.end_time.normalize())
     return out
 
 

@@ -18,10 +18,8 @@ Exit codes (CLI): 0 all reports ran; 1 a notebook failed (its HTML shows the err
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import json
 import os
-import re
 import shutil
 import sys
 import secrets
@@ -35,11 +33,14 @@ from crmlab import __version__
 from crmlab.engine import connect
 from crmlab.engine.ledger import load_export
 from crmlab.io import CrmlabInputError, load_sends, parse_columns
+from crmlab.formatting import CURRENCY_ENV
 from crmlab.privacy import SALT_ENV, find_pii, redact, scrub_paths
+from crmlab.report_html import (INDEX_MARKER, Nav, embed_cjk_font, history_page, index_page, notebook_title,
+                                notice_page, period_text, report_description, to_html)
 
 __all__ = ["NOTEBOOK_DIR", "ReportResult", "RunResult", "list_notebooks", "run_reports", "to_html",
-           "resolve_type", "check_out_dir", "is_run_dir", "notebook_parameters", "notebook_requires",
-           "REQUIRES"]
+           "embed_cjk_font", "resolve_type", "check_out_dir", "is_run_dir", "notebook_parameters",
+           "notebook_requires", "REQUIRES", "INDEX_MARKER", "RUN_MARKER"]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 KERNEL = "crmlab"
@@ -103,60 +104,6 @@ def list_notebooks(names: Sequence[str] | None = None, directory: Path = NOTEBOO
     return out
 
 
-def to_html(nb_path: Path, html_path: Path) -> None:
-    """Export an executed notebook to self-contained HTML with the code hidden."""
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    nb = nbformat.read(str(nb_path), as_version=4)
-    exp = HTMLExporter(template_name="lab")
-    exp.exclude_input = True
-    exp.exclude_input_prompt = True
-    exp.exclude_output_prompt = True
-    exp.embed_images = True
-    body, _ = exp.from_notebook_node(nb)
-    # no network needed: drop the CDN scripts (MathJax, require.js) the template links
-    body = re.sub(r'<script[^>]+src="https?://[^"]+"[^>]*>\s*</script>', "", body)
-    html_path.write_text(embed_cjk_font(body), encoding="utf-8")
-
-
-_DATA = re.compile(r"data:[a-z]+/[a-z0-9.+-]+;base64,[A-Za-z0-9+/=\s]+")
-# the embedded CJK subset comes first: it declares a CJK unicode-range, so Latin text falls
-# through to the system fonts (headless Chromium never reached a web font placed after them)
-_FONT_STACK = ("'crmlab CJK', -apple-system, BlinkMacSystemFont, 'Segoe UI', Helvetica, Arial, 'PingFang SC', "
-               "'Microsoft YaHei', sans-serif")
-
-
-def embed_cjk_font(html_text: str) -> str:
-    """Embed the Noto Sans CJK SC glyphs this page uses (a subset, a few tens of KB), so
-    Chinese text renders on a reader's machine that has no CJK font, offline."""
-    import base64
-    import io
-
-    chars = {c for c in _DATA.sub("", html_text) if ord(c) >= 0x2E80}
-    from crmlab.figures import cjk_font_path
-
-    path = cjk_font_path()
-    if not chars or path is None:
-        return html_text
-    from fontTools import subset
-
-    opts = subset.Options()
-    opts.desubroutinize = True
-    font = subset.load_font(path, opts)
-    sub = subset.Subsetter(opts)
-    sub.populate(text="".join(sorted(chars)))
-    sub.subset(font)
-    buf = io.BytesIO()
-    font.save(buf)
-    b64 = base64.b64encode(buf.getvalue()).decode()
-    css = (f"<style>@font-face{{font-family:'crmlab CJK';src:url(data:font/otf;base64,{b64}) format('opentype');"
-           f"unicode-range:U+2E80-9FFF,U+F900-FAFF,U+FE30-FE4F,U+FF00-FFEF;}}"
-           f":root{{--jp-content-font-family:{_FONT_STACK};--jp-ui-font-family:{_FONT_STACK};}}"
-           f"body,table{{font-family:{_FONT_STACK};}}</style>")
-    return html_text.replace("</head>", css + "</head>", 1) if "</head>" in html_text else css + html_text
-
-
 def _log(msg: str, quiet: bool) -> None:
     if not quiet:
         print(msg, file=sys.stderr, flush=True)
@@ -175,8 +122,6 @@ def _expand(out: str) -> Path:
 
 #: key in ``run.json`` marking a directory the runner wrote
 RUN_MARKER = "crmlab_run"
-#: tag in every index page the runner writes
-INDEX_MARKER = '<meta name="generator" content="crmlab">'
 
 
 def _read_run(d: Path) -> dict | None:
@@ -437,7 +382,7 @@ def _read_text(f: Path) -> str:
 
 
 def _withhold_pii(name: str, tmp: Path, made: Sequence[Path], error: str | None,
-                  heads: dict) -> tuple[str | None, dict]:
+                  heads: dict, nav: Nav | None = None) -> tuple[str | None, dict]:
     """If any file the notebook made (or its message, headlines) shows a phone-shaped string:
     the report fails, its HTML becomes a notice, its notebook loses its outputs, other leaky
     files go. Returns the (error, headlines) to record."""
@@ -457,9 +402,7 @@ def _withhold_pii(name: str, tmp: Path, made: Sequence[Path], error: str | None,
                 f.unlink()
         elif f.suffix != ".html":
             f.unlink()
-    (tmp / f"{name}.html").write_text(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(name)}</title></head><body>"
-        f"<h1>{html.escape(name)}</h1><p>{html.escape(notice)}</p></body></html>", encoding="utf-8")
+    (tmp / f"{name}.html").write_text(notice_page(name, notice, nav), encoding="utf-8")
     return notice, ({} if head_leaks else heads)
 
 
@@ -523,6 +466,10 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
         sends = str(Path(sends).resolve())
         load_sends(sends, columns=cols or None, observation_end=obs_end, **reading)
     inputs = {"orders": orders, "sends": sends or ""}
+    period = _data_period(orders_t, orders_led)
+    titles = {nb.stem: notebook_title(nb) for nb in nbs}
+    descriptions = {nb.stem: report_description(nb) for nb in nbs}
+    pages = [nb.stem for nb in nbs if all(inputs.get(k) for k in needs[nb.stem])]  # the reports with HTML
     shared = {**reading, "engine": engine}
     target.parent.mkdir(parents=True, exist_ok=True)
     results: list[ReportResult] = []
@@ -530,6 +477,9 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
     restore_signals = _install_signal_handlers()
     old_salt = os.environ.get(SALT_ENV)
     os.environ[SALT_ENV] = secrets.token_hex(8)  # one mask_ids salt for every notebook of this run
+    old_currency = os.environ.get(CURRENCY_ENV)
+    if params.get("currency"):  # every notebook's money in the store's currency, 02/03 too
+        os.environ[CURRENCY_ENV] = str(params["currency"])
     tmp: Path | None = None
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
@@ -563,16 +513,17 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
                 error = f"{name}: {type(e).__name__}: {e}"
             error = scrub_paths(error, roots) if error else None
             html_path = tmp / f"{name}.html"
+            nav = _nav(name, pages, titles)
             if out_nb.exists():
                 _scrub_notebook(out_nb, roots)
-                to_html(out_nb, html_path)
+                to_html(out_nb, html_path, nav=nav, period=period_text(period), title=titles[name])
             heads_file = tmp / f"{name}.headlines.json"
             try:
                 heads = json.loads(heads_file.read_text(encoding="utf-8")) if heads_file.exists() else {}
             except ValueError:
                 heads = {}
             made = sorted(f for f in set(tmp.iterdir()) - before if f.name != ".kernel.log")
-            error, heads = _withhold_pii(name, tmp, made, error, heads)
+            error, heads = _withhold_pii(name, tmp, made, error, heads, nav)
             secs = time.time() - t0
             results.append(ReportResult(name, error is None, secs, error, heads,
                                         status="ok" if error is None else "failed"))
@@ -584,12 +535,14 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
                "seconds": round(time.time() - started, 1), "crmlab": __version__,
                "orders": redact(os.path.basename(orders)),
                "sends": redact(os.path.basename(sends)) if sends else None,
-               "ok": ok,
-               "reports": [{"name": r.name, "status": r.status, "ok": r.ok, "seconds": round(r.seconds, 1),
+               "ok": ok, "period": period,
+               "reports": [{"name": r.name, "title": titles.get(r.name, r.name),
+                            "description": descriptions.get(r.name, ""),
+                            "status": r.status, "ok": r.ok, "seconds": round(r.seconds, 1),
                             "error": r.error, **({"reason": r.reason} if r.reason else {}),
                             "headlines": r.headlines} for r in results]}
         run_text = json.dumps(run, ensure_ascii=False, indent=1)
-        index_text = _index_html(run)
+        index_text = index_page(run)
         (tmp / "run.json").write_text(redact(run_text) if find_pii(run_text) else run_text, encoding="utf-8")
         (tmp / "index.html").write_text(embed_cjk_font(redact(index_text) if find_pii(index_text) else index_text),
                                         encoding="utf-8")
@@ -599,10 +552,11 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
     finally:
         if tmp is not None and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-        if old_salt is None:
-            os.environ.pop(SALT_ENV, None)
-        else:
-            os.environ[SALT_ENV] = old_salt
+        for key, old in ((SALT_ENV, old_salt), (CURRENCY_ENV, old_currency)):
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
         restore_signals()
     result = RunResult(placed, results)
     if result.ok and placed == target and target.name != "latest":
@@ -610,6 +564,31 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
     _write_history(target.parent)
     _log(f"reports in {placed}/index.html ({time.time() - started:.0f} s)", quiet)
     return result
+
+
+def _nav(name: str, pages: Sequence[str], titles: Mapping[str, str]) -> Nav:
+    """The links of report ``name``: the run's index, the previous and the next report with HTML."""
+    i = pages.index(name) if name in pages else -1
+    prev = pages[i - 1] if i > 0 else None
+    nxt = pages[i + 1] if 0 <= i < len(pages) - 1 else None
+    return Nav(index="index.html", prev=(f"{prev}.html", titles.get(prev, prev)) if prev else None,
+               next=(f"{nxt}.html", titles.get(nxt, nxt)) if nxt else None, here=titles.get(name, name))
+
+
+def _data_period(orders_t, ledger) -> dict:
+    """The dates the paid orders cover: the first paid order's date and the observation end."""
+    first = None
+    try:
+        t = getattr(orders_t, "table", orders_t)
+        end = getattr(orders_t, "observation_end", None)
+        t = t.filter(t.status == "paid") if "status" in t.columns else t
+        t = t.filter(t.order_time <= end) if end is not None else t
+        first = t.order_time.min().execute()
+    except Exception:  # a backend that cannot say: the period is left out
+        first = None
+    end = getattr(ledger, "observation_end", None)
+    fmt = lambda x: None if x is None or x != x else str(x)[:10]  # noqa: E731
+    return {"first": fmt(first), "last": fmt(end)}
 
 
 def _free_name(p: Path) -> Path:
@@ -670,41 +649,6 @@ def _point_latest(target: Path) -> None:
         _warn(f"{latest}: could not point it at {target.name} ({e.strerror}); left as it is")
 
 
-_CSS = ("body{margin:2em;"
-        "color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;"
-        "text-align:left;vertical-align:top}.ok{color:#2b7a3d}.failed{color:#b8433d;font-weight:bold}"
-        "small{color:#666}.skipped{color:#8a6d1f}")
-
-
-def _heads(h: Mapping[str, object]) -> str:
-    return "<br>".join(f"{html.escape(str(k))}: <b>{html.escape(str(v))}</b>" for k, v in h.items())
-
-
-def _status_cell(r: Mapping) -> str:
-    st = r.get("status") or ("ok" if r.get("ok") else "failed")
-    note = r.get("error") if st == "failed" else r.get("reason") if st == "skipped" else None
-    label = {"ok": "ok", "failed": "FAILED", "skipped": "skipped"}.get(st, st)
-    return (f"<td class='{html.escape(st)}'>{html.escape(label)}"
-            f"{'<br><small>' + html.escape(note) + '</small>' if note else ''}</td>")
-
-
-def _index_html(run: Mapping) -> str:
-    def name_cell(r):
-        n = html.escape(r["name"])
-        return f"<td>{n}</td>" if r.get("status") == "skipped" else f"<td><a href='{n}.html'>{n}</a></td>"
-
-    rows = "".join(
-        f"<tr>{name_cell(r)}{_status_cell(r)}"
-        f"<td>{_heads(r['headlines'])}</td><td>{r['seconds']} s</td></tr>" for r in run["reports"])
-    return (f"<!doctype html><html><head><meta charset='utf-8'>{INDEX_MARKER}<title>crmlab reports</title>"
-            f"<style>{_CSS}</style></head><body><h1>crmlab reports 报告</h1>"
-            f"<p>Run at {html.escape(run['run_at'])} on <code>{html.escape(str(run['orders']))}</code>"
-            f"{' and <code>' + html.escape(run['sends']) + '</code>' if run['sends'] else ''}, "
-            f"crmlab {html.escape(run['crmlab'])}, {run['seconds']} s.</p>"
-            f"<table><tr><th>report</th><th>status</th><th>headline numbers</th><th>time</th></tr>{rows}</table>"
-            f"<p><a href='../index.html'>all runs</a></p></body></html>")
-
-
 def _write_history(parent: Path) -> None:
     """``reports/index.html``: every run under ``parent`` with its headline numbers side by
     side. An ``index.html`` crmlab did not write is left as it is (with a warning)."""
@@ -725,27 +669,7 @@ def _write_history(parent: Path) -> None:
                 runs.append((d.name, r))
     if not runs:
         return
-    keys: list[tuple[str, str]] = []
-    for _, r in runs:
-        for rep in r["reports"]:
-            for k in rep["headlines"]:
-                if (rep["name"], k) not in keys:
-                    keys.append((rep["name"], k))
-    head = "".join(f"<th><a href='{html.escape(n)}/index.html'>{html.escape(n)}</a><br><small>"
-                   f"{html.escape(str(r['run_at']))}</small></th>" for n, r in runs)
-    status = "".join(f"<td class='{'ok' if r.get('ok') else 'failed'}'>{'ok' if r.get('ok') else 'FAILED'}</td>"
-                     for _, r in runs)
-    body = ""
-    for rep, k in keys:
-        cells = ""
-        for _, r in runs:
-            v = next((x["headlines"].get(k) for x in r["reports"] if x["name"] == rep), None)
-            cells += f"<td>{'' if v is None else html.escape(str(v))}</td>"
-        body += f"<tr><td><small>{html.escape(rep)}</small><br>{html.escape(k)}</td>{cells}</tr>"
-    doc = (f"<!doctype html><html><head><meta charset='utf-8'>{INDEX_MARKER}<title>crmlab runs</title>"
-           f"<style>{_CSS}</style>"
-           f"</head><body><h1>crmlab runs 历次报告</h1><table><tr><th>headline</th>{head}</tr>"
-           f"<tr><td>status</td>{status}</tr>{body}</table></body></html>")
+    doc = history_page(runs)
     doc = redact(doc) if find_pii(doc) else doc
     part = parent / f".index.html.tmp-{os.getpid()}"
     try:

@@ -22,6 +22,18 @@ def small_store(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def small_report(small_store, tmp_path_factory):
+    """Every report notebook run once on the 3,000-customer sample into reports/{date}: shared by
+    tests/test_report.py (the runner) and tests/test_reports_html.py (the pages a reader sees)."""
+    from crmlab.report import run_reports
+
+    root = tmp_path_factory.mktemp("reports")
+    res = run_reports(str(small_store / "orders.csv"), str(small_store / "sends.csv"),
+                      out=str(root / "{date}"), quiet=True)
+    return res, root
+
+
+@pytest.fixture(scope="session")
 def store(tmp_path_factory) -> Path:
     """The default-size simulated store (20,000 customers, seed 0)."""
     d = tmp_path_factory.mktemp("store")

@@ -11,16 +11,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from crmlab.cli import main
 from crmlab.privacy import find_pii
-from crmlab.report import list_notebooks, resolve_type, run_reports
-
-
-@pytest.fixture(scope="session")
-def small_report(small_store, tmp_path_factory):
-    """Every notebook run once on the 3,000-customer sample into reports/{date}."""
-    root = tmp_path_factory.mktemp("reports")
-    res = run_reports(str(small_store / "orders.csv"), str(small_store / "sends.csv"),
-                      out=str(root / "{date}"), quiet=True)
-    return res, root
+from crmlab.report import list_notebooks, resolve_type
 
 
 def test_every_notebook_ran_and_index_lists_them(small_report):
