@@ -35,7 +35,8 @@ __all__ = ["cjk_font_path", "style", "CrmlabFigure", "monthly_sales_figure", "sp
            "retention_curves", "rates_over_time", "stage_bar", "matrix_figure", "repurchase_curve_figure",
            "km_figure", "holdout_figure", "p_alive_heatmap", "clv_figure", "forest_plot", "cumulative_figure"]
 
-COLORS = ["#1f5fa8", "#e07b39", "#3a9a5b", "#b8433d", "#7d5ba6", "#8c6d31", "#5b8fa8"]
+# colour-blind safe (Okabe & Ito 2008): no red-green pair; blue and orange first
+COLORS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#666666"]
 
 
 def cjk_font_path() -> str | None:
@@ -117,9 +118,12 @@ def _cjk_ticks(ax) -> None:
 
 
 def pct_axis(ax, axis: str = "y") -> None:
-    from matplotlib.ticker import PercentFormatter
+    """Percent ticks on nice steps, with the decimals they need and no repeated label."""
+    from crmlab.formatting import PercentTicks, percent_locator
 
-    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(PercentFormatter(1.0, decimals=0))
+    a = ax.yaxis if axis == "y" else ax.xaxis
+    a.set_major_formatter(PercentTicks(1.0))
+    a.set_major_locator(percent_locator())
 
 
 # ------------------------------------------------------------------ 01 store overview
@@ -138,7 +142,7 @@ def monthly_sales_figure(monthly: pd.DataFrame, ax=None):
             fig, (a1, a2) = _fig(10, 4.2, ncols=2)
         x = np.arange(len(monthly))
         labels = [str(p) for p in monthly.index]
-        a1.bar(x, monthly["new_sales"] / 1e4, label="新客 new", color=COLORS[0])
+        a1.bar(x, monthly["new_sales"] / 1e4, label="首购客 first-time", color=COLORS[0])
         a1.bar(x, monthly["returning_sales"] / 1e4, bottom=monthly["new_sales"] / 1e4, label="老客 returning",
                color=COLORS[1])
         a1.set_title("月销售额 Sales by month (万元 ¥10k)")
@@ -168,27 +172,42 @@ def spread_figure(table: pd.DataFrame, title: str, ax=None):
 
 # ------------------------------------------------------------------ 02 retention and repurchase
 
-def retention_heatmap(table, max_rows: int = 24, ax=None):
-    """Cohort x day retention; censored cells (no eligible customer) blank; n under each rate."""
+def retention_heatmap(table, max_rows: int = 24, ax=None, min_n: int = 50):
+    """Cohort x day retention; censored cells (no eligible customer) blank; n under each rate;
+    the cohort's size beside its label; cells with fewer than ``min_n`` eligible customers grey
+    (their rate and n still shown) and outside the colour scale."""
+    from matplotlib.patches import Rectangle
+
+    from crmlab.formatting import PercentTicks
+
     rates = table.rates.iloc[-(max_rows + 1):]
     elig = table.eligible.loc[rates.index]
+    sizes = getattr(table, "size", None)
     with style():
-        fig, ax, given = _canvas(ax, 1.2 * rates.shape[1] + 3, 0.36 * len(rates) + 1.6)
-        data = np.ma.masked_invalid(rates.to_numpy(float))
-        vmax = np.nanmax(rates.to_numpy(float)) if np.isfinite(rates.to_numpy(float)).any() else 1
+        fig, ax, given = _canvas(ax, 1.2 * rates.shape[1] + 3.4, 0.36 * len(rates) + 1.6)
+        r = rates.to_numpy(float)
+        small = np.isfinite(r) & (elig.to_numpy(float) < min_n)
+        shown = np.where(small, np.nan, r)
+        data = np.ma.masked_invalid(shown)
+        vmax = np.nanmax(shown) if np.isfinite(shown).any() else 1
         im = ax.imshow(data, aspect="auto", cmap="Blues", vmin=0, vmax=vmax or 1)
         for i in range(rates.shape[0]):
             for j in range(rates.shape[1]):
                 v = rates.iat[i, j]
+                if small[i, j]:
+                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="#e4e4e4", edgecolor="white", lw=0.5))
                 if np.isfinite(v):
-                    dark = v > 0.6 * (vmax or 1)
-                    ax.text(j, i, f"{100 * v:.1f}%\nn={elig.iat[i, j]:,}", ha="center", va="center", fontsize=7,
-                            color="white" if dark else "#222")
+                    dark = not small[i, j] and v > 0.6 * (vmax or 1)
+                    ax.text(j, i, f"{100 * v:.1f}%\nn={elig.iat[i, j]:,.0f}", ha="center", va="center", fontsize=7,
+                            color="white" if dark else "#777" if small[i, j] else "#222")
         ax.set_xticks(range(rates.shape[1]), [f"day {c}" for c in rates.columns])
-        ax.set_yticks(range(len(rates)), [str(i) for i in rates.index], fontsize=8)
+        ylab = [f"{i}  (n={sizes.get(i):,.0f})" if sizes is not None and i in sizes.index and np.isfinite(sizes.get(i))
+                else str(i) for i in rates.index]
+        ax.set_yticks(range(len(rates)), ylab, fontsize=8)
         ax.grid(False)
-        ax.set_title(f"留存率 Retention by cohort ({table.kind}); blank = not yet observable")
-        fig.colorbar(im, ax=ax, shrink=0.6, format=matplotlib.ticker.PercentFormatter(1.0, 0))
+        ax.set_title(f"留存率 Retention by cohort ({table.kind}); blank = not yet observable; "
+                     f"grey = fewer than {min_n} customers", fontsize=11)
+        fig.colorbar(im, ax=ax, shrink=0.6, format=PercentTicks(1.0))
     return ax if given else fig
 
 
@@ -196,13 +215,19 @@ def retention_curves(table, last_n: int = 6, ax=None):
     """Retention by day for the latest cohorts and all cohorts together."""
     with style():
         fig, ax, given = _canvas(ax, 8, 4)
-        x = [str(c) for c in table.rates.columns]
+        cols = list(table.rates.columns)
+        days = all(isinstance(c, (int, float, np.integer, np.floating)) and c > 0 for c in cols)
+        x = [float(c) for c in cols] if days else [str(c) for c in cols]  # days on a real (log) axis
         rows = [r for r in table.rates.index if r != "all cohorts"][-last_n:] + ["all cohorts"]
         for r in rows:
             ax.plot(x, table.rates.loc[r].to_numpy(float), marker="o", lw=3 if r == "all cohorts" else 1.2,
                     label=str(r), color="#222" if r == "all cohorts" else None)
         pct_axis(ax)
-        ax.set_xlabel("day after first order 首单后第N天")
+        if days:
+            ax.set_xscale("log")
+            ax.set_xticks(x, [f"{c:g}" for c in x])
+            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.set_xlabel("day after first order 首单后第N天" + (" (log scale)" if days else ""))
         ax.set_title("留存曲线 Retention curves")
         ax.legend(fontsize=8, ncol=2)
     return ax if given else fig
@@ -268,11 +293,11 @@ def repurchase_curve_figure(curve, magic: int | None = None, ax=None):
                         yerr=[t["rate"][~ok] - t["ci_low"][~ok], t["ci_high"][~ok] - t["rate"][~ok]],
                         fmt="o", color="#999", capsize=3, label=f"too few at risk (< {curve.min_at_risk})")
         ax.plot(t["k"], t["km_rate"], ls=":", marker="^", label="Kaplan-Meier P(next ≤ window)")
-        ax.plot(t["k"], t["naive_rate"], ls="--", marker="s", color="#b8433d",
+        ax.plot(t["k"], t["naive_rate"], ls="--", marker="s", color=COLORS[3],
                 label="naive: ≥k+1 / ≥k orders (biased for recent customers)")
         if magic is not None:
-            ax.axvline(magic, color="#3a9a5b", lw=2, alpha=0.6)
-            ax.text(magic, ax.get_ylim()[1], f" magic number 魔法数字 = {magic}", color="#3a9a5b", va="top")
+            ax.axvline(magic, color=COLORS[2], lw=2, alpha=0.6)
+            ax.text(magic, ax.get_ylim()[1], f" magic number 魔法数字 = {magic}", color=COLORS[2], va="top")
         pct_axis(ax)
         ax.set_xticks(t["k"])
         ax.set_xlabel("orders so far k 已购次数")
@@ -319,13 +344,15 @@ def p_alive_heatmap(matrix: pd.DataFrame, T: float, unit: str, ax=None):
     """P(alive) by frequency and recency for customers of age T."""
     with style():
         fig, ax, given = _canvas(ax, 8, 4.5)
-        im = ax.imshow(np.ma.masked_invalid(matrix.to_numpy(float)), origin="lower", aspect="auto", cmap="RdYlGn",
+        im = ax.imshow(np.ma.masked_invalid(matrix.to_numpy(float)), origin="lower", aspect="auto", cmap="viridis",
                        vmin=0, vmax=1, extent=[matrix.columns.min(), matrix.columns.max(), -0.5, len(matrix) - 0.5])
         ax.set_xlabel(f"recency (last purchase, {unit} after the first)")
         ax.set_ylabel("frequency (repeat purchases)")
         ax.grid(False)
         ax.set_title(f"存活概率 P(alive) for customers first seen {T:.0f} {unit} ago")
-        fig.colorbar(im, ax=ax, format=matplotlib.ticker.PercentFormatter(1.0, 0))
+        from crmlab.formatting import PercentTicks
+
+        fig.colorbar(im, ax=ax, format=PercentTicks(1.0))
     return ax if given else fig
 
 
