@@ -6,7 +6,7 @@ CRMLAB := $(VENV)/bin/crmlab
 SAMPLE := data/sample
 OUT    ?= reports/{date}
 
-.PHONY: install report test lab sample bench mutate clean
+.PHONY: install report test lab sample bench mutate clean screenshots
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,24 @@ report: install sample
 
 test: install
 	$(PY) -m pytest -q
+
+# `make screenshots [RUN=reports/latest]`: every page of a run (each report and index.html) as
+# headless Chromium (Debian's `chromium`) renders it, 1280 px (desktop) and 390 px (phone) wide,
+# into RUN/screenshots/. Without Chromium it says so and does nothing.
+RUN      ?= reports/latest
+CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser || command -v google-chrome)
+
+screenshots:
+	@if [ -z "$(CHROMIUM)" ]; then echo "make screenshots: no chromium found (apt-get install chromium); nothing done"; exit 0; fi; \
+	if [ ! -f '$(RUN)/run.json' ]; then echo "make screenshots: $(RUN) is not a crmlab run (make report first)"; exit 2; fi; \
+	run="$$(realpath '$(RUN)')"; mkdir -p "$$run/screenshots"; \
+	for f in "$$run"/*.html; do b="$$(basename "$$f" .html)"; \
+	  for w in 1280 390; do \
+	    timeout 120 '$(CHROMIUM)' --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=$$w,2400 \
+	      --screenshot="$$run/screenshots/$$b-$$w.png" "file://$$f" >/dev/null 2>&1 \
+	      && echo "$(RUN)/screenshots/$$b-$$w.png" || echo "make screenshots: $$b at $$w px failed"; \
+	  done; \
+	done
 
 lab: install
 	$(VENV)/bin/jupyter lab notebooks/
