@@ -319,6 +319,75 @@ def test_next_period_censored_one_second_before_the_month_ends():
     assert (r, b, complete) == (0, 1, False) and math.isnan(rate)
 
 
+PERIOD_COLUMNS = ["repeat_buyers", "buyers", "rate", "ci_low", "ci_high", "complete"]
+NEXT_COLUMNS = ["repurchased", "base", "rate", "ci_low", "ci_high", "complete"]
+
+
+def test_period_repurchase_contract_frequencies_arguments_and_the_microsecond_edge():
+    rows = [("m2", "2025-01-01 00:00:00", 1.0), ("m2", "2025-01-31 23:59:59", 1.0),
+            ("mx", "2025-01-31 23:59:59", 1.0), ("mx", "2025-02-01 00:00:00", 1.0)]
+    o, _ = load(rows, "2025-03-31")
+    m = period_repurchase_rate(o)                                          # month by default
+    assert list(m.columns) == PERIOD_COLUMNS and m.index.name == "period"
+    assert [str(p) for p in m.index] == ["2025-01", "2025-02"]
+    for alias in ("month", "M"):
+        pd.testing.assert_frame_equal(period_repurchase_rate(o, freq=alias), m)
+    w = period_repurchase_rate(o, freq="week")
+    for alias in ("W", "W-SUN"):                                            # pandas' own name passes too
+        pd.testing.assert_frame_equal(period_repurchase_rate(o, freq=alias), w)
+    q = period_repurchase_rate(o, freq="quarter")
+    pd.testing.assert_frame_equal(period_repurchase_rate(o, freq="Q"), q)
+    assert q.index.name == "period" and q.loc[pd.Period("2025Q1", "Q"), ["repeat_buyers", "buyers"]].tolist() == [2, 2]
+    with pytest.raises(ValueError) as e:
+        period_repurchase_rate(o, freq="day")
+    assert str(e.value) == "freq must be week, month or quarter, not 'day'"
+    from crmlab.io import CrmlabInputError
+
+    with pytest.raises(CrmlabInputError, match="--engine"):
+        period_repurchase_rate(o, engine="no-such-engine")
+    # the observation_end argument: February complete at its last microsecond, not two short
+    feb = pd.Period("2025-02", "M")
+    assert bool(period_repurchase_rate(o, observation_end="2025-02-28 23:59:59.999999").at[feb, "complete"])
+    cut = period_repurchase_rate(o, observation_end="2025-02-28 23:59:59.999998")
+    assert not bool(cut.at[feb, "complete"]) and math.isnan(cut.at[feb, "rate"])
+    assert cut.loc[pd.Period("2025-01", "M"), ["repeat_buyers", "buyers"]].tolist() == [1, 2]
+    assert cut.loc[feb, ["repeat_buyers", "buyers"]].tolist() == [0, 1]    # observed counts kept when censored
+    # a censored period keeps the repeat buyers seen so far (here 1), its rate stays NaN
+    o2, _ = load(rows + [("mx", "2025-02-10 00:00:00", 1.0)], "2025-02-20")
+    f2 = period_repurchase_rate(o2)
+    assert f2.loc[feb, ["repeat_buyers", "buyers"]].tolist() == [1, 1] and math.isnan(f2.at[feb, "rate"])
+
+
+def test_next_period_contract_gaps_empty_results_and_quarters():
+    o, _ = load(NEXT, "2025-06-30")
+    m = next_period_repurchase(o)                                          # next_month by default
+    pd.testing.assert_frame_equal(m, next_period_repurchase(o, "next_month"))
+    assert list(m.columns) == NEXT_COLUMNS and m.index.name == "period"
+    q = next_period_repurchase(o, "next_quarter")
+    assert list(q.index.astype(str)) == ["2025Q2"] and _np(q, "2025Q2") == (1, 3, pytest.approx(1 / 3), True)
+    with pytest.raises(ValueError) as e:
+        next_period_repurchase(o, "next_week")
+    assert str(e.value) == "kind must be one of ['next_month', 'next_two_months', 'next_quarter'], not 'next_week'"
+    from crmlab.io import CrmlabInputError
+
+    with pytest.raises(CrmlabInputError, match="--engine"):
+        next_period_repurchase(o, engine="no-such-engine")
+    cut = next_period_repurchase(o, observation_end="2025-04-30 23:59:59")  # the argument is used
+    assert _np(cut, "2025-04")[1:2] == (1,) and not _np(cut, "2025-04")[3]
+    # a month with no buyers: the next month's base is 0 (rate NaN), not missing
+    gap, _ = load([("g", "2025-01-10 10:00:00", 1.0), ("h", "2025-03-10 10:00:00", 1.0)], "2025-03-31")
+    g = next_period_repurchase(gap, "next_month")
+    assert list(g.index.astype(str)) == ["2025-02", "2025-03"]
+    assert _np(g, "2025-02")[:2] == (0, 1) and _np(g, "2025-03")[:2] == (0, 0) and math.isnan(_np(g, "2025-03")[2])
+    # nothing to compare: an empty frame with the same columns
+    one, _ = load([("g", "2025-01-10 10:00:00", 1.0)], "2025-01-31")
+    assert list(next_period_repurchase(one, "next_month").columns) == NEXT_COLUMNS
+    assert next_period_repurchase(one, "next_month").empty
+    unpaid, _ = load([("g", "2025-01-10 10:00:00", 1.0, "unpaid")], "2025-01-31")
+    e2 = next_period_repurchase(unpaid, "next_two_months")
+    assert e2.empty and list(e2.columns) == NEXT_COLUMNS
+
+
 # ----------------------------------------------------------------------------- lifecycle ladder
 
 LC_END = pd.Timestamp("2025-12-31")
