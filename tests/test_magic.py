@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from statsmodels.stats.proportion import tost_proportions_2indep
+from statsmodels.stats.proportion import proportion_confint, tost_proportions_2indep
 
 from crmlab.cli import main
 from crmlab.io import load_orders
@@ -135,8 +135,9 @@ def test_tost_of_two_groups_equals_statsmodels_two_sample_tost():
 
 
 def test_judged_alone_is_the_tost_sample_size():
-    # 0.25 (z_.95 + z_.90)^2 / .03^2 = 0.25 * (1.6449 + 1.2816)^2 / .0009 = 2378.4 -> 2379
-    assert judged_alone(0.03, 0.05, 0.8) == 2379
+    # 0.25 (z_.95 + z_.975)^2 / .03^2 = 0.25 * (1.6449 + 1.9600)^2 / .0009 = 3609.3 -> 3610 (the default, 95%);
+    # 0.25 (z_.95 + z_.90)^2 / .03^2 = 0.25 * (1.6449 + 1.2816)^2 / .0009 = 2378.4 -> 2379 (80%)
+    assert judged_alone() == 3610 and judged_alone(0.03, 0.05, 0.8) == 2379
 
 
 def test_a_flat_curve_with_few_customers_is_not_a_plateau_and_says_how_many_it_would_take():
@@ -150,7 +151,7 @@ def test_a_flat_curve_with_few_customers_is_not_a_plateau_and_says_how_many_it_w
     assert m.magic_number is None
     assert m.reason.startswith("the rates from 3 orders on look flat (each within 3 points of their pooled 62%), "
                                "but there are not enough customers at k ≥ 3 to show the rates are within 3 points")
-    # k = 3 alone against 4-6 pooled (900 < 2,379): groups 3 (300) and 4-6 (900); d = 0 for both.
+    # k = 3 alone against 4-6 pooled (900 < 3,610): groups 3 (300) and 4-6 (900); d = 0 for both.
     # se_3^2 = (3/4)^2 v_3 + (3/4)^2 v_t (weights 1/4, 3/4), v = .62*.38/n; needed = n (1.6449 se / .03)^2
     v3, vt = 0.62 * 0.38 / 300, 0.62 * 0.38 / 900
     need3 = 300 * (1.6448536269514722 * math.sqrt(0.5625 * v3 + 0.5625 * vt) / 0.03) ** 2
@@ -180,11 +181,11 @@ def test_a_rate_outside_the_tolerance_is_never_flat():
 
 
 def _ideal_recovery(at_risk: np.ndarray, rates: np.ndarray, draws: int, rng) -> float:
-    """P(the plateau is shown from k = 3) if each k's repurchases were Binomial(at risk, planted rate),
-    independent across k: the plateau test re-derived here with NumPy from its definition (k = 3 alone,
-    then each k alone while >= 0.25 (z_.95 + z_.90)^2 / .03^2 = 2,379 at risk, the rest pooled; each
+    """A lower bound (Wilson, 99%, over the draws) of P(the plateau is shown from k = 3) if each k's
+    repurchases were Binomial(at risk, planted rate), independent across k: the plateau test re-derived here with NumPy from its definition (k = 3 alone,
+    then each k alone while >= 0.25 (z_.95 + z_.975)^2 / .03^2 = 3,610 at risk, the rest pooled; each
     group's rate within 3 points of the pooled by two one-sided 5% z-tests with Wald variances)."""
-    n_alone = math.ceil(0.25 * (stats.norm.ppf(0.95) + stats.norm.ppf(0.9)) ** 2 / 0.03 ** 2)
+    n_alone = math.ceil(0.25 * (stats.norm.ppf(0.95) + stats.norm.ppf(0.975)) ** 2 / 0.03 ** 2)
     n = at_risk[2:].astype(float)
     x = rng.binomial(at_risk[2:], rates[2:], size=(draws, len(n))).astype(float)
     m = 1
@@ -198,7 +199,7 @@ def _ideal_recovery(at_risk: np.ndarray, rates: np.ndarray, draws: int, rng) -> 
     var = (1 - w) ** 2 * v + ((w ** 2 * v).sum(axis=1, keepdims=True) - w ** 2 * v)
     d = p - gx.sum(axis=1, keepdims=True) / gn.sum()
     shown = np.all(np.abs(d) + stats.norm.ppf(0.95) * np.sqrt(var) < 0.03, axis=1)
-    return float(shown.mean())
+    return float(proportion_confint(int(shown.sum()), draws, alpha=0.01, method="wilson")[0])
 
 
 def _paid_orders(lines: pd.DataFrame) -> pd.DataFrame:
@@ -218,8 +219,8 @@ def test_planted_magic_number_recovered_as_often_as_the_planted_rates_allow():
 
     Expected recoveries: for each seed, the probability that a store whose rates were exactly the planted
     ones (independent binomials at its at-risk counts) shows the plateau from 3 (:func:`_ideal_recovery`,
-    10,000 draws; 0.95-0.99 at these counts); k = 1 and 2 are 15 and 17 points below the plateau, so
-    they are never shown flat (P < 1e-50). The count of recoveries is Poisson-binomial with those
+    10,000 draws, the 99% lower bound: above 0.99 at these counts); k = 1 and 2 are 15 and 17 points
+    below the plateau, so they are never shown flat (P < 1e-50). The count of recoveries is Poisson-binomial with those
     probabilities; its 0.1% quantile is at least Binomial(20, mean probability)'s, the bound used.
     Selection (customers at higher k have a higher propensity) and censoring must not cost more than
     that. Measured over seeds 0..39: README.
