@@ -161,8 +161,8 @@ def lifecycle_stages(orders, as_of=None, rule: str = "ladder", ladder: Sequence[
     ----------
     rule : {"ladder", "product_cycle", "season", "percentile"}
         How the dormancy threshold is set (module docstring); extra keyword arguments
-        (``cycles``, ``slack``, ``seasons``, ``percentile``) go to
-        :func:`dormancy_threshold`.
+        (``cycles``, ``slack``, ``seasons``, ``percentile``, ``horizon_days``: default
+        ``lost_days``) go to :func:`dormancy_threshold`.
     ladder : 4 ints
         The ladder's steps in days (active, silent, sleeping, lost).
     lost_days : float, optional
