@@ -96,7 +96,8 @@ def _card_html(label: str, v) -> str:
         c = str(comp).lstrip()
         tone = "up" if c.startswith("+") else "down" if c.startswith(("−", "-")) else None
     arrow = {"up": "▲ ", "down": "▼ "}.get(tone or "", "")
-    return (f'<div class="crmlab-kpi"><div class="crmlab-kpi-label">{_html.escape(label)}</div>'
+    card = "crmlab-kpi" + (f" crmlab-kpi-{tone}" if tone in ("good", "bad") else "")
+    return (f'<div class="{card}"><div class="crmlab-kpi-label">{_html.escape(label)}</div>'
             f'<div class="crmlab-kpi-value">{_html.escape(str(v["value"]))}</div>'
             + (f'<div class="crmlab-kpi-compare crmlab-{_html.escape(tone or "flat")}">{arrow}'
                f'{_html.escape(str(comp))}</div>' if comp else "")
