@@ -26,7 +26,7 @@ report: install sample
 	$(CRMLAB) report --orders $(SAMPLE)/orders.csv --sends $(SAMPLE)/sends.csv --out '$(OUT)'
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2   # two workers: notebook kernels and Spark wait on I/O
 
 # `make screenshots [RUN=reports/latest]`: every page of a run (each report and index.html) as
 # headless Chromium (Debian's `chromium`) renders it, 1280 px (desktop) and 390 px (phone) wide,
