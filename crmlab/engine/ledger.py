@@ -167,6 +167,8 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
         led = Ledger(file=ex.name, input_rows=n, sha256=ex.sha256, kind="orders")
         led.timezone, led.warnings = tzname, list(ex.warnings)
         t = _mark_set_level(lines, obs_end).cache()
+        if eng.name == "duckdb":  # the marked copy replaces the staged one: free it now
+            eng.con.con.execute(f"DROP TABLE IF EXISTS {sink.name}")
         kept = t.filter(t.reason.isnull())
         if obs_end is None:
             end = eng.to_pandas(kept.order_time.max().name("end").as_table())["end"].iloc[0]
@@ -181,6 +183,8 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
             raise CrmlabInputError(f"{ex.name}: no usable rows left after exclusions ({led.excluded})")
         _outlier_warnings(eng, kept, led)
         orders = _roll_up(kept).cache()
+        if eng.name == "duckdb":
+            t.release()  # the orders are materialised; the marked lines are no longer needed
         size = eng.to_pandas(orders.aggregate(n=orders.line.count(), c=orders.customer_id.nunique()))
         led.orders, led.customers = int(size["n"].iloc[0]), int(size["c"].iloc[0])
     finally:
