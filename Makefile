@@ -53,6 +53,7 @@ bench: install
 	$(PY) benchmarks/bench_load.py
 	$(PY) benchmarks/bench_clv_summary.py
 	$(PY) benchmarks/bench_analyses.py
+	$(PY) benchmarks/bench_scale.py --orders 5000000 --baseline
 
 # Mutation testing (README, "Mutation testing"; not part of `make test`): mutmut over the
 # MUTATE_MODULES against the fast tests of [tool.mutmut] in pyproject.toml, in a fresh copy
