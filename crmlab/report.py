@@ -482,7 +482,7 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
         os.environ[CURRENCY_ENV] = str(params["currency"])
     tmp: Path | None = None
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent)).resolve()  # papermill chdirs
         tmp.chmod(0o755)
         roots = _local_roots(tmp, target, inputs, nbs)
         rel = _link_inputs(tmp, inputs)

@@ -336,3 +336,16 @@ def test_mask_id_is_stable_salted_and_never_phone_shaped():
     m = mask_ids(s, "run-1")
     assert m.iloc[0] == m.iloc[2] == a and m.iloc[1] == mask_id("alice", "run-1") and pd.isna(m.iloc[3])
     assert find_pii(" ".join(m.dropna())) == []
+
+
+def test_relative_out_as_make_report_writes_it(small_store, tmp_path, monkeypatch):
+    """`make report` passes a relative --out ('reports/{date}'): papermill changes the working
+    folder while a notebook runs, so every path the runner keeps must be absolute."""
+    from crmlab.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    rc = main(["report", "01", "--orders", str(small_store / "orders.csv"), "--out", "reports/{date}"])
+    assert rc == 0
+    runs = [d for d in (tmp_path / "reports").iterdir() if d.is_dir() and not d.is_symlink()]
+    assert len(runs) == 1 and (runs[0] / "01_store_overview.html").exists()
+    assert (tmp_path / "reports" / "latest").is_symlink()
