@@ -91,6 +91,7 @@ def _spark(spark, spark_master: str | None):
             b = (b.master(spark_master or "local[*]").config("spark.ui.enabled", "false")
                  .config("spark.sql.shuffle.partitions", str(max(2, 2 * (os.cpu_count() or 1))))
                  .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+                 .config("spark.ui.showConsoleProgress", "false")  # no progress bars on the CLI's stderr
                  .config("spark.driver.memory", os.environ.get("CRMLAB_SPARK_DRIVER_MEMORY", "4g")))
         spark = b.getOrCreate()
         if not remote:
