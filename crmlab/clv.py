@@ -462,18 +462,22 @@ def p_alive_matrix(model: FittedModel, max_frequency: int, max_recency: float, T
     return pd.DataFrame(p, index=pd.Index(f, name="frequency"), columns=pd.Index(np.round(r, 1), name="recency"))
 
 
-def wakeup_candidates(values: pd.DataFrame, stages: pd.DataFrame, p_alive_cutoff: float = 0.5) -> pd.DataFrame:
-    """Dormant customers (lifecycle stage) still likely alive, ranked by CLV (ids and numbers only).
+def wakeup_candidates(values: pd.DataFrame, stages: pd.DataFrame, p_alive_cutoff: float = 0.5,
+                      scores: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The wake-up list with the CLV evidence: :func:`crmlab.wakeup.wakeup_list` given ``values``.
 
-    P(alive) is ``values["p_alive"]``: from a model that lets one-time buyers drop out
-    (:func:`~crmlab.clv_pipeline.customer_value` takes care of that)."""
-    v = values.copy()
-    v.index = v.index.astype(str)
-    st = stages.reindex(v.index)
-    m = (st["stage"] == "dormant") & (v["p_alive"] > p_alive_cutoff)
-    cols = [c for c in ("p_alive", "clv", "clv_low", "clv_high", "frequency", "monetary_value") if c in v.columns]
-    out = v.loc[m, cols].join(st.loc[m, ["days_since_last"]])
-    return out.sort_values("clv", ascending=False)
+    Dormant customers (lifecycle stage) in the top 40% of buyers by spend (RFM ``M >= 4``;
+    from ``scores`` or else from ``stages["sales"]``), the same customers notebook 02 lists,
+    with their P(alive) and CLV, ranked by CLV, and a ``reason`` per row ("likely still a
+    customer" when P(alive) > ``p_alive_cutoff``). Real ids: for the operations CSV.
+
+    Formerly its own rule (dormant and P(alive) > ``p_alive_cutoff``); those customers are
+    the rows whose ``p_alive`` is above the cutoff. P(alive) is ``values["p_alive"]``: from a
+    model that lets one-time buyers drop out (:func:`~crmlab.clv_pipeline.customer_value`
+    takes care of that)."""
+    from crmlab.wakeup import wakeup_list
+
+    return wakeup_list(stages, scores, values, p_alive_cutoff=p_alive_cutoff)
 
 
 _PIPELINE = ("ClvResult", "clv_pipeline", "customer_value", "holdout_comparison", "period_transactions")

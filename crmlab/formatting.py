@@ -196,6 +196,10 @@ LABELS: dict[str, str] = {
     "k": "Orders so far 已购次数", "at_risk": "At risk 可观察人数", "repurchased": "Came back 复购人数",
     "naive_rate": "Naive rate 朴素比率", "km_rate": "Kaplan–Meier rate", "enough": "Judged 参与判断",
     "eligible": "Observable 可观察", "retained": "Retained 留存",
+    "pooled_rate": "Pooled rate 合并比率", "diff_vs_pooled": "Difference vs pooled 与合并比率之差",
+    "within_tolerance": "Within tolerance 等效", "needed_at_risk": "Needed at risk 所需人数",
+    "magic_number": "Magic number 魔法数字", "window_days": "Window (days) 窗口天数",
+    "why_none": "Why no magic number 原因",
     # CLV
     "p_alive": "P(alive) 存活概率", "clv": "CLV 终身价值", "clv_low": "CLV low 下限", "clv_high": "CLV high 上限",
     "frequency": "Repeat purchases 复购次数", "recency": "Recency 最近", "T": "Age 客龄",
@@ -256,8 +260,9 @@ GLOSSARY: dict[str, tuple[str, str, str]] = {
     "dormant": ("休眠", "dormant", "no paid order for longer than the dormancy threshold (90 days by default), "
                                   "but not lost"),
     "lost": ("流失", "lost", "no paid order for more than 360 days"),
-    "wake-up": ("唤醒", "wake-up list", "dormant customers worth a message: a top-two spend score (02) or still "
-                                       "likely alive by the CLV model (04); each row says which"),
+    "wake-up": ("唤醒", "wake-up list", "dormant customers in the top 40% of buyers by spend (RFM spend score M "
+                                       "4 or 5): the same customers in 02 and 04; 04 adds each one's P(alive) "
+                                       "and CLV and ranks them by CLV; each row's reason says why it is listed"),
 }
 
 

@@ -229,6 +229,9 @@ def table(df: pd.DataFrame, percent: Iterable[str] = (), money: Iterable[str] = 
     short = [c for c in df.columns if len(df) and max(len(str(x)) for x in df[c]) <= 24]
     if short:  # numbers, dates, short labels on one line; long text wraps
         st = st.set_properties(subset=short, **{"white-space": "nowrap"})
+    long = [c for c in df.columns if c not in short and len(df) and not pd.api.types.is_numeric_dtype(df[c])]
+    if long:  # ... in a column wide enough to read (on a phone the table scrolls), not one word a line
+        st = st.set_properties(subset=long, **{"min-width": "16em"})
     st = st.set_table_attributes('class="crmlab-table"')
     if caption:
         st = st.set_caption(caption)

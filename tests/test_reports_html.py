@@ -184,6 +184,56 @@ def test_no_none_or_nan_and_thousands_separators_on_any_page(small_report):
         assert not [c for c in cells if re.search(r"\d\.\d+e[−-]\d+", c)], name  # no 6.5e-19
 
 
+def _tables(path: Path) -> list[tuple[list[str], list[list[str]]]]:
+    """Every table of a page as (header texts, rows of cell texts)."""
+    import html as _html
+
+    h = re.sub(r"<style.*?</style>", "", _DATA.sub("data:", path.read_text(encoding="utf-8")), flags=re.S)
+    out = []
+    for t in re.findall(r"<table.*?</table>", h, flags=re.S):
+        rows = [[_html.unescape(re.sub(r"<.*?>", "", c)).strip() for c in re.findall(r"<t[hd]\b.*?</t[hd]>", r, re.S)]
+                for r in re.findall(r"<tr.*?</tr>", t, flags=re.S)]
+        if rows:
+            out.append((rows[0], rows[1:]))
+    return out
+
+
+def test_03_plateau_differences_read_in_percentage_points(small_report):
+    """Differences of rates (and their standard errors) in points: "+0.4 pp", never "0.38%"."""
+    res, _ = small_report
+    found = [(head, rows) for head, rows in _tables(res.out / "03_magic_number.html")
+             if fmt.label("diff_vs_pooled") in head]
+    assert found  # the small sample shows the test table (for the first flat-looking order count)
+    for head, rows in found:
+        d, se = head.index(fmt.label("diff_vs_pooled")), head.index(fmt.label("se"))
+        assert rows and all(re.fullmatch(r"[+−]\d+\.\d pp", r[d]) for r in rows), [r[d] for r in rows]
+        assert all(re.fullmatch(r"\d+\.\d pp", r[se]) for r in rows), [r[se] for r in rows]
+        assert fmt.label("pooled_rate") in head and all(r[head.index(fmt.label("rate"))].endswith("%") for r in rows)
+    # the sensitivity tables' "why none" is not the wake-up list's "why on the list"
+    assert fmt.label("reason") not in " ".join(" ".join(h) for h, _ in _tables(res.out / "03_magic_number.html"))
+
+
+def test_one_wake_up_list_in_02_and_04_with_the_reason_per_row(small_report):
+    res, _ = small_report
+    w02 = pd.read_csv(res.out / "wakeup_list.csv", dtype={"customer_id": str}).set_index("customer_id")
+    w04 = pd.read_csv(res.out / "clv_wakeup.csv", dtype={"customer_id": str}).set_index("customer_id")
+    assert len(w02) > 20 and set(w02.index) == set(w04.index)  # the same customers
+    assert (w02["M"] >= 4).all() and w02["sales"].is_monotonic_decreasing
+    assert w04["clv"].fillna(-1).is_monotonic_decreasing  # 04: the same list by CLV
+    for w in (w02, w04):
+        assert w["reason"].str.match(r"top (20|40)% by spend \(M=[45]\)").all()
+    alive = w04["p_alive"] > 0.5
+    assert w04.loc[alive, "reason"].str.contains("likely still a customer").all()
+    assert not w04.loc[~alive, "reason"].str.contains("likely").any()
+    n = f"{len(w02):,}"
+    for name in ("02_retention_repurchase", "04_clv"):
+        page = " ".join(_parse(res.out / f"{name}.html").text)
+        assert f"{n} dormant" in page or f"same {n} dormant" in page, name  # the findings give one count
+        tabs = [rows for head, rows in _tables(res.out / f"{name}.html") if fmt.label("reason") in head]
+        assert tabs and all(re.fullmatch(r"c[0-9a-f]{10}", r[0]) for r in tabs[0]), name  # masked ids
+    assert fmt.GLOSSARY["wake-up"][2] in " ".join(_parse(res.out / "04_clv.html").text)
+
+
 # --------------------------------------------------------------------------- the formatter
 
 
