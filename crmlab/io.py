@@ -481,7 +481,7 @@ def load_orders(source, columns: Mapping[str, str] | str | None = None, observat
     eng = connect("duckdb")  # validation runs in an embedded DuckDB; the result comes back to pandas
     o, led = load_export(source, eng, columns=columns, observation_end=observation_end, timezone=timezone,
                          decimal=decimal, dayfirst=dayfirst, now=now, keep_pii=keep_pii)
-    orders = eng.to_pandas(o.table.order_by("line")).drop(columns="line").reset_index(drop=True)
+    orders = eng.to_pandas(o.table.order_by(["order_time", "line"])).drop(columns="line").reset_index(drop=True)
     front = ["order_id", "customer_id", "order_time", "amount", "status"]
     orders = orders[front + [c for c in orders.columns if c not in front]]
     orders["order_time"] = orders["order_time"].astype("datetime64[ns]")

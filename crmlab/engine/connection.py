@@ -61,15 +61,40 @@ class Engine:
             pq.write_table(self.con.to_pyarrow(expr), path)
 
 
-def _duckdb(memory_limit: str | None, temp_directory: str | None, threads: int | None):
-    import ibis
-
+def _duckdb_settings(memory_limit: str | None, temp_directory: str | None, threads: int | None) -> dict:
     if memory_limit is None:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         memory_limit = f"{int(0.6 * total / 2**20)}MB"
     temp_directory = temp_directory or os.path.join(tempfile.gettempdir(), "crmlab-duckdb-spill")
-    return ibis.duckdb.connect(threads=threads or os.cpu_count() or 1, memory_limit=memory_limit,
-                               temp_directory=temp_directory)
+    return dict(threads=threads or os.cpu_count() or 1, memory_limit=memory_limit, temp_directory=temp_directory)
+
+
+def _no_progress_bar(con) -> None:
+    """No progress bars on a user's terminal (under Jupyter DuckDB refuses to change the
+    setting without ipywidgets, and shows no bar there anyway)."""
+    import duckdb
+
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:
+        pass
+
+
+def _duckdb(memory_limit: str | None, temp_directory: str | None, threads: int | None):
+    import ibis
+
+    con = ibis.duckdb.connect(**_duckdb_settings(memory_limit, temp_directory, threads))
+    _no_progress_bar(con.con)
+    return con
+
+
+def local_duckdb(memory_limit: str | None = None, temp_directory: str | None = None, threads: int | None = None):
+    """A plain DuckDB connection with crmlab's settings (reading exports for another engine)."""
+    import duckdb
+
+    con = duckdb.connect(config={k: str(v) for k, v in _duckdb_settings(memory_limit, temp_directory, threads).items()})
+    _no_progress_bar(con)
+    return con
 
 
 def _spark(spark, spark_master: str | None):

@@ -23,8 +23,9 @@ import pandas as pd
 from crmlab import io as _io
 from crmlab import values as _v
 from crmlab.engine.aggregates import ts
-from crmlab.engine.connection import Engine, get_engine
-from crmlab.engine.screening import CHUNK_ROWS, OPTIONAL, decide_dayfirst, open_export, screen_lines
+from crmlab.engine.connection import Engine, get_engine, local_duckdb
+from crmlab.engine.screening import CHUNK_ROWS, OPTIONAL
+from crmlab.engine.screening_sql import raw_lines, screen_export
 from crmlab.engine.sources import OrderTable
 from crmlab.io import PII_COLUMNS, CrmlabInputError, Ledger
 
@@ -38,63 +39,48 @@ _YEARS5 = pd.Timedelta(days=5 * 365.25)
 _stages = itertools.count()
 
 
-def _stage(source, columns, chunk_rows: int, write, **screen) -> tuple[int, object]:
-    """Screen every chunk and hand it (an Arrow table) to ``write``; return the input rows and
-    the export."""
-    import pyarrow as pa
-
-    ex = open_export(source, columns, chunk_rows)
-    where = _io._where(ex.name, ex.origin, "order_time")
-    n, dayfirst = 0, screen.pop("dayfirst")
-    for i, chunk in enumerate(ex.chunks):
-        if i == 0 and dayfirst is None and decide_dayfirst(chunk["order_time"], None, where) is not None:
-            # slash dates: the whole column decides day-first vs month-first (a second pass)
-            times = pd.concat([c["order_time"] for c in open_export(source, columns, chunk_rows).chunks],
-                              ignore_index=True)
-            dayfirst = decide_dayfirst(times, None, where)
-        lines = screen_lines(chunk, n, dayfirst=dayfirst, where=where, **screen)
-        write(i, pa.Table.from_pandas(lines, preserve_index=False))
-        n += len(chunk)
+def _stage(source, columns, chunk_rows: int, raw, out: str, *, dayfirst, **screen) -> tuple[int, object]:
+    """Screen every line of the export into DuckDB table ``out`` (on connection ``raw``);
+    return the number of input lines and the export's description."""
+    rel = f"{out}_raw"
+    try:
+        ex, n = raw_lines(raw, source, columns, chunk_rows, rel)
+        if n == 0:
+            raise CrmlabInputError(f"{ex.name}: no rows")
+        where = _io._where(ex.name, ex.origin, "order_time")
+        screen_export(raw, rel, out, dayfirst=dayfirst, where=where, chunk_rows=chunk_rows, **screen)
+    finally:
+        kind = raw.execute(f"SELECT count(*) FROM duckdb_views() WHERE view_name = '{rel}'").fetchone()[0]
+        raw.execute(f"DROP {'VIEW' if kind else 'TABLE'} IF EXISTS {rel}")
     return n, ex
 
 
-class _DuckStage:
-    """Chunks appended to a temporary DuckDB table (no files)."""
-
-    def __init__(self, eng: Engine) -> None:
-        self.raw, self.name = eng.con.con, f"crmlab_stage_{os.getpid()}_{next(_stages)}"
-
-    def __call__(self, i: int, tbl) -> None:
-        self.raw.register("crmlab_chunk", tbl)
-        verb = f"CREATE TEMP TABLE {self.name} AS" if i == 0 else f"INSERT INTO {self.name}"
-        self.raw.execute(f"{verb} SELECT * FROM crmlab_chunk")
-        self.raw.unregister("crmlab_chunk")
-
-
-class _ParquetStage:
-    """Chunks written as Parquet parts in a folder the engine reads (Spark)."""
-
-    def __init__(self) -> None:
-        self.folder = tempfile.mkdtemp(prefix="crmlab-stage-")
-        atexit.register(shutil.rmtree, self.folder, True)  # Spark reads the parts lazily
-
-    def __call__(self, i: int, tbl) -> None:
-        import pyarrow.parquet as pq
-
-        # microseconds: Spark 3.5 cannot read nanosecond Parquet timestamps
-        pq.write_table(tbl, os.path.join(self.folder, f"part-{i:05d}.parquet"), coerce_timestamps="us",
-                       allow_truncated_timestamps=True)
+def _spark_lines(raw, out: str) -> str:
+    """The screened lines as Parquet parts in a temporary folder Spark reads (lazily)."""
+    folder = tempfile.mkdtemp(prefix="crmlab-stage-")
+    atexit.register(shutil.rmtree, folder, True)
+    # microseconds: Spark 3.5 cannot read nanosecond Parquet timestamps (DuckDB writes µs)
+    raw.execute(f"COPY {out} TO '{folder}' (FORMAT parquet, PER_THREAD_OUTPUT true, OVERWRITE_OR_IGNORE true)")
+    return folder
 
 
 def _mark_set_level(lines: ibis.Table, obs_end) -> ibis.Table:
-    """Duplicates, then shared order ids, then (with an observation end) later orders."""
-    same = ibis.window(group_by=lines.hash, order_by=lines.row)
-    t = lines.mutate(reason=ibis.ifelse(ibis.row_number().over(same) > 0, "exact_duplicate_line", lines.reason))
+    """Duplicates, then shared order ids, then (with an observation end) later orders.
+
+    Built from two small materialised tables (the hashes seen more than once with their
+    first row; the order ids with two customers), so the marked lines stay a cheap view
+    (hash aggregates and joins against small tables, no sort of the lines)."""
+    seen = lines.group_by("hash").aggregate(first_row=lines.row.min(), copies=lines.count())
+    dups = seen.filter(seen.copies > 1).select("hash", "first_row").cache()
+    t = lines.left_join(dups, "hash")
+    t = t.mutate(reason=ibis.ifelse(t.first_row.notnull() & (t.row != t.first_row), "exact_duplicate_line",
+                                    t.reason)).drop("first_row", "hash_right")
     ok = t.filter(t.reason.isnull())
-    per = ok.group_by("order_id").aggregate(nc=ok.customer_id.nunique())
-    shared = per.filter(per.nc > 1).order_id
-    t = t.mutate(reason=ibis.ifelse(t.reason.isnull() & t.order_id.isin(shared), "order_id_shared_by_customers",
-                                    t.reason))
+    per = ok.group_by("order_id").aggregate(lo=ok.customer_id.min(), hi=ok.customer_id.max())
+    shared = per.filter(per.lo != per.hi).select(shared_id=per.order_id).cache()
+    t = t.left_join(shared, t.order_id == shared.shared_id)
+    t = t.mutate(reason=ibis.ifelse(t.reason.isnull() & t.shared_id.notnull(), "order_id_shared_by_customers",
+                                    t.reason)).drop("shared_id")
     if obs_end is not None:
         t = t.mutate(reason=ibis.ifelse(t.reason.isnull() & (t.order_time > ts(obs_end)), "after_observation_end",
                                         t.reason))
@@ -132,15 +118,15 @@ def _outlier_warnings(eng: Engine, kept: ibis.Table, led: Ledger) -> None:
 
 
 def _roll_up(kept: ibis.Table) -> ibis.Table:
-    """Lines to orders; ``line`` numbers orders by time, ties in the file's order."""
+    """Lines to orders; ``line`` is the file row of the order's first line (0-based): ordering
+    by ``(order_time, line)`` puts orders in time order, ties in the file's order."""
     agg = {"customer_id": kept.customer_id.argmin(kept.row), "order_time": kept.order_time.min(),
-           "amount": kept.amount.sum(), "status": kept.status.argmin(kept.row), "first_row": kept.row.min()}
+           "amount": kept.amount.sum(), "status": kept.status.argmin(kept.row)}
     for c in OPTIONAL + PII_COLUMNS:
         if c in kept.columns:
             agg[c] = kept[c].sum() if c == "quantity" else kept[c].argmin(kept.row)
-    o = kept.group_by("order_id").aggregate(**agg)
-    o = o.mutate(line=ibis.row_number().over(ibis.window(order_by=[o.order_time, o.first_row])))
-    return o.drop("first_row")
+    agg["line"] = kept.row.min()
+    return kept.group_by("order_id").aggregate(**agg)
 
 
 def load_export(source, engine: str | Engine | None = None, *, columns=None, observation_end=None,
@@ -159,16 +145,15 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
     obs_end = _v.parse_observation_end(observation_end, tzname)
     now_ts = _v._now(now, zone)
     eng = get_engine(engine)
-    sink = _DuckStage(eng) if eng.name == "duckdb" else _ParquetStage()
+    raw = eng.con.con if eng.name == "duckdb" else local_duckdb()
+    out = f"crmlab_lines_{os.getpid()}_{next(_stages)}"
     try:
-        n, ex = _stage(source, columns, chunk_rows, sink, zone=zone, dayfirst=dayfirst, decimal=decimal,
-                       now=now_ts, keep_pii=keep_pii)
-        lines = eng.con.table(sink.name) if eng.name == "duckdb" else eng.con.read_parquet(sink.folder)
+        n, ex = _stage(source, columns, chunk_rows, raw, out, zone=zone, tzname=tzname, dayfirst=dayfirst,
+                       decimal=decimal, now=now_ts, keep_pii=keep_pii)
+        lines = eng.con.table(out) if eng.name == "duckdb" else eng.con.read_parquet(_spark_lines(raw, out))
         led = Ledger(file=ex.name, input_rows=n, sha256=ex.sha256, kind="orders")
         led.timezone, led.warnings = tzname, list(ex.warnings)
-        t = _mark_set_level(lines, obs_end).cache()
-        if eng.name == "duckdb":  # the marked copy replaces the staged one: free it now
-            eng.con.con.execute(f"DROP TABLE IF EXISTS {sink.name}")
+        t = _mark_set_level(lines, obs_end)
         kept = t.filter(t.reason.isnull())
         if obs_end is None:
             end = eng.to_pandas(kept.order_time.max().name("end").as_table())["end"].iloc[0]
@@ -183,11 +168,9 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
             raise CrmlabInputError(f"{ex.name}: no usable rows left after exclusions ({led.excluded})")
         _outlier_warnings(eng, kept, led)
         orders = _roll_up(kept).cache()
-        if eng.name == "duckdb":
-            t.release()  # the orders are materialised; the marked lines are no longer needed
+        raw.execute(f"DROP TABLE IF EXISTS {out}")  # the orders are materialised: the lines can go
         size = eng.to_pandas(orders.aggregate(n=orders.line.count(), c=orders.customer_id.nunique()))
         led.orders, led.customers = int(size["n"].iloc[0]), int(size["c"].iloc[0])
     finally:
-        if eng.name == "duckdb":
-            eng.con.con.execute(f"DROP TABLE IF EXISTS {sink.name}")
+        raw.execute(f"DROP TABLE IF EXISTS {out}")
     return OrderTable(orders, obs_end, eng, ex.name), led

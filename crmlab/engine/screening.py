@@ -125,6 +125,14 @@ def _raw_chunks(source, header_ok, chunk_rows: int) -> tuple[Iterator[pd.DataFra
     return chain(), name, sha, notes
 
 
+def check_columns(mapped: pd.DataFrame, name: str, found: list[str]) -> None:
+    """The required columns are there (after mapping), else one line naming what was found."""
+    _io._require(mapped, _REQUIRED, name, found)
+    if "amount" not in mapped.columns and not {"quantity", "unit_price"} <= set(mapped.columns):
+        raise CrmlabInputError(
+            f"{name}: missing column 'amount' (or 'quantity' and 'unit_price') (columns found: {', '.join(found)})")
+
+
 def open_export(source, columns=None, chunk_rows: int = CHUNK_ROWS) -> Export:
     """Open an order export: find the header, map the columns, check the required ones.
 
@@ -142,10 +150,7 @@ def open_export(source, columns=None, chunk_rows: int = CHUNK_ROWS) -> Export:
     first.columns = [str(c).strip().lstrip("\ufeff") for c in first.columns]
     found = list(first.columns)
     mapped_first, mapped, origin = _io._map_columns(first, cols, ORDER_ALIASES, name)
-    _io._require(mapped_first, _REQUIRED, name, found)
-    if "amount" not in mapped_first.columns and not {"quantity", "unit_price"} <= set(mapped_first.columns):
-        raise CrmlabInputError(
-            f"{name}: missing column 'amount' (or 'quantity' and 'unit_price') (columns found: {', '.join(found)})")
+    check_columns(mapped_first, name, found)
 
     def mapped_chunks():
         yield mapped_first
@@ -166,11 +171,22 @@ def decide_dayfirst(times: pd.Series, dayfirst: bool | None, where: str) -> bool
     return _v._infer_dayfirst(s[slash], where)
 
 
-def screen_lines(df: pd.DataFrame, offset: int, *, zone, dayfirst: bool | None, decimal: str,
-                 now: pd.Timestamp, where: str, keep_pii: bool = False) -> pd.DataFrame:
-    """One chunk's lines, typed, with ``row`` (0-based in the file), ``reason`` (the first
-    row-level reason that applies, else null) and ``hash`` (of the raw line)."""
+def status_of(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """crmlab statuses of raw status values (blank: paid) and a mask of unknown ones."""
+    raw_status = _v._text(raw)
+    status = raw_status.str.lower().map(STATUS_MAP)
+    status = status.where(raw_status.notna() & (raw_status != ""), "paid")
+    unknown = status.isna().to_numpy()
+    return status.fillna("paid").astype(str), unknown
+
+
+def screen_lines(df: pd.DataFrame, rows, *, zone, dayfirst: bool | None, decimal: str,
+                 now: pd.Timestamp, where: str, keep_pii: bool = False, hashes=None) -> pd.DataFrame:
+    """One chunk's lines, typed, with ``row`` (0-based in the file: ``rows``, or the first
+    line's number), ``reason`` (the first row-level reason that applies, else null) and
+    ``hash`` (of the raw line: ``hashes``, else computed here)."""
     n = len(df)
+    rows = np.arange(rows, rows + n, dtype=np.int64) if np.ndim(rows) == 0 else np.asarray(rows, np.int64)
     df = df.reset_index(drop=True)
     reason = np.full(n, None, dtype=object)
 
@@ -184,11 +200,8 @@ def screen_lines(df: pd.DataFrame, offset: int, *, zone, dayfirst: bool | None, 
     mark("unparseable_order_time", t.isna().to_numpy())
     mark("in_the_future", (t > now).to_numpy())
     if "status" in df.columns:
-        raw_status = _v._text(df["status"])
-        status = raw_status.str.lower().map(STATUS_MAP)
-        status = status.where(raw_status.notna() & (raw_status != ""), "paid")
-        mark("unknown_status", status.isna().to_numpy())
-        status = status.fillna("paid").astype(str)
+        status, unknown = status_of(df["status"])
+        mark("unknown_status", unknown)
     else:
         status = pd.Series("paid", index=df.index)
     if "amount" in df.columns:
@@ -202,8 +215,8 @@ def screen_lines(df: pd.DataFrame, offset: int, *, zone, dayfirst: bool | None, 
     mark("non_numeric_amount", amount.isna().to_numpy())
     mark("negative_amount_on_paid_order", (status == "paid").to_numpy() & (amount < 0).to_numpy())
     out = pd.DataFrame({
-        "row": np.arange(offset, offset + n, dtype=np.int64), "reason": pd.array(reason, dtype="string"),
-        "hash": line_hash(df),
+        "row": rows, "reason": pd.array(reason, dtype="string"),
+        "hash": line_hash(df) if hashes is None else np.asarray(hashes, np.int64),
         "customer_id": _v._text(df["customer_id"]), "order_id": _v._text(df["order_id"]),
         "order_time": t.to_numpy(dtype="datetime64[ns]"), "amount": amount.to_numpy(dtype=float),
         "status": pd.array(status.to_numpy(dtype=object), dtype="string")})

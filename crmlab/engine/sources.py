@@ -2,8 +2,8 @@
 
 :class:`OrderTable` is what every analysis scans: an Ibis table with one row per order
 (``customer_id`` text, ``order_id``, ``order_time`` store-local timestamp, ``amount``,
-``status``, ``line`` = position in the loader's time order, used to break ties between
-orders placed at the same moment, and the optional ``channel``, ``region``, ``product``,
+``status``, ``line`` = the file row of the order's first line, used to break ties between
+orders placed at the same moment (order by ``order_time, line``), and the optional ``channel``, ``region``, ``product``,
 ``category``, ``quantity``), the observation end and the engine it lives in.
 
 Sources (:func:`order_table`):
@@ -147,7 +147,7 @@ def write_clean(orders, ledger, path: str) -> str:
     meta = dict(ledger.to_dict())
     meta["observation_end"] = str(o.observation_end)
     cols = [c for c in CLEAN_COLUMNS + OPTIONAL_COLUMNS if o.has(c)]
-    batches = o.engine.con.to_pyarrow_batches(o.table.select(*cols).order_by("line"))
+    batches = o.engine.con.to_pyarrow_batches(o.table.select(*cols).order_by(["order_time", "line"]))
     schema = batches.schema.with_metadata({_MARK: json.dumps(meta, ensure_ascii=False).encode()})
     # microseconds: Spark 3.5 cannot read nanosecond Parquet timestamps
     with pq.ParquetWriter(path, schema, coerce_timestamps="us", allow_truncated_timestamps=True) as w:
