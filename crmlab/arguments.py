@@ -153,6 +153,16 @@ def timezone_name(text: str) -> str:
             f"unknown time zone {text!r} (use an IANA name such as Asia/Shanghai or UTC)") from None
 
 
+def memory_size(text: str) -> str:
+    """A DuckDB memory limit: ``600MB``, ``4GB``, ``1.5GiB`` or a share of RAM, ``40%``."""
+    from crmlab.engine.connection import memory_limit_of
+
+    try:
+        return memory_limit_of(text)
+    except CrmlabInputError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("memory_limit ")) from None
+
+
 def column_spec(text: str) -> str:
     """``canonical=header,...`` (checked against the file by the loader)."""
     from crmlab.io import parse_columns

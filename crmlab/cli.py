@@ -8,11 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from typing import Callable
 
 from crmlab.arguments import (MAX_DAYS, CrmlabArgumentParser, at_most, bracket_list, column_spec, day_list,
-                              finite_float, moment, nonneg_float, nonneg_int, out_dir, out_file, percentile,
+                              finite_float, memory_size, moment, nonneg_float, nonneg_int, out_dir, out_file, percentile,
                               positive_float, positive_int, probability, split_spec, timezone_name)
 from crmlab.io import CrmlabInputError
 
@@ -162,6 +163,10 @@ def cmd_report(a) -> int:
     # -p names must be parameters of a selected notebook; -f keys of some notebook
     strict = {p.split("=", 1)[0].strip() for p in a.param or [] if "=" in p}
     reading = {"timezone": a.timezone, "decimal": a.decimal, "dayfirst": a.dayfirst}
+    if a.memory_limit:  # the runner's validation and every notebook's kernel read it
+        from crmlab.engine.connection import MEMORY_ENV
+
+        os.environ[MEMORY_ENV] = a.memory_limit
     res = run_reports(a.orders, a.sends, a.notebooks, out=a.out, columns=a.columns, parameters=params,
                       strict_parameters=strict, reading=reading, engine=a.engine)
     for r in res.reports:
@@ -174,7 +179,7 @@ def _engine(a):
     """The engine named by ``--engine`` / ``--spark-master`` (default ``CRMLAB_ENGINE``, else DuckDB)."""
     from crmlab.engine import connect
 
-    return connect(a.engine, spark_master=a.spark_master)
+    return connect(a.engine, spark_master=a.spark_master, memory_limit=a.memory_limit)
 
 
 def _load(a):
@@ -461,6 +466,9 @@ def _engine_args(p) -> None:
     p.add_argument("--spark-master", metavar="URL",
                    help="with --engine spark: the master of the session crmlab starts (default local[*]; "
                         "SPARK_REMOTE selects Spark Connect)")
+    p.add_argument("--memory-limit", type=memory_size, metavar="SIZE",
+                   help="DuckDB's memory limit, e.g. 600MB, 4GB or 40%% of RAM (default CRMLAB_MEMORY_LIMIT, else "
+                        "60%%); beyond it DuckDB spills to a temporary folder")
 
 
 def _reading_args(p) -> None:

@@ -61,12 +61,39 @@ class Engine:
             pq.write_table(self.con.to_pyarrow(expr), path)
 
 
-def _duckdb_settings(memory_limit: str | None, temp_directory: str | None, threads: int | None) -> dict:
-    if memory_limit is None:
+#: DuckDB's memory limit when neither ``memory_limit=`` nor this variable says otherwise: 60% of RAM.
+MEMORY_ENV = "CRMLAB_MEMORY_LIMIT"
+
+
+def memory_limit_of(text: str | None) -> str:
+    """``"600MB"``, ``"4GB"``, ``"1.5GiB"`` as DuckDB reads them, ``"40%"`` as that share of
+    RAM; None: ``$CRMLAB_MEMORY_LIMIT``, else 60% of RAM.
+
+    Raises
+    ------
+    CrmlabInputError
+        Anything else (naming the variable when the value came from it).
+    """
+    import re
+
+    from crmlab.errors import CrmlabInputError
+
+    where = "memory_limit" if text is not None else MEMORY_ENV
+    text = str(text if text is not None else os.environ.get(MEMORY_ENV) or "60%").strip()
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(%|[KMGT]i?B)", text, flags=re.I)
+    if not m or float(m.group(1)) <= 0 or (m.group(2) == "%" and float(m.group(1)) > 100):
+        raise CrmlabInputError(f"{where} {text!r}: expected a size such as 600MB or 4GB, or a share of RAM "
+                               "such as 40%")
+    if m.group(2) == "%":
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        memory_limit = f"{int(0.6 * total / 2**20)}MB"
+        return f"{max(int(float(m.group(1)) / 100 * total / 2**20), 64)}MB"
+    return f"{m.group(1)}{m.group(2).upper().replace('IB', 'iB')}"
+
+
+def _duckdb_settings(memory_limit: str | None, temp_directory: str | None, threads: int | None) -> dict:
     temp_directory = temp_directory or os.path.join(tempfile.gettempdir(), "crmlab-duckdb-spill")
-    return dict(threads=threads or os.cpu_count() or 1, memory_limit=memory_limit, temp_directory=temp_directory)
+    return dict(threads=threads or os.cpu_count() or 1, memory_limit=memory_limit_of(memory_limit),
+                temp_directory=temp_directory)
 
 
 def _no_progress_bar(con) -> None:

@@ -64,27 +64,29 @@ def _spark_lines(raw, out: str) -> str:
     return folder
 
 
-def _mark_set_level(lines: ibis.Table, obs_end) -> ibis.Table:
-    """Duplicates, then shared order ids, then (with an observation end) later orders.
+def _mark_set_level(lines: ibis.Table, obs_end) -> tuple[ibis.Table, ibis.Table]:
+    """The lines marked (duplicates, then shared order ids, then orders after ``obs_end``)
+    and the lines rolled up to orders, from one pass over the lines per order id.
 
-    Built from two small materialised tables (the hashes seen more than once with their
-    first row; the order ids with two customers), so the marked lines stay a cheap view
-    (hash aggregates and joins against small tables, no sort of the lines)."""
+    Exact duplicates are the hashes seen more than once (all but the first copy); the
+    per-order pass over the remaining good lines gives the lowest and highest customer id
+    (two differ: an order id shared by customers) and the roll-up of the lines up to
+    ``obs_end``. Only the duplicate hashes and the shared ids are joined back to the lines,
+    both small: the marked lines stay a cheap view (no sort of the lines)."""
     seen = lines.group_by("hash").aggregate(first_row=lines.row.min(), copies=lines.count())
     dups = seen.filter(seen.copies > 1).select("hash", "first_row").cache()
-    t = lines.left_join(dups, "hash")
-    t = t.mutate(reason=ibis.ifelse(t.first_row.notnull() & (t.row != t.first_row), "exact_duplicate_line",
-                                    t.reason)).drop("first_row", "hash_right")
-    ok = t.filter(t.reason.isnull())
-    per = ok.group_by("order_id").aggregate(lo=ok.customer_id.min(), hi=ok.customer_id.max())
-    shared = per.filter(per.lo != per.hi).select(shared_id=per.order_id).cache()
-    t = t.left_join(shared, t.order_id == shared.shared_id)
+    d = lines.left_join(dups, "hash")
+    d = d.mutate(reason=ibis.ifelse(d.first_row.notnull() & (d.row != d.first_row), "exact_duplicate_line",
+                                    d.reason)).drop("first_row", "hash_right")
+    per_order = _roll_up(d.filter(d.reason.isnull()), obs_end).cache()
+    shared = per_order.filter(per_order.lo != per_order.hi).select(shared_id=per_order.order_id).cache()
+    t = d.left_join(shared, d.order_id == shared.shared_id)
     t = t.mutate(reason=ibis.ifelse(t.reason.isnull() & t.shared_id.notnull(), "order_id_shared_by_customers",
                                     t.reason)).drop("shared_id")
     if obs_end is not None:
         t = t.mutate(reason=ibis.ifelse(t.reason.isnull() & (t.order_time > ts(obs_end)), "after_observation_end",
                                         t.reason))
-    return t
+    return t, per_order
 
 
 def _count_reasons(eng: Engine, t: ibis.Table, led: Ledger) -> None:
@@ -101,32 +103,51 @@ def _count_reasons(eng: Engine, t: ibis.Table, led: Ledger) -> None:
 
 
 def _outlier_warnings(eng: Engine, kept: ibis.Table, led: Ledger) -> None:
-    """Times more than 5 years outside the 1st–99th percentile of the kept orders."""
-    secs = kept.order_time.epoch_seconds()
-    q = eng.to_pandas(kept.aggregate(lo=secs.quantile(0.01), hi=secs.quantile(0.99), n=kept.row.count()))
-    if int(q["n"].iloc[0]) < 2:
+    """Times more than 5 years outside the 1st–99th percentile of the kept orders.
+
+    The percentiles are read from the orders per day (a small histogram: no sort of the
+    lines); a line is far when its day is more than 5 years before the 1st percentile's
+    day, or after the 99th percentile's day ends."""
+    per_day = kept.group_by(day=kept.order_time.truncate("D")).aggregate(n=kept.row.count())
+    days = eng.to_pandas(per_day).sort_values("day")
+    if int(days["n"].sum()) < 2:
         return
-    for side, edge, pct in (("before", float(q["lo"].iloc[0]), "1st"), ("after", float(q["hi"].iloc[0]), "99th")):
-        p = pd.Timestamp(edge, unit="s")
-        far = (kept.order_time < ts(p - _YEARS5)) if side == "before" else (kept.order_time > ts(p + _YEARS5))
-        hit = kept.filter(far)
-        rows = eng.to_pandas(hit.order_by("row").select("row").limit(5))["row"]
-        if len(rows):
-            total = int(eng.to_pandas(hit.count().name("n").as_table())["n"].iloc[0])
+    share = days["n"].cumsum() / days["n"].sum()
+    lo = pd.Timestamp(days["day"].iloc[int((share >= 0.01).to_numpy().argmax())])
+    hi = pd.Timestamp(days["day"].iloc[int((share >= 0.99).to_numpy().argmax())])
+    bounds = (("before", lo, (lo - _YEARS5).floor("D"), "1st"),
+              ("after", hi, (hi + pd.Timedelta(days=1) + _YEARS5).ceil("D"), "99th"))
+    for side, p, edge, pct in bounds:  # edges at midnight: a day is wholly inside or outside
+        total = int(days["n"][(days["day"] < edge) if side == "before" else (days["day"] >= edge)].sum())
+        if total:
+            far = (kept.order_time < ts(edge)) if side == "before" else (kept.order_time >= ts(edge))
+            rows = eng.to_pandas(kept.filter(far).order_by("row").select("row").limit(5))["row"]
             led.warnings.append(f"{total} order time(s) more than 5 years {side} the bulk of the data ({pct} "
                                 f"percentile {p:%Y-%m-%d}): rows {', '.join(str(int(r) + 1) for r in rows)}; check them")
 
 
-def _roll_up(kept: ibis.Table) -> ibis.Table:
-    """Lines to orders; ``line`` is the file row of the order's first line (0-based): ordering
-    by ``(order_time, line)`` puts orders in time order, ties in the file's order."""
-    agg = {"customer_id": kept.customer_id.argmin(kept.row), "order_time": kept.order_time.min(),
-           "amount": kept.amount.sum(), "status": kept.status.argmin(kept.row)}
+def _roll_up(ok: ibis.Table, obs_end) -> ibis.Table:
+    """Per order id: ``lo``/``hi`` customer ids over all good lines, ``last`` time, ``n_in``
+    lines up to ``obs_end``, and those lines rolled up (amount and quantity summed, the
+    earliest time, other attributes of the first line in the file; ``line`` = that line's
+    file row, 0-based, so ordering by ``(order_time, line)`` breaks ties in file order)."""
+    inside = None if obs_end is None else ok.order_time <= ts(obs_end)
+    agg = {"lo": ok.customer_id.min(), "hi": ok.customer_id.max(), "last": ok.order_time.max(),
+           "n_in": ok.row.count(where=inside), "order_time": ok.order_time.min(where=inside),
+           "amount": ok.amount.sum(where=inside), "status": ok.status.argmin(ok.row, where=inside)}
     for c in OPTIONAL + PII_COLUMNS:
-        if c in kept.columns:
-            agg[c] = kept[c].sum() if c == "quantity" else kept[c].argmin(kept.row)
-    agg["line"] = kept.row.min()
-    return kept.group_by("order_id").aggregate(**agg)
+        if c in ok.columns:
+            agg[c] = ok[c].sum(where=inside) if c == "quantity" else ok[c].argmin(ok.row, where=inside)
+    agg["line"] = ok.row.min(where=inside)
+    return ok.group_by("order_id").aggregate(**agg)
+
+
+def _orders(per_order: ibis.Table) -> ibis.Table:
+    """The orders: not shared, with a line up to the observation end."""
+    o = per_order.filter((per_order.lo == per_order.hi) & (per_order.n_in > 0))
+    cols = [c for c in per_order.columns if c not in ("order_id", "lo", "hi", "last", "n_in", "order_time",
+                                                      "amount", "status")]
+    return o.select(o.order_id, o.lo.name("customer_id"), o.order_time, o.amount, o.status, *[o[c] for c in cols])
 
 
 def load_export(source, engine: str | Engine | None = None, *, columns=None, observation_end=None,
@@ -153,10 +174,11 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
         lines = eng.con.table(out) if eng.name == "duckdb" else eng.con.read_parquet(_spark_lines(raw, out))
         led = Ledger(file=ex.name, input_rows=n, sha256=ex.sha256, kind="orders")
         led.timezone, led.warnings = tzname, list(ex.warnings)
-        t = _mark_set_level(lines, obs_end)
+        t, per_order = _mark_set_level(lines, obs_end)
         kept = t.filter(t.reason.isnull())
         if obs_end is None:
-            end = eng.to_pandas(kept.order_time.max().name("end").as_table())["end"].iloc[0]
+            whole = per_order.filter(per_order.lo == per_order.hi)
+            end = eng.to_pandas(whole.last.max().name("end").as_table())["end"].iloc[0]
             obs_end = None if pd.isna(end) else pd.Timestamp(end)
         elif obs_end > now_ts:
             led.warnings.append(f"observation end {obs_end} is after the time of the run "
@@ -167,7 +189,7 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
         if led.used_rows == 0:
             raise CrmlabInputError(f"{ex.name}: no usable rows left after exclusions ({led.excluded})")
         _outlier_warnings(eng, kept, led)
-        orders = _roll_up(kept).cache()
+        orders = _orders(per_order)
         raw.execute(f"DROP TABLE IF EXISTS {out}")  # the orders are materialised: the lines can go
         size = eng.to_pandas(orders.aggregate(n=orders.line.count(), c=orders.customer_id.nunique()))
         led.orders, led.customers = int(size["n"].iloc[0]), int(size["c"].iloc[0])

@@ -137,18 +137,26 @@ def _from_path(spec: str, eng: Engine) -> OrderTable:
 
 def write_clean(orders, ledger, path: str) -> str:
     """Write validated orders (an :class:`OrderTable`, or a DataFrame from
-    :func:`crmlab.io.load_orders`) as Parquet with the ledger in its metadata, streamed from
-    the engine in batches; :func:`order_table` reads it back without validating again.
-    Returns ``path``."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    :func:`crmlab.io.load_orders`) as Parquet, in time order, with the ledger in its
+    metadata, from the engine (DuckDB writes in parallel; Spark's rows are streamed in
+    batches); :func:`order_table` reads it back without validating again. Returns ``path``."""
     o = orders if isinstance(orders, OrderTable) else order_table(orders, "duckdb")
     meta = dict(ledger.to_dict())
     meta["observation_end"] = str(o.observation_end)
     cols = [c for c in CLEAN_COLUMNS + OPTIONAL_COLUMNS if o.has(c)]
-    batches = o.engine.con.to_pyarrow_batches(o.table.select(*cols).order_by(["order_time", "line"]))
-    schema = batches.schema.with_metadata({_MARK: json.dumps(meta, ensure_ascii=False).encode()})
+    expr = o.table.select(*cols).order_by(["order_time", "line"])
+    text = json.dumps(meta, ensure_ascii=False)
+    if o.engine.name == "duckdb":  # TIMESTAMP is microseconds in DuckDB: what Spark 3.5 reads
+        sql = o.engine.con.compile(expr)
+        kv = "{" + _MARK.decode() + ": '" + text.replace("'", "''") + "'}"
+        target = "'" + str(path).replace("'", "''") + "'"
+        o.engine.con.con.execute(f"COPY ({sql}) TO {target} (FORMAT parquet, KV_METADATA {kv})")
+        return path
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    batches = o.engine.con.to_pyarrow_batches(expr)
+    schema = batches.schema.with_metadata({_MARK: text.encode()})
     # microseconds: Spark 3.5 cannot read nanosecond Parquet timestamps
     with pq.ParquetWriter(path, schema, coerce_timestamps="us", allow_truncated_timestamps=True) as w:
         for b in batches:
