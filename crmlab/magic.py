@@ -27,9 +27,10 @@ from typing import Sequence
 import ibis
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.regression.linear_model import WLS
 from statsmodels.stats.proportion import proportions_ztest
+from statsmodels.tools.tools import add_constant
 
 from crmlab.engine import order_table
 from crmlab.engine.aggregates import customer_table, order_sequence, ts
@@ -147,7 +148,15 @@ def repurchase_curve(orders, window_days: int = 90, max_k: int = 10, observation
     o = order_table(orders, engine, observation_end)
     end = o.observation_end
     s = order_sequence(o)
-    s = s.filter(s.k <= max_k)
+    # the sequence (a window over every paid order) once, for the counts and for the KM
+    s = s.filter(s.k <= max_k).select("k", "order_time", "next_time").cache()
+    try:
+        return _curve(o, s, end, window_days, max_k, min_at_risk)
+    finally:
+        s.release()
+
+
+def _curve(o, s: ibis.Table, end, window_days: int, max_k: int, min_at_risk: int) -> RepurchaseCurve:
     W = pd.Timedelta(days=window_days)
     has_next = s.next_time.notnull()
     at_risk = s.order_time <= ts(end - W)
@@ -156,7 +165,7 @@ def repurchase_curve(orders, window_days: int = 90, max_k: int = 10, observation
                                     repurchased=(at_risk & has_next & within).cast("int64").sum(),
                                     with_next=has_next.cast("int64").sum())
     small = o.engine.to_pandas(agg).set_index("k").reindex(range(1, max_k + 1), fill_value=0)
-    km = kaplan_meier(o, max_k, window_days)
+    km = _km_of_sequence(o, s, max_k, window_days)
     df = pd.DataFrame({"k": small.index.to_numpy(), "customers": small["customers"].to_numpy()})
     for c in ("at_risk", "repurchased"):
         df[c] = small[c].to_numpy()
@@ -184,7 +193,10 @@ def kaplan_meier(orders, max_k: int, horizon_days: int, engine=None) -> pd.DataF
     """
     o = order_table(orders, engine)
     s = order_sequence(o)
-    s = s.filter(s.k <= max_k)
+    return _km_of_sequence(o, s.filter(s.k <= max_k), max_k, horizon_days)
+
+
+def _km_of_sequence(o, s: ibis.Table, max_k: int, horizon_days: int) -> pd.DataFrame:
     event = s.next_time.notnull()
     secs = ibis.ifelse(event, s.next_time.epoch_seconds(), ts(o.observation_end).epoch_seconds()) \
         - s.order_time.epoch_seconds()
@@ -206,13 +218,19 @@ def km_factors(subjects: ibis.Table, horizon_days: float) -> ibis.Table:
     up to ``horizon_days``: ``log_factor`` (the sum of log(1 − d/n) over the day's event
     times) and ``all_failed`` (some factor is 0: survival is 0 from that day on).
     """
-    if "w" in subjects.columns:
-        g = subjects.group_by(["group", "dur"]).aggregate(d=(subjects.w * subjects.event).sum(), m=subjects.w.sum())
+    # subjects past the horizon only add to the number at risk: counted per group, not sorted
+    weighted = "w" in subjects.columns
+    late = subjects.filter(subjects.dur > horizon_days)
+    tail = late.group_by("group").aggregate(tail=late.w.sum() if weighted else late.event.count())
+    near = subjects.filter(subjects.dur <= horizon_days)
+    if weighted:
+        g = near.group_by(["group", "dur"]).aggregate(d=(near.w * near.event).sum(), m=near.w.sum())
     else:  # counts (not a literal weight 1.0: Spark would read it as a decimal and divide to 6 places)
-        g = subjects.group_by(["group", "dur"]).aggregate(d=subjects.event.sum(), m=subjects.event.count())
+        g = near.group_by(["group", "dur"]).aggregate(d=near.event.sum(), m=near.event.count())
+    g = g.left_join(tail, "group").drop("group_right")
     back = ibis.window(group_by=g.group, order_by=ibis.desc(g.dur), preceding=None, following=0)
-    g = g.mutate(n=g.m.sum().over(back))
-    g = g.filter((g.d > 0) & (g.dur <= horizon_days))
+    g = g.mutate(n=g.m.sum().over(back) + g.tail.fill_null(0))
+    g = g.filter(g.d > 0)
     day = ibis.greatest(g.dur.ceil().cast("int64"), 1)
     failed = g.d >= g.n * (1 - 1e-12)  # weights summed in another order may differ by an ulp
     frac = ibis.ifelse(failed, 0.5, 1.0 - g.d.cast("float64") / g.n.cast("float64"))
@@ -395,8 +413,8 @@ def _rule_segmented(u, tolerance):
     w = u["at_risk"].to_numpy(float)
     best = None
     for b in k[1:-1]:
-        X = sm.add_constant(np.column_stack([np.minimum(k, b) - b, np.maximum(k - b, 0)]))
-        fit = sm.WLS(y, X, weights=w).fit()
+        X = add_constant(np.column_stack([np.minimum(k, b) - b, np.maximum(k - b, 0)]))
+        fit = WLS(y, X, weights=w).fit()
         if best is None or fit.ssr < best[1]:
             best = (b, fit.ssr, fit.params)
     b, _, params = best
