@@ -52,9 +52,9 @@ def run(cmd: list[str], env: dict | None = None) -> tuple[float, float, int]:
     return el, usage.ru_maxrss / 1024, p.returncode
 
 
-def steps(orders: str, tmp: str, engine: str | None) -> dict[str, list[str]]:
+def steps(orders: str, tmp: str, engine: str | None, memory_limit: str | None = None) -> dict[str, list[str]]:
     """Each command on the export, then on the clean file ``validate --clean-out`` wrote."""
-    eng = ["--engine", engine] if engine else []
+    eng = (["--engine", engine] if engine else []) + (["--memory-limit", memory_limit] if memory_limit else [])
     clean = os.path.join(tmp, "clean.parquet")
     out = {"validate": ["validate", "--orders", orders, "--clean-out", clean, *eng]}
     for src, tag in ((orders, ""), (clean, " (clean)")):
@@ -75,22 +75,27 @@ def main() -> None:
     ap.add_argument("--orders", type=int, default=5_000_000)
     ap.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"])
     ap.add_argument("--baseline", action="store_true", help="also run the last pandas-only release")
+    ap.add_argument("--memory-limit", help="DuckDB's memory limit for every command (default: crmlab's, 60%% of RAM)")
+    ap.add_argument("--keep", help="a folder to generate into and keep (reused when the file is there)")
     a = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="crmlab-scale-")
+    tmp = a.keep or tempfile.mkdtemp(prefix="crmlab-scale-")
+    os.makedirs(tmp, exist_ok=True)
     path = os.path.join(tmp, f"orders_{a.orders}.parquet")
     t0 = time.perf_counter()
-    generate(a.orders, path)
+    if not os.path.exists(path):
+        generate(a.orders, path)
     print(f"generated {a.orders:,} orders in {time.perf_counter() - t0:.1f} s ({os.path.getsize(path) / 2**20:.0f} MiB)")
     crmlab = [sys.executable, "-m", "crmlab.cli"]
     base_dir = baseline_checkout() if a.baseline else None
     print(f"{'step':<22} {'engine':>7} {'s':>7} {'MiB':>7}" + (f" {'pandas s':>9} {'MiB':>7} {'faster':>7} {'less mem':>8}"
                                                                if base_dir else ""))
-    for name, args in steps(path, tmp, a.engine).items():
+    print(f"DuckDB memory limit: {a.memory_limit or 'default (60% of RAM)'}")
+    for name, args in steps(path, tmp, a.engine, a.memory_limit).items():
         s, mib, rc = run(crmlab + args)
         line = f"{name:<22} {a.engine:>7} {s:>7.1f} {mib:>7.0f}" + ("" if rc == 0 else f" (exit {rc})")
         if base_dir and not name.startswith("summary") and "(clean)" not in name:
             env = dict(os.environ, PYTHONPATH=base_dir)
-            bargs = [x for x in args if x not in ("--engine", a.engine)]
+            bargs = [x for x in args if x not in ("--engine", a.engine, "--memory-limit", a.memory_limit)]
             if "--clean-out" in bargs:
                 i = bargs.index("--clean-out")
                 del bargs[i:i + 2]

@@ -1,7 +1,8 @@
 """Validation's set-level half in the engine, and the ledger that accounts for every row.
 
-:func:`load_export` reads an order export in chunks (:mod:`crmlab.engine.screening` types
-each line and gives it its first row-level reason), stages the chunks as Parquet, and
+:func:`load_export` screens an order export in DuckDB (:mod:`crmlab.engine.screening_sql`:
+each line typed and given its first row-level reason; a Parquet file read in place, other
+sources copied in in chunks; for Spark the screened lines are handed over as Parquet), and
 then, in the engine: marks exact duplicate lines (the first copy stays), order ids shared
 by two customers, orders after the observation end (or sets it to the latest valid order
 time); counts every reason with its first five row numbers; rolls lines up to orders

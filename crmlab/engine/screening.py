@@ -1,12 +1,12 @@
-"""Reading an order export in chunks and screening each line on its own (bounded memory).
+"""Reading an order export in chunks, and screening lines on their own: the reference.
 
 The row-level half of validation: each line's first failing reason among those that
 need only the line itself (missing ids, unreadable time, a time in the future, unknown
-status, unreadable or negative amount), its typed values, and a hash of the raw line so
-that the engine can find exact duplicates. The set-level half (duplicates, order ids
-shared by customers, the observation end, the roll-up of lines to orders) runs in the
-engine (:mod:`crmlab.engine.loading`). Chunks are written to a staging Parquet folder,
-so a 10⁸-line export never sits in memory at once.
+status, unreadable or negative amount), and its typed values. :func:`screen_lines` reads
+every form an export can hold; :mod:`crmlab.engine.screening_sql` types the common forms
+in DuckDB and hands it only the others. The set-level half (duplicates, order ids shared
+by customers, the observation end, the roll-up of lines to orders) runs in the engine
+(:mod:`crmlab.engine.ledger`). CSV and Excel are read in chunks here (bounded memory).
 """
 from __future__ import annotations
 
