@@ -90,8 +90,21 @@ def memory_limit_of(text: str | None) -> str:
     return f"{m.group(1)}{m.group(2).upper().replace('IB', 'iB')}"
 
 
+def _spill_folder() -> str:
+    """A spill folder of this process's own (two processes sharing one would overwrite each
+    other's temporary files), removed when the process ends."""
+    import atexit
+    import shutil
+
+    base = os.path.join(tempfile.gettempdir(), "crmlab-duckdb-spill")
+    os.makedirs(base, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=base)
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
 def _duckdb_settings(memory_limit: str | None, temp_directory: str | None, threads: int | None) -> dict:
-    temp_directory = temp_directory or os.path.join(tempfile.gettempdir(), "crmlab-duckdb-spill")
+    temp_directory = temp_directory or _spill_folder()
     return dict(threads=threads or os.cpu_count() or 1, memory_limit=memory_limit_of(memory_limit),
                 temp_directory=temp_directory)
 
