@@ -16,7 +16,7 @@ import pandas as pd
 import ibis
 
 from crmlab.engine import order_table
-from crmlab.engine.aggregates import order_sequence
+from crmlab.engine.aggregates import paid_orders
 from crmlab.proportion import wilson
 
 __all__ = ["RetentionTable", "retention_table", "cohort_labels"]
@@ -133,6 +133,26 @@ def _cohort_key(first_time, by: str, first_channel=None):
     raise ValueError(f"cohort must be day, week, month or channel, not {by!r}")
 
 
+def _first_orders(o, cohort: str) -> ibis.Table:
+    """Per customer: the first paid order's time (and, for channel cohorts, its channel: the
+    file's first among orders at that moment). Aggregates and joins, no window over the
+    orders (a window over 10⁸ orders does not spill in DuckDB)."""
+    p = paid_orders(o)
+    first = p.group_by("customer_id").aggregate(first_time=p.order_time.min())
+    if cohort == "channel" and o.has("channel"):
+        at = p.join(first, [p.customer_id == first.customer_id, p.order_time == first.first_time])
+        ch = at.group_by("customer_id").aggregate(first_channel=at.channel.argmin(at.line))
+        first = first.join(ch, "customer_id")
+    return first
+
+
+def _days_after_first(o, first: ibis.Table) -> ibis.Table:
+    """Each paid order's ``day``: whole calendar days after the customer's first order's date."""
+    p = paid_orders(o)
+    j = p.join(first, "customer_id")
+    return j.select("customer_id", day=j.order_time.date().delta(j.first_time.date(), unit="day"))
+
+
 def _label(d) -> object:
     return f"{d[0]}-{d[1]}" if isinstance(d, tuple) else int(d)
 
@@ -172,20 +192,21 @@ def retention_table(orders: pd.DataFrame, cohort: str = "month", days: Sequence 
             raise ValueError("days must be >= 1 (day 0 is the first order itself)")
     o = order_table(orders, engine, observation_end)
     end = o.observation_end
-    seq = order_sequence(o)
     # the last complete calendar day: day D is observed when end >= D 23:59:59.999999
     last_full = ((end + pd.Timedelta(microseconds=1)).normalize() - pd.Timedelta(days=1)).date()
-    first = seq.filter(seq.k == 1)
-    per = {"observed": ibis.literal(last_full, type="date").delta(seq.first_time.date(), unit="day").max(),
-           "max_day": seq.day.max()}
+    first = _first_orders(o, cohort)
+    days_after = _days_after_first(o, first)
+    per = {"max_day": days_after.day.max()}
     for i, d in enumerate(days):
         if kind == "exact":
-            per[f"h{i}"] = (seq.day == d).cast("int64").max()
+            per[f"h{i}"] = (days_after.day == d).cast("int64").max()
         elif kind == "bracket":
-            per[f"h{i}"] = seq.day.between(d[0], d[1]).cast("int64").max()
-    cust = seq.group_by("customer_id").aggregate(**per)
-    key = _cohort_key(first.first_time, cohort, first.channel if o.has("channel") else None)
-    cust = cust.join(first.select("customer_id", key=key), "customer_id")
+            per[f"h{i}"] = days_after.day.between(d[0], d[1]).cast("int64").max()
+    cust = days_after.group_by("customer_id").aggregate(**per)
+    key = _cohort_key(first.first_time, cohort, first.first_channel if "first_channel" in first.columns else None)
+    first = first.select("customer_id", key=key,
+                         observed=ibis.literal(last_full, type="date").delta(first.first_time.date(), unit="day"))
+    cust = cust.join(first, "customer_id")
     agg = {"size": cust.customer_id.count()}
     for i, d in enumerate(days):
         last_needed = d[1] if isinstance(d, tuple) else d
