@@ -67,27 +67,47 @@ def _spark_lines(raw, out: str) -> str:
 
 def _mark_set_level(lines: ibis.Table, obs_end) -> tuple[ibis.Table, ibis.Table]:
     """The lines marked (duplicates, then shared order ids, then orders after ``obs_end``)
-    and the lines rolled up to orders, from one pass over the lines per order id.
+    and the lines rolled up per order id.
 
-    Exact duplicates are the hashes seen more than once (all but the first copy); the
-    per-order pass over the remaining good lines gives the lowest and highest customer id
-    (two differ: an order id shared by customers) and the roll-up of the lines up to
-    ``obs_end``. Only the duplicate hashes and the shared ids are joined back to the lines,
-    both small: the marked lines stay a cheap view (no sort of the lines)."""
-    seen = lines.group_by("hash").aggregate(first_row=lines.row.min(), copies=lines.count())
+    An order id on one line only cannot hold a duplicate (copies share the order id) nor
+    two customers: such lines are orders as they are. Only the lines of order ids seen
+    more than once (and lines without an order id) are checked: exact duplicates are the
+    hashes seen more than once there (all but the first copy); one pass per order id over
+    the remaining good lines gives the lowest and highest customer id (two differ: an
+    order id shared by customers) and the roll-up of the lines up to ``obs_end``. In an
+    export of one line per order that set is empty, and validation never aggregates the
+    lines per order. Only small tables are joined back: the marked lines stay a view."""
+    has_id = lines.filter(lines.order_id.notnull())
+    per_id = has_id.group_by("order_id").aggregate(n=has_id.count())
+    multi = per_id.filter(per_id.n > 1).select(multi_id=per_id.order_id).cache()
+    in_multi = lines.order_id.isnull() | lines.order_id.isin(multi.multi_id)
+    several, single = lines.filter(in_multi), lines.filter(~in_multi)
+    seen = several.group_by("hash").aggregate(first_row=several.row.min(), copies=several.count())
     dups = seen.filter(seen.copies > 1).select("hash", "first_row").cache()
-    d = lines.left_join(dups, "hash")
+    d = several.left_join(dups, "hash")
     d = d.mutate(reason=ibis.ifelse(d.first_row.notnull() & (d.row != d.first_row), "exact_duplicate_line",
                                     d.reason)).drop("first_row", "hash_right")
-    per_order = _roll_up(d.filter(d.reason.isnull()), obs_end).cache()
-    shared = per_order.filter(per_order.lo != per_order.hi).select(shared_id=per_order.order_id).cache()
-    t = d.left_join(shared, d.order_id == shared.shared_id)
+    rolled = _roll_up(d.filter(d.reason.isnull()), obs_end).cache()
+    per_order = rolled.union(_as_orders(single.filter(single.reason.isnull()), obs_end, rolled.schema()))
+    shared = rolled.filter(rolled.lo != rolled.hi).select(shared_id=rolled.order_id).cache()
+    t = d.union(single)
+    t = t.left_join(shared, t.order_id == shared.shared_id)
     t = t.mutate(reason=ibis.ifelse(t.reason.isnull() & t.shared_id.notnull(), "order_id_shared_by_customers",
                                     t.reason)).drop("shared_id")
     if obs_end is not None:
         t = t.mutate(reason=ibis.ifelse(t.reason.isnull() & (t.order_time > ts(obs_end)), "after_observation_end",
                                         t.reason))
     return t, per_order
+
+
+def _as_orders(ok: ibis.Table, obs_end, schema) -> ibis.Table:
+    """Good lines of order ids seen once, in :func:`_roll_up`'s shape (each is its order)."""
+    inside = ibis.literal(True) if obs_end is None else ok.order_time <= ts(obs_end)
+    cols = {"lo": ok.customer_id, "hi": ok.customer_id, "last": ok.order_time, "n_in": inside.cast("int64"),
+            "line": ok.row}
+    out = [(cols[c] if c in cols else ibis.ifelse(inside, ok[c], ibis.null())).cast(typ).name(c)
+           if c != "order_id" else ok.order_id.cast(typ).name(c) for c, typ in schema.items()]
+    return ok.select(*out)
 
 
 def _count_reasons(eng: Engine, t: ibis.Table, led: Ledger) -> None:
@@ -190,7 +210,7 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
         if led.used_rows == 0:
             raise CrmlabInputError(f"{ex.name}: no usable rows left after exclusions ({led.excluded})")
         _outlier_warnings(eng, kept, led)
-        orders = _orders(per_order)
+        orders = _orders(per_order).cache()
         raw.execute(f"DROP TABLE IF EXISTS {out}")  # the orders are materialised: the lines can go
         size = eng.to_pandas(orders.aggregate(n=orders.line.count(), c=orders.customer_id.nunique()))
         led.orders, led.customers = int(size["n"].iloc[0]), int(size["c"].iloc[0])
