@@ -56,13 +56,28 @@ def _stage(source, columns, chunk_rows: int, raw, out: str, *, dayfirst, **scree
     return n, ex
 
 
-def _spark_lines(raw, out: str) -> str:
-    """The screened lines as Parquet parts in a temporary folder Spark reads (lazily)."""
+#: Above this many lines the screened lines leave DuckDB's memory for Parquet on disk, so
+#: the set-level aggregates have the memory limit to themselves (at 10⁸ lines the
+#: in-memory table took most of a 6 GB limit and the next aggregate failed to allocate).
+LINES_IN_MEMORY = 20_000_000
+
+
+def _lines_on_disk(raw, out: str) -> str:
+    """The screened lines as Parquet parts in a temporary folder (read lazily; removed at exit)."""
     folder = tempfile.mkdtemp(prefix="crmlab-stage-")
     atexit.register(shutil.rmtree, folder, True)
     # microseconds: Spark 3.5 cannot read nanosecond Parquet timestamps (DuckDB writes µs)
     raw.execute(f"COPY {out} TO '{folder}' (FORMAT parquet, PER_THREAD_OUTPUT true, OVERWRITE_OR_IGNORE true)")
+    raw.execute(f"DROP TABLE IF EXISTS {out}")
     return folder
+
+
+def _screened_lines(eng: Engine, raw, out: str, n: int) -> ibis.Table:
+    """The screened lines where the engine reads them: DuckDB's table (or Parquet parts when
+    there are more than :data:`LINES_IN_MEMORY`), Spark's Parquet parts."""
+    if eng.name == "duckdb" and n <= LINES_IN_MEMORY:
+        return eng.con.table(out)
+    return eng.con.read_parquet(os.path.join(_lines_on_disk(raw, out), "*.parquet"))
 
 
 def _mark_set_level(lines: ibis.Table, obs_end) -> tuple[ibis.Table, ibis.Table]:
@@ -77,10 +92,13 @@ def _mark_set_level(lines: ibis.Table, obs_end) -> tuple[ibis.Table, ibis.Table]
     order id shared by customers) and the roll-up of the lines up to ``obs_end``. In an
     export of one line per order that set is empty, and validation never aggregates the
     lines per order. Only small tables are joined back: the marked lines stay a view."""
-    has_id = lines.filter(lines.order_id.notnull())
-    per_id = has_id.group_by("order_id").aggregate(n=has_id.count())
-    multi = per_id.filter(per_id.n > 1).select(multi_id=per_id.order_id).cache()
-    in_multi = lines.order_id.isnull() | lines.order_id.isin(multi.multi_id)
+    # repeated order ids found by their hash (a fixed-width key aggregates in less memory
+    # than the text); a collision only sends a few more order ids down the checked path,
+    # which is exact for any set of order ids that keeps each id's lines together
+    has_id = lines.filter(lines.order_id.notnull()).mutate(id_hash=lines.order_id.hash())
+    per_id = has_id.group_by("id_hash").aggregate(n=has_id.count())
+    multi = per_id.filter(per_id.n > 1).select(multi_hash=per_id.id_hash).cache()
+    in_multi = lines.order_id.isnull() | lines.order_id.hash().isin(multi.multi_hash)
     several, single = lines.filter(in_multi), lines.filter(~in_multi)
     seen = several.group_by("hash").aggregate(first_row=several.row.min(), copies=several.count())
     dups = seen.filter(seen.copies > 1).select("hash", "first_row").cache()
@@ -192,7 +210,7 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
     try:
         n, ex = _stage(source, columns, chunk_rows, raw, out, zone=zone, tzname=tzname, dayfirst=dayfirst,
                        decimal=decimal, now=now_ts, keep_pii=keep_pii)
-        lines = eng.con.table(out) if eng.name == "duckdb" else eng.con.read_parquet(_spark_lines(raw, out))
+        lines = _screened_lines(eng, raw, out, n)
         led = Ledger(file=ex.name, input_rows=n, sha256=ex.sha256, kind="orders")
         led.timezone, led.warnings = tzname, list(ex.warnings)
         t, per_order = _mark_set_level(lines, obs_end)
