@@ -230,18 +230,17 @@ def cmd_retention(a) -> int:
 
 
 def cmd_lifecycle(a) -> int:
-    from crmlab.lifecycle import lifecycle_stages, stage_counts
+    from crmlab.lifecycle import lifecycle_counts
 
     orders, led = _load(a)
     kw = {}
     if a.percentile is not None:
         kw["percentile"] = a.percentile / 100  # the CLI takes percent, the function a fraction
-    try:
-        st = lifecycle_stages(orders, as_of=_local_arg(a.as_of, a), rule=a.rule, **kw)
+    try:  # counted in the engine: no customer comes back to pandas
+        counts = lifecycle_counts(orders, as_of=_local_arg(a.as_of, a), rule=a.rule, **kw)
     except ValueError as e:
         raise CrmlabInputError(str(e)) from None
-    counts = stage_counts(st)
-    out = {"as_of": str(st.attrs["as_of"]), "rule": a.rule, "customers": int(len(st)),
+    out = {"as_of": str(counts.attrs["as_of"]), "rule": a.rule, "customers": counts.attrs["customers"],
            "counts": {k: int(v) for k, v in counts["customers"].items()}, "ledger": led.to_dict()}
     emit(out, a.json, lambda o: counts.to_string())
     return 0

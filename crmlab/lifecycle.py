@@ -25,6 +25,15 @@ The dormancy threshold (休眠期) comes from one of four rules:
   gap after each buyer's last order is censored at the observation end (Kaplan–Meier), and
   every buyer weighs the same, not every gap (frequent buyers would otherwise set the
   threshold). The naive percentile of the observed gaps misses both and comes out short.
+
+**In the engine.** The stage is an Ibis CASE over the customer table
+(:func:`stage_table`): the thresholds are small results computed first (the ladder's
+steps, the percentile from a Kaplan–Meier aggregate, the RFM cut points of
+:func:`crmlab.rfm.rfm_cut_points`; per-product cycles and seasons as CASE expressions on
+each buyer's last order), so counts (:func:`lifecycle_counts`), moves
+(:func:`stage_transitions`) and lists (:func:`crmlab.engine.aggregates.write_rows`) never
+bring the customers into pandas. :func:`lifecycle_stages` is the same table in pandas,
+per customer, for notebooks and small stores.
 """
 from __future__ import annotations
 
@@ -36,12 +45,12 @@ import pandas as pd
 import ibis
 
 from crmlab.engine import order_table
-from crmlab.engine.aggregates import customer_frame, day_number, order_sequence
+from crmlab.engine.aggregates import customer_table, day_number, double, order_sequence
 from crmlab.magic import km_factors, km_survival
-from crmlab.rfm import rfm_scores
+from crmlab.rfm import _score_exprs, segment_expr
 
-__all__ = ["lifecycle_stages", "stage_transitions", "dormancy_threshold", "gap_percentile", "gap_distribution",
-           "stage_counts", "STAGES", "STAGE_CN", "LADDER", "RULES"]
+__all__ = ["lifecycle_stages", "stage_table", "lifecycle_counts", "stage_transitions", "dormancy_threshold",
+           "gap_percentile", "gap_distribution", "stage_counts", "STAGES", "STAGE_CN", "LADDER", "RULES"]
 
 STAGES = ("potential", "new", "returning", "fan", "dormant", "lost")
 STAGE_CN = {"potential": "潜客", "new": "新客", "returning": "老客", "fan": "粉丝", "dormant": "休眠",
@@ -49,14 +58,83 @@ STAGE_CN = {"potential": "潜客", "new": "新客", "returning": "老客", "fan"
 LADDER = (90, 180, 270, 360)
 RULES = ("ladder", "product_cycle", "season", "percentile")
 NEW_CUSTOMER = "not yet a customer"
+#: the columns of :func:`lifecycle_stages` (after ``customer_id``)
+COLUMNS = ("stage", "stage_cn", "ladder_step", "paid_orders", "sales", "last_time", "days_since_last",
+           "dormancy_threshold", "segment")
 
 
-def _last_orders(o) -> pd.DataFrame:
+def _last_orders(o) -> ibis.Table:
     """Each buyer's last paid order (with its product, category and quantity where present)."""
     s = order_sequence(o)
-    cols = ["customer_id", "order_time"] + [c for c in ("product", "category", "quantity") if o.has(c)]
-    last = o.engine.to_pandas(s.filter(s.k == s.n_orders).select(*cols))
-    return last.sort_values("customer_id").set_index("customer_id")
+    cols = ["customer_id"] + [c for c in ("product", "category", "quantity") if o.has(c)]
+    return s.filter(s.k == s.n_orders).select(*cols)
+
+
+def _text(col: ibis.Value) -> ibis.Value:
+    """A column as pandas' ``astype(str)`` reads the engine's values (a null reads "None")."""
+    return col.cast("string").fill_null("None")
+
+
+def _mapped(col: ibis.Value, mapping: Mapping) -> ibis.Value:
+    """``col.astype(str).map(mapping)`` as a CASE (float64; null where not mapped)."""
+    pairs = [(k, v) for k, v in mapping.items() if isinstance(k, str) and v is not None and not pd.isna(v)]
+    if not pairs:
+        return ibis.null("float64")
+    t = _text(col)
+    return ibis.cases(*[(t == k, double(v)) for k, v in pairs], else_=ibis.null("float64"))
+
+
+def _count(o, t: ibis.Table) -> int:
+    return int(o.engine.to_pandas(t.count().name("n").as_table())["n"].iloc[0])
+
+
+def _any_buyer(o) -> bool:
+    c = customer_table(o)
+    return _count(o, c.filter(c.paid_orders > 0).limit(1)) > 0
+
+
+def _threshold(o, rule: str = "ladder", ladder: Sequence[int] = LADDER, cycles: Mapping[str, float] | None = None,
+               slack: float = 0.5, seasons: Mapping[str, float] | None = None, percentile: float = 0.9,
+               horizon_days: float | None = None):
+    """The dormancy threshold: a float for every buyer (ladder, percentile), or a table
+    ``customer_id, dormancy_threshold`` of buyers (product_cycle, season). Errors at once."""
+    if rule == "ladder":
+        return float(ladder[0])
+    if rule == "percentile":
+        h = float(ladder[3] if horizon_days is None else horizon_days)
+        return float(gap_percentile(o, percentile, h))
+    if rule == "product_cycle":
+        if not cycles:
+            raise ValueError("rule='product_cycle' needs cycles={product or category: days per unit}")
+        last = _last_orders(o)
+        per_unit = ibis.null("float64")
+        for col in ("category", "product"):  # product overrides category
+            if o.has(col):
+                per_unit = ibis.coalesce(_mapped(last[col], cycles), per_unit)
+        last = last.mutate(per_unit=per_unit)
+        miss = last.filter(last.per_unit.isnull())
+        n = _count(o, miss)
+        if n:
+            what = []
+            if o.has("product"):
+                names = miss.select(name=_text(miss["product"])).distinct().order_by("name").limit(10)
+                what = sorted(o.engine.to_pandas(names)["name"].astype(str))
+            raise ValueError(f"cycles has no consumption days for {n} customers' last products: {what[:10]}")
+        thr = last.per_unit
+        if o.has("quantity"):
+            thr = thr * ibis.greatest(last.quantity.cast("float64").fill_null(double(1)), double(1))
+        return last.select("customer_id", dormancy_threshold=thr * double(1 + slack))
+    if rule == "season":
+        if not seasons or not o.has("category"):
+            raise ValueError("rule='season' needs seasons={category: days} and a 'category' column")
+        last = _last_orders(o)
+        last = last.mutate(dormancy_threshold=_mapped(last.category, seasons))
+        miss = last.filter(last.dormancy_threshold.isnull())
+        if _count(o, miss):
+            names = o.engine.to_pandas(miss.select(name=_text(miss.category)).distinct())["name"]
+            raise ValueError(f"seasons has no length for categories {sorted(set(names.astype(str)))}")
+        return last.select("customer_id", "dormancy_threshold")
+    raise ValueError(f"rule must be one of {RULES}, not {rule!r}")
 
 
 def gap_distribution(orders, horizon_days: float = 360, engine=None) -> pd.DataFrame:
@@ -115,6 +193,9 @@ def dormancy_threshold(orders, as_of=None, rule: str = "ladder", ladder: Sequenc
     ``rule="percentile"`` uses :func:`gap_percentile` with ``percentile`` and
     ``horizon_days`` (default ``ladder[3]``, the lost threshold).
 
+    Per buyer, in pandas (indexed by customer_id); :func:`stage_table` uses the same
+    thresholds in the engine.
+
     Raises
     ------
     ValueError
@@ -122,35 +203,66 @@ def dormancy_threshold(orders, as_of=None, rule: str = "ladder", ladder: Sequenc
         (named in the message).
     """
     o = order_table(orders, engine, as_of)
-    last = _last_orders(o)
-    if rule == "ladder":
-        return pd.Series(float(ladder[0]), index=last.index, name="dormancy_threshold")
-    if rule == "product_cycle":
-        if not cycles:
-            raise ValueError("rule='product_cycle' needs cycles={product or category: days per unit}")
-        per_unit = pd.Series(np.nan, index=last.index)
-        for col in ("category", "product"):  # product overrides category
-            if col in last.columns:
-                v = last[col].astype(str).map(cycles)
-                per_unit = v.where(v.notna(), per_unit)
-        missing = per_unit.isna()
-        if missing.any():
-            what = sorted(set(last.loc[missing, "product"].astype(str))) if "product" in last else []
-            raise ValueError(f"cycles has no consumption days for {missing.sum()} customers' last products: "
-                             f"{what[:10]}")
-        qty = last["quantity"].fillna(1).clip(lower=1) if "quantity" in last else 1.0
-        return (per_unit * qty * (1 + slack)).rename("dormancy_threshold")
-    if rule == "season":
-        if not seasons or "category" not in last:
-            raise ValueError("rule='season' needs seasons={category: days} and a 'category' column")
-        v = last["category"].astype(str).map(seasons)
-        if v.isna().any():
-            raise ValueError(f"seasons has no length for categories {sorted(set(last.loc[v.isna(), 'category'].astype(str)))}")
-        return v.astype(float).rename("dormancy_threshold")
+    thr = _threshold(o, rule, ladder, cycles, slack, seasons, percentile, horizon_days)
+    if isinstance(thr, float):
+        c = customer_table(o)
+        ids = o.engine.to_pandas(c.filter(c.paid_orders > 0).select("customer_id"))["customer_id"]
+        return pd.Series(thr, index=pd.Index(sorted(ids), name="customer_id", dtype=object),
+                         name="dormancy_threshold")
+    df = o.engine.to_pandas(thr).sort_values("customer_id").set_index("customer_id")
+    return df["dormancy_threshold"].astype(float)
+
+
+def _stages(o, rule: str = "ladder", ladder: Sequence[int] = LADDER, lost_days: float | None = None,
+            **rule_kw) -> ibis.Table:
+    lost_days = float(ladder[3] if lost_days is None else lost_days)
     if rule == "percentile":
-        h = float(ladder[3] if horizon_days is None else horizon_days)
-        return pd.Series(gap_percentile(o, percentile, h), index=last.index, name="dormancy_threshold")
-    raise ValueError(f"rule must be one of {RULES}, not {rule!r}")
+        rule_kw.setdefault("horizon_days", lost_days)  # of the returns before a customer counts as lost
+    c = customer_table(o)
+    try:
+        thr = _threshold(o, rule, ladder=ladder, **rule_kw)
+    except ValueError:
+        if _any_buyer(o):
+            raise
+        thr = None  # no buyer: no threshold to set, every customer is a potential one
+    if isinstance(thr, ibis.Table):
+        j = c.left_join(thr, c.customer_id == thr.customer_id)
+        c = j.select(*c.columns, "dormancy_threshold")
+    buyer = c.paid_orders > 0
+    if isinstance(thr, ibis.Table):
+        threshold = c.dormancy_threshold
+    elif thr is None:
+        threshold = ibis.null("float64")
+    else:
+        threshold = ibis.ifelse(buyer, double(thr), ibis.null("float64"))
+    c = c.mutate(dormancy_threshold=threshold)
+    sc = _score_exprs(o, c)  # R, F, M among the buyers (5 quantile scores)
+    days = c.recency_days
+    fan = (sc["F"] == 5) & (sc["M"] == 5) & (sc["R"] >= 4)
+    stage = ibis.cases((~buyer, "potential"), (days > double(lost_days), "lost"), (days > c.dormancy_threshold, "dormant"),
+                       (c.paid_orders == 1, "new"), (fan, "fan"), else_="returning")
+    step = ibis.cases((~buyer, ""), (days <= double(ladder[0]), "active 活跃"), (days <= double(ladder[1]), "silent 沉默"),
+                      (days <= double(ladder[2]), "sleeping 睡眠"), (days <= double(ladder[3]), "sleeping 睡眠 (>270)"),
+                      else_="lost 流失")
+    t = c.select("customer_id", stage=stage, ladder_step=step, paid_orders=c.paid_orders, sales=c.sales,
+                 last_time=c.last_time, days_since_last=days, dormancy_threshold=c.dormancy_threshold,
+                 segment=ibis.ifelse(buyer, segment_expr(sc["R"], sc["F"], sc["M"]), ""), **sc)
+    cn = ibis.cases(*[(t.stage == k, v) for k, v in STAGE_CN.items() if k in STAGES], else_="")
+    return t.select("customer_id", "stage", cn.name("stage_cn"), *COLUMNS[2:], "R", "F", "M")
+
+
+def stage_table(orders, as_of=None, rule: str = "ladder", ladder: Sequence[int] = LADDER,
+                lost_days: float | None = None, engine=None, **rule_kw) -> ibis.Table:
+    """:func:`lifecycle_stages` as an engine expression, one row per customer, unordered.
+
+    Columns: ``customer_id``, the columns of :func:`lifecycle_stages` and the RFM scores
+    ``R``, ``F``, ``M`` (null for potentials). Building it runs the small queries the
+    thresholds need (RFM cut points, the percentile's Kaplan–Meier, the cycle/season checks)
+    and raises their errors; the table itself runs where it is used: counted
+    (:func:`stage_counts`, :func:`lifecycle_counts`), joined, or written
+    (:func:`crmlab.engine.aggregates.write_rows`).
+    """
+    return _stages(order_table(orders, engine, as_of), rule, ladder, lost_days, **rule_kw)
 
 
 def lifecycle_stages(orders, as_of=None, rule: str = "ladder", ladder: Sequence[int] = LADDER,
@@ -173,56 +285,65 @@ def lifecycle_stages(orders, as_of=None, rule: str = "ladder", ladder: Sequence[
     DataFrame indexed by customer_id: ``stage``, ``stage_cn``, ``ladder_step``,
     ``paid_orders``, ``sales``, ``last_time``, ``days_since_last``, ``dormancy_threshold``,
     ``segment`` (RFM).
+
+    Per customer, in pandas: :func:`stage_table` brought back (for notebooks and small
+    stores; on a big store use :func:`lifecycle_counts` or write :func:`stage_table`).
     """
     o = order_table(orders, engine, as_of)
-    end = o.observation_end
-    c = customer_frame(o)
-    lost_days = float(ladder[3] if lost_days is None else lost_days)
-    if rule == "percentile":
-        rule_kw.setdefault("horizon_days", lost_days)  # of the returns before a customer counts as lost
-    buyers = c["paid_orders"] > 0
-    thr = pd.Series(np.nan, index=c.index)
-    if buyers.any():
-        thr.loc[buyers] = dormancy_threshold(o, None, rule, ladder=ladder, **rule_kw).reindex(c.index[buyers])
-    days = c["recency_days"]
-    seg = pd.Series("", index=c.index)
-    top = pd.Series(False, index=c.index)
-    if buyers.any():
-        s = rfm_scores(o)
-        seg.loc[s.index] = s["segment"]
-        top.loc[s.index] = (s["F"] == 5) & (s["M"] == 5) & (s["R"] >= 4)
-    stage = np.select(
-        [~buyers, days > lost_days, days > thr, c["paid_orders"] == 1, top],
-        ["potential", "lost", "dormant", "new", "fan"], default="returning")
-    step = np.select([~buyers, days <= ladder[0], days <= ladder[1], days <= ladder[2], days <= ladder[3]],
-                     ["", "active 活跃", "silent 沉默", "sleeping 睡眠", "sleeping 睡眠 (>270)"], default="lost 流失")
-    out = pd.DataFrame({"stage": stage, "ladder_step": step, "paid_orders": c["paid_orders"], "sales": c["sales"],
-                        "last_time": c["last_time"], "days_since_last": days, "dormancy_threshold": thr,
-                        "segment": seg}, index=c.index)
-    out.insert(1, "stage_cn", out["stage"].map(STAGE_CN))
-    out.index.name = "customer_id"
-    out.attrs.update(as_of=end, rule=rule)
+    df = o.engine.to_pandas(_stages(o, rule, ladder, lost_days, **rule_kw))
+    out = df.sort_values("customer_id").set_index("customer_id")[list(COLUMNS)]
+    out["paid_orders"] = out["paid_orders"].astype(int)
+    for col in ("sales", "days_since_last", "dormancy_threshold"):
+        out[col] = out[col].astype(float)
+    out.attrs.update(as_of=o.observation_end, rule=rule)
     return out
 
 
-def stage_counts(stages: pd.DataFrame) -> pd.DataFrame:
-    """Customers and share per stage, in lifecycle order."""
-    n = stages["stage"].value_counts().reindex(list(STAGES), fill_value=0)
+def _counts_frame(n: pd.Series) -> pd.DataFrame:
+    n = n.reindex(list(STAGES), fill_value=0).astype("int64")
+    n.index.name = "stage"
     return pd.DataFrame({"名称": [STAGE_CN[s] for s in n.index], "customers": n, "share": n / n.sum()})
 
 
-def stage_transitions(orders: pd.DataFrame, from_date, to_date, **kw) -> pd.DataFrame:
+def stage_counts(stages) -> pd.DataFrame:
+    """Customers and share per stage, in lifecycle order.
+
+    ``stages``: :func:`lifecycle_stages` (a DataFrame), or :func:`stage_table` (an engine
+    expression: counted in the engine)."""
+    if isinstance(stages, ibis.Table):
+        g = stages.group_by("stage").aggregate(customers=stages.count()).to_pandas()
+        return _counts_frame(g.set_index("stage")["customers"])
+    return _counts_frame(stages["stage"].value_counts())
+
+
+def lifecycle_counts(orders, as_of=None, rule: str = "ladder", ladder: Sequence[int] = LADDER,
+                     lost_days: float | None = None, engine=None, **rule_kw) -> pd.DataFrame:
+    """:func:`stage_counts` of :func:`lifecycle_stages`, counted in the engine (no customer
+    comes back to pandas). ``attrs``: ``as_of``, ``rule``, ``customers`` (all stages)."""
+    o = order_table(orders, engine, as_of)
+    t = _stages(o, rule, ladder, lost_days, **rule_kw)
+    g = o.engine.to_pandas(t.group_by("stage").aggregate(customers=t.count()))
+    out = _counts_frame(g.set_index("stage")["customers"])
+    out.attrs.update(as_of=o.observation_end, rule=rule, customers=int(out["customers"].sum()))
+    return out
+
+
+def stage_transitions(orders, from_date, to_date, **kw) -> pd.DataFrame:
     """How many customers moved from each stage at ``from_date`` to each stage at ``to_date``.
 
     Rows: stage at ``from_date`` (plus ``"not yet a customer"`` for customers whose first
     order came later); columns: stage at ``to_date``. Keyword arguments go to
-    :func:`lifecycle_stages`.
+    :func:`lifecycle_stages`. Counted in the engine (the two stage tables joined there).
     """
     o = order_table(orders, kw.pop("engine", None))
-    a = lifecycle_stages(o, from_date, **kw)["stage"]
-    b = lifecycle_stages(o, to_date, **kw)["stage"]
-    a = a.reindex(b.index).fillna(NEW_CUSTOMER)
-    m = pd.crosstab(a.rename("from"), b.rename("to"))
+    a = _stages(o.until(from_date), **dict(kw))
+    b = _stages(o.until(to_date), **dict(kw))
+    a = a.select(from_id=a.customer_id, from_stage=a.stage)
+    j = b.left_join(a, b.customer_id == a.from_id)
+    j = j.select(from_stage=j.from_stage.fill_null(NEW_CUSTOMER), to_stage=j.stage)
+    g = o.engine.to_pandas(j.group_by(["from_stage", "to_stage"]).aggregate(n=j.count()))
+    g = g.rename(columns={"from_stage": "from", "to_stage": "to"})
+    m = g.pivot(index="from", columns="to", values="n").fillna(0).astype("int64")
     rows = [s for s in (NEW_CUSTOMER, *STAGES) if s in m.index]
     cols = [s for s in STAGES if s in m.columns]
     return m.reindex(index=rows, columns=cols, fill_value=0)

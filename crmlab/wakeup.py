@@ -15,6 +15,10 @@ and the order: by expected CLV, highest first. Without it the list is ordered by
 
 The frame keeps real customer ids (the CSV lists for operations); reports show it through
 :func:`crmlab.notebook.table`, which masks them.
+
+:func:`wakeup_table` is the list without CLV values as an engine expression (from
+:func:`crmlab.lifecycle.stage_table`): write it with
+:func:`crmlab.engine.aggregates.write_rows` on a store too big for a pandas frame per customer.
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ import pandas as pd
 
 from crmlab import formatting as fmt
 
-__all__ = ["wakeup_list", "MIN_SPEND_SCORE", "P_ALIVE_CUTOFF", "RULE"]
+__all__ = ["wakeup_list", "wakeup_table", "MIN_SPEND_SCORE", "P_ALIVE_CUTOFF", "RULE"]
 
 #: the lowest RFM spend score (M, 1–5) on the list
 MIN_SPEND_SCORE = 4
@@ -130,3 +134,25 @@ def wakeup_list(stages: pd.DataFrame, scores: pd.DataFrame | None = None, values
     out.attrs.update(rule=RULE, min_spend_score=min_spend_score, p_alive_cutoff=p_alive_cutoff,
                      likely_alive=likely)
     return out
+
+
+def wakeup_table(orders, as_of=None, rule: str = "ladder", min_spend_score: int = MIN_SPEND_SCORE, engine=None,
+                 **stage_kw):
+    """:func:`wakeup_list` without CLV values, as an engine expression (an Ibis table).
+
+    The same rows, columns (``customer_id``, ``paid_orders``, ``sales``,
+    ``days_since_last``, ``R``, ``F``, ``M``, ``rfm``, ``reason``) and order (paid sales,
+    highest first; ties by customer id) as ``wakeup_list(lifecycle_stages(...),
+    rfm_scores(...))``, evaluated in the engine; ``stage_kw`` go to
+    :func:`crmlab.lifecycle.stage_table` (``ladder``, ``lost_days``, the rule's own)."""
+    import ibis
+
+    from crmlab.lifecycle import stage_table
+
+    st = stage_table(orders, as_of, rule, engine=engine, **stage_kw)
+    w = st.filter((st.stage == "dormant") & (st.M >= min_spend_score))
+    reason = ibis.cases(*[(w.M == k, v) for k, v in _SPEND.items()],
+                        else_=ibis.literal("spend score M=") + w.M.cast("string"))
+    w = w.select("customer_id", "paid_orders", "sales", "days_since_last", "R", "F", "M", rfm=w.segment,
+                 reason=reason)
+    return w.order_by([ibis.desc("sales"), "customer_id"])

@@ -23,7 +23,7 @@ import pandas as pd
 from crmlab.engine.sources import OrderTable
 
 __all__ = ["ts", "paid_orders", "order_sequence", "customer_table", "customer_frame", "purchase_days",
-           "day_number"]
+           "day_number", "double", "write_rows"]
 
 
 def ts(value) -> ibis.Expr:
@@ -31,6 +31,15 @@ def ts(value) -> ibis.Expr:
     v = pd.Timestamp(value)
     return ibis.literal(_dt.datetime(v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond),
                         type="timestamp")
+
+
+def double(value) -> ibis.Expr:
+    """A float64 constant that is a double in every engine.
+
+    A plain float literal is a DECIMAL in Spark SQL (``0.5``): decimal arithmetic there
+    rounds differently and a decimal column comes back; a string cast to DOUBLE parses to
+    the same double as Python's float (repr round-trips) in DuckDB and Spark."""
+    return ibis.literal(repr(float(value)), type="string").cast("float64")
 
 
 def day_number(value) -> ibis.Expr:
@@ -97,3 +106,23 @@ def customer_frame(orders: OrderTable) -> pd.DataFrame:
     df["unpaid_orders"] = df["unpaid_orders"].astype(int)
     df.attrs["observation_end"] = orders.observation_end
     return df
+
+
+def write_rows(engine, expr: ibis.Table, path: str) -> None:
+    """Write an expression's rows from the engine, never through pandas: Parquet, or CSV
+    (with a header) when ``path`` ends in ``.csv``.
+
+    DuckDB writes either with ``COPY``; from Spark, Arrow record batches are streamed into
+    one file (Spark itself would write a folder of parts)."""
+    if not str(path).lower().endswith(".csv"):
+        engine.to_parquet(expr, path)
+        return
+    if engine.name == "duckdb":
+        engine.con.to_csv(expr, path)
+        return
+    import pyarrow.csv as pacsv
+
+    reader = engine.con.to_pyarrow_batches(expr)
+    with pacsv.CSVWriter(path, reader.schema) as w:
+        for batch in reader:
+            w.write_batch(batch)
