@@ -242,6 +242,15 @@ def cmd_lifecycle(a) -> int:
         raise CrmlabInputError(str(e)) from None
     out = {"as_of": str(counts.attrs["as_of"]), "rule": a.rule, "customers": counts.attrs["customers"],
            "counts": {k: int(v) for k, v in counts["customers"].items()}, "ledger": led.to_dict()}
+    if a.out:  # every customer's stage, written from the engine (real ids: a list for operations)
+        from crmlab.engine.aggregates import write_rows
+        from crmlab.lifecycle import stage_table
+
+        try:
+            write_rows(orders.engine, stage_table(orders, as_of=_local_arg(a.as_of, a), rule=a.rule, **kw), a.out)
+        except OSError as e:
+            raise CrmlabInputError(f"--out {a.out}: cannot write ({e.strerror or e})") from None
+        out["out"] = a.out
     emit(out, a.json, lambda o: counts.to_string())
     return 0
 
@@ -543,6 +552,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--percentile", type=percentile,
                    help="--rule percentile: dormant after this percentile of the gaps between orders, "
                         "strictly between 0 and 100 (default 90)")
+    p.add_argument("--out", type=out_file, help="also write every customer's stage and R/F/M scores, from the "
+                                                "engine: Parquet, or CSV when the name ends in .csv (real ids)")
     p.set_defaults(func=cmd_lifecycle)
 
     p = sub.add_parser("magic-number", help="the repurchase magic number")

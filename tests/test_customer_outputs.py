@@ -275,3 +275,19 @@ def test_engine_outputs_identical_on_spark(small_store, tmp_path):
     write_rows(s.engine, wakeup_table(s), str(tmp_path / "w.csv"))
     assert pd.read_csv(tmp_path / "w.csv", dtype={"customer_id": str})["customer_id"].tolist() == \
         d.engine.to_pandas(wakeup_table(d))["customer_id"].tolist()
+
+
+def test_cli_lifecycle_writes_every_customers_stage(small_store, tmp_path, capsys):
+    """``crmlab lifecycle --out`` writes one row per customer from the engine; its stage
+    counts are the counts the command prints (two computations that must agree)."""
+    import json
+
+    from crmlab.cli import main
+
+    orders_csv = small_store / "orders.csv"
+    out = tmp_path / "stages.csv"
+    assert main(["lifecycle", "--orders", str(orders_csv), "--out", str(out), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    stages = pd.read_csv(out)
+    assert len(stages) == printed["customers"] == stages["customer_id"].nunique()
+    assert stages["stage"].value_counts().to_dict() == {k: v for k, v in printed["counts"].items() if v}
