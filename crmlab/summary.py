@@ -26,10 +26,11 @@ TIME_UNITS = {"D": 1.0, "W": 7.0}
 
 
 def _per_customer(days: ibis.Table, end_day, unit: float) -> ibis.Table:
-    first = days.day.min().over(ibis.window(group_by=days.customer_id))
-    d = days.mutate(first=first)
+    # one row per customer and day, so the first day's total is the amount at the least day
+    # (an aggregate: a window over 10⁸ purchase days is a sort DuckDB struggles to spill)
+    d = days
     g = d.group_by("customer_id").aggregate(n=d.day.count(), first_day=d.day.min(), last_day=d.day.max(),
-                                            total=d.amount.sum(), first_amt=d.amount.sum(where=d.day == d.first))
+                                            total=d.amount.sum(), first_amt=d.amount.argmin(d.day))
     freq = g.n - 1
     return g.select(
         "customer_id", frequency=freq.cast("float64"),
