@@ -241,6 +241,7 @@ def cmd_lifecycle(a) -> int:
     except ValueError as e:
         raise CrmlabInputError(str(e)) from None
     out = {"as_of": str(counts.attrs["as_of"]), "rule": a.rule, "customers": counts.attrs["customers"],
+           "dormancy_threshold_days": counts.attrs["dormancy_threshold"],
            "counts": {k: int(v) for k, v in counts["customers"].items()}, "ledger": led.to_dict()}
     if a.out:  # every customer's stage, written from the engine (real ids: a list for operations)
         from crmlab.engine.aggregates import write_rows

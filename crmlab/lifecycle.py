@@ -319,12 +319,17 @@ def stage_counts(stages) -> pd.DataFrame:
 def lifecycle_counts(orders, as_of=None, rule: str = "ladder", ladder: Sequence[int] = LADDER,
                      lost_days: float | None = None, engine=None, **rule_kw) -> pd.DataFrame:
     """:func:`stage_counts` of :func:`lifecycle_stages`, counted in the engine (no customer
-    comes back to pandas). ``attrs``: ``as_of``, ``rule``, ``customers`` (all stages)."""
+    comes back to pandas). ``attrs``: ``as_of``, ``rule``, ``customers`` (all stages) and
+    ``dormancy_threshold`` (days; None when it differs between buyers, e.g. per product)."""
     o = order_table(orders, engine, as_of)
     t = _stages(o, rule, ladder, lost_days, **rule_kw)
-    g = o.engine.to_pandas(t.group_by("stage").aggregate(customers=t.count()))
+    g = o.engine.to_pandas(t.group_by("stage").aggregate(customers=t.count(), lo=t.dormancy_threshold.min(),
+                                                         hi=t.dormancy_threshold.max()))
     out = _counts_frame(g.set_index("stage")["customers"])
-    out.attrs.update(as_of=o.observation_end, rule=rule, customers=int(out["customers"].sum()))
+    lo, hi = g["lo"].min(), g["hi"].max()
+    thr = float(lo) if pd.notna(lo) and lo == hi else None
+    out.attrs.update(as_of=o.observation_end, rule=rule, customers=int(out["customers"].sum()),
+                     dormancy_threshold=thr)
     return out
 
 

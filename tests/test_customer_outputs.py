@@ -291,3 +291,17 @@ def test_cli_lifecycle_writes_every_customers_stage(small_store, tmp_path, capsy
     stages = pd.read_csv(out)
     assert len(stages) == printed["customers"] == stages["customer_id"].nunique()
     assert stages["stage"].value_counts().to_dict() == {k: v for k, v in printed["counts"].items() if v}
+
+
+def test_counts_state_the_dormancy_threshold(small_store):
+    """The threshold ``crmlab lifecycle --json`` reports is the one :func:`dormancy_threshold`
+    gives each buyer: the ladder's fixed step (90 days by default) or the gap percentile."""
+    from crmlab.engine import load
+    from crmlab.lifecycle import LADDER, dormancy_threshold
+
+    o, _ = load(str(small_store / "orders.csv"))
+    assert lifecycle_counts(o).attrs["dormancy_threshold"] == 90.0 == float(dormancy_threshold(o).iloc[0])
+    assert 90 in LADDER
+    per_buyer = dormancy_threshold(o, rule="percentile")
+    assert per_buyer.nunique() == 1
+    assert lifecycle_counts(o, rule="percentile").attrs["dormancy_threshold"] == float(per_buyer.iloc[0])
