@@ -182,11 +182,33 @@ def _engine(a):
     return connect(a.engine, spark_master=a.spark_master, memory_limit=a.memory_limit)
 
 
+def _is_export(source: str) -> bool:
+    """Whether ``--orders`` is an export (validated on every read), not a clean file or a table."""
+    from crmlab.engine.loading import is_engine_table
+    from crmlab.engine.sources import read_clean_ledger
+
+    clean = str(source).endswith((".parquet", ".pq")) and os.path.isfile(source) and read_clean_ledger(source)
+    return not (is_engine_table(source) or clean)
+
+
+#: Lines of an export above which a command other than ``validate`` suggests validating once.
+BIG_EXPORT_LINES = 20_000_000
+
+
 def _load(a):
     """Orders in the engine and their ledger (:func:`crmlab.engine.load`)."""
+    import time
+
     from crmlab.engine import load
 
-    return load(a.orders, _engine(a), observation_end=a.observation_end, **_loader_kw(a))
+    t0 = time.perf_counter()
+    o, led = load(a.orders, _engine(a), observation_end=a.observation_end, **_loader_kw(a))
+    if a.func is not cmd_validate and led.input_rows > BIG_EXPORT_LINES and _is_export(a.orders):
+        # an export, validated again by this command: most of its time at this size
+        print(f"crmlab: note: validating {led.input_rows:,} lines took {time.perf_counter() - t0:.0f} s; run "
+              "`crmlab validate --orders FILE --clean-out clean.parquet` once and point commands at "
+              "clean.parquet", file=sys.stderr)
+    return o, led
 
 
 def cmd_summary(a) -> int:

@@ -173,3 +173,20 @@ def test_bad_input_is_one_line_and_exit_2_on_both_engines(engine, tmp_path, caps
     rc = main(["retention", "--orders", str(q), "--engine", engine, "--spark-master", "local[2]"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "no usable rows" in err[0]
+
+
+def test_a_big_export_suggests_validating_once(tmp_path, monkeypatch, capsys):
+    """A command re-validating a big export says how to avoid it; the clean file never does."""
+    from crmlab import cli
+    from crmlab.simulate import write_sample
+
+    write_sample(str(tmp_path), n_customers=200, seed=3)
+    monkeypatch.setattr(cli, "BIG_EXPORT_LINES", 10)
+    orders = str(tmp_path / "orders.csv")
+    assert cli.main(["retention", "--orders", orders, "--days", "1"]) == 0
+    assert "crmlab: note: validating" in capsys.readouterr().err
+    clean = str(tmp_path / "clean.parquet")
+    assert cli.main(["validate", "--orders", orders, "--clean-out", clean]) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert cli.main(["retention", "--orders", clean, "--days", "1"]) == 0
+    assert "note:" not in capsys.readouterr().err
