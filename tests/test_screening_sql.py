@@ -111,6 +111,24 @@ def test_typed_columns_are_screened_alike():
                                   got["order_time"].to_numpy("datetime64[us]"))
 
 
+def test_a_numeric_status_column_is_screened_like_the_reference():
+    """Status codes stored as numbers (1, 2) are unknown statuses, as the reference reads
+    them; a blank (null) status is paid."""
+    df = pd.DataFrame({"customer_id": ["C1", "C2", "C3"], "order_id": ["O1", "O2", "O3"],
+                       "order_time": ["2024-01-01", "2024-01-02", "2024-01-03"], "amount": ["1", "2", "3"],
+                       "status": pd.array([1, 2, None], dtype="Int64")})
+    ref = screen_lines(df, 0, zone=_zone(), now=NOW, where="t", dayfirst=None, decimal=".", keep_pii=False)
+    con = duckdb.connect()
+    raw = df.copy()
+    raw.insert(0, "__row", np.arange(len(df), dtype=np.int64))
+    con.register("raw", raw)
+    screen_export(con, "raw", "lines", zone=_zone(), tzname=ZONE, now=NOW, where="t", keep_pii=False,
+                  chunk_rows=5, decimal=".", dayfirst=None)
+    got = con.execute("SELECT * FROM lines ORDER BY row").df()
+    assert list(got["reason"].fillna("-")) == list(ref["reason"].fillna("-")) == ["unknown_status"] * 2 + ["-"]
+    assert list(got["status"]) == list(ref["status"])
+
+
 def test_whitespace_is_what_pandas_strips_over_every_code_point():
     """WHITESPACE (trimmed in SQL) is exactly the set pyarrow/pandas ``str.strip`` removes."""
     cps = [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]

@@ -92,9 +92,12 @@ def _status_table(raw, rel: str, has_status: bool) -> str | None:
     """Each distinct raw status mapped by the reference code, as a temporary table."""
     if not has_status:
         return None
-    distinct = raw.execute(f"SELECT DISTINCT status FROM {rel}").df()["status"]
+    # as text, whatever the column's type (a numeric status code is read as its text, as the
+    # reference reads it)
+    distinct = raw.execute(f"SELECT DISTINCT CAST(status AS VARCHAR) AS status FROM {rel}").df()["status"]
     status, unknown = status_of(distinct)
-    m = pd.DataFrame({"raw": distinct.astype(object), "mapped": status.astype(object).where(~unknown, None)})
+    m = pd.DataFrame({"raw": pd.array(distinct.astype(object).where(distinct.notna(), None), dtype="string"),
+                      "mapped": pd.array(status.astype(object).where(~unknown, None), dtype="string")})
     raw.register("crmlab_status_map_df", m)
     raw.execute("CREATE OR REPLACE TEMP TABLE crmlab_status_map AS SELECT * FROM crmlab_status_map_df")
     raw.unregister("crmlab_status_map_df")
@@ -122,7 +125,8 @@ def _typed_lines(cols: _Columns, names: list[str], rel: str, now: pd.Timestamp, 
             inner.append(f"{v} AS {quote(c)}")
             extra.append(quote(c))
     inner.append(f"{' AND '.join(ok)} AS typed")
-    join = f" LEFT JOIN {status_map} sm ON r.status IS NOT DISTINCT FROM sm.raw" if status_map else ""
+    join = (f" LEFT JOIN {status_map} sm ON CAST(r.status AS VARCHAR) IS NOT DISTINCT FROM sm.raw"
+            if status_map else "")
     reason = f"""CASE
         WHEN nullif(customer_id, '') IS NULL THEN 'missing_customer_id'
         WHEN nullif(order_id, '') IS NULL THEN 'missing_order_id'
