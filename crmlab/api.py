@@ -33,7 +33,7 @@ __all__ = ["load_orders", "load_sends", "load", "connect", "set_engine", "get_en
 # ----------------------------------------------------------------------------- loading
 
 def load_orders(source, columns=None, observation_end=None, keep_pii: bool = False, *, timezone: str | None = None,
-                decimal: str = ".", dayfirst: bool | None = None, now=None):
+                decimal: str = ".", dayfirst: bool | None = None, now=None, sheet: str | None = None):
     """Load an order export into pandas: validated, lines rolled up to orders, with its ledger.
 
     Parameters
@@ -53,6 +53,9 @@ def load_orders(source, columns=None, observation_end=None, keep_pii: bool = Fal
         The store's IANA time zone; default :func:`set_timezone`'s, else Asia/Shanghai.
     decimal, dayfirst, now
         The decimal mark of amounts, how to read slash dates, the moment of the run.
+    sheet : str, optional
+        The sheet of an Excel workbook holding the orders (default: the only sheet, or the
+        only one with the required columns; several such sheets are an error).
 
     Returns
     -------
@@ -76,12 +79,16 @@ def load_orders(source, columns=None, observation_end=None, keep_pii: bool = Fal
     """
     from crmlab.io import load_orders as f
 
+    if source is None:
+        from crmlab.errors import CrmlabInputError
+
+        raise CrmlabInputError("load_orders: no orders given (expected a path or a DataFrame, got None)")
     return f(source, columns, observation_end, keep_pii, timezone=timezone, decimal=decimal, dayfirst=dayfirst,
-             now=now)
+             now=now, sheet=sheet)
 
 
 def load_sends(source, columns=None, observation_end=None, keep_pii: bool = False, *, timezone: str | None = None,
-               decimal: str = ".", dayfirst: bool | None = None):
+               decimal: str = ".", dayfirst: bool | None = None, sheet: str | None = None):
     """Load an SMS send log (one row per message), validated, with its ledger.
 
     Parameters
@@ -89,7 +96,7 @@ def load_sends(source, columns=None, observation_end=None, keep_pii: bool = Fals
     source : path or DataFrame
         Columns ``customer_id, campaign_id, variant, send_time``; optional ``delivered``,
         ``cost``, ``segments``, ``copy``.
-    columns, observation_end, keep_pii, timezone, decimal, dayfirst
+    columns, observation_end, keep_pii, timezone, decimal, dayfirst, sheet
         As in :func:`load_orders`.
 
     Returns
@@ -110,11 +117,16 @@ def load_sends(source, columns=None, observation_end=None, keep_pii: bool = Fals
     """
     from crmlab.io import load_sends as f
 
-    return f(source, columns, observation_end, keep_pii, timezone=timezone, decimal=decimal, dayfirst=dayfirst)
+    if source is None:
+        from crmlab.errors import CrmlabInputError
+
+        raise CrmlabInputError("load_sends: no send log given (expected a path or a DataFrame, got None)")
+    return f(source, columns, observation_end, keep_pii, timezone=timezone, decimal=decimal, dayfirst=dayfirst,
+             sheet=sheet)
 
 
 def load(source, engine=None, *, columns=None, observation_end=None, timezone: str | None = None,
-         decimal: str = ".", dayfirst: bool | None = None, now=None):
+         decimal: str = ".", dayfirst: bool | None = None, now=None, sheet: str | None = None):
     """Validated orders in the engine, and their ledger: what every analysis takes.
 
     Parameters
@@ -125,7 +137,7 @@ def load(source, engine=None, *, columns=None, observation_end=None, timezone: s
         ``duckdb:FILE.duckdb:TABLE`` / ``spark:DB.TABLE``.
     engine : str or Engine, optional
         Default: the notebook's (:func:`set_engine`), else DuckDB.
-    columns, observation_end, timezone, decimal, dayfirst, now
+    columns, observation_end, timezone, decimal, dayfirst, now, sheet
         As in :func:`load_orders`.
 
     Returns
@@ -149,8 +161,12 @@ def load(source, engine=None, *, columns=None, observation_end=None, timezone: s
     """
     from crmlab.engine import load as f
 
+    if source is None:
+        from crmlab.errors import CrmlabInputError
+
+        raise CrmlabInputError("load: no orders given (expected a path, a DataFrame or an engine table, got None)")
     return f(source, engine, columns=columns, observation_end=observation_end, timezone=timezone, decimal=decimal,
-             dayfirst=dayfirst, now=now)
+             dayfirst=dayfirst, now=now, sheet=sheet)
 
 
 # ----------------------------------------------------------------------------- settings
@@ -761,7 +777,7 @@ def analyse_experiment(sends, orders, window_hours: float = 72, control: str | N
     >>> sends, sends_ledger = crmlab.load_sends("sends.csv")
     >>> result = crmlab.analyse_experiment(sends, orders)
     >>> result.decision["headline"]
-    'A@any: ¥1,377 profit per 1,000 messages'
+    'no verdict'
     >>> result.arms["buyers"].to_dict()
     {'A@10:00': 10, 'A@17:00': 16, 'B@10:00': 11, 'B@17:00': 18, 'holdout': 1}
     """

@@ -199,9 +199,51 @@ def out_file(text: str) -> str:
     path = os.path.abspath(os.path.expanduser(text))
     if not str(text).strip() or os.path.isdir(path):
         raise argparse.ArgumentTypeError(f"{text!r} is not a file name")
-    if not os.path.isdir(os.path.dirname(path)):
-        raise argparse.ArgumentTypeError(f"folder {os.path.dirname(path)!r} does not exist")
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        parent = folder
+        while parent and not os.path.exists(parent) and os.path.dirname(parent) != parent:
+            parent = os.path.dirname(parent)
+        if os.path.exists(parent) and not os.path.isdir(parent):
+            raise argparse.ArgumentTypeError(f"{parent!r} is a file, not a folder")
+        raise argparse.ArgumentTypeError(f"folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"folder {folder!r} is not writable")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a regular file")
     return text
+
+
+def in_file(text: str) -> str:
+    """An input: not empty, and never a device, FIFO or socket (``/dev/zero`` would be read
+    for ever). A missing file, a folder, ``duckdb:FILE:TABLE`` and ``spark:DB.TABLE`` are
+    left to the loader, which names them."""
+    import os
+    import stat
+
+    if not str(text).strip():
+        raise argparse.ArgumentTypeError("expected a file name, got an empty value")
+    try:
+        mode = os.stat(text).st_mode
+    except (OSError, ValueError):
+        return text
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = ("a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a FIFO (named pipe)"
+                if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise argparse.ArgumentTypeError(f"{text[:80]!r} is {kind}, not a regular file")
+    return text
+
+
+def spark_master(text: str) -> str:
+    """A Spark master URL: ``local[*]``, ``local[N]``, ``spark://HOST:PORT``, ``yarn``, ``k8s://HOST:PORT``
+    (shape only; whether it answers is checked when Spark starts)."""
+    from crmlab.engine.connection import master_hosts
+
+    try:
+        master_hosts(text)
+    except CrmlabInputError as e:
+        raise argparse.ArgumentTypeError(str(e).split(": ", 1)[-1]) from None
+    return str(text).strip()
 
 
 def out_dir(text: str) -> str:

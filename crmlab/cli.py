@@ -13,8 +13,9 @@ import sys
 from typing import Callable
 
 from crmlab.arguments import (MAX_DAYS, CrmlabArgumentParser, at_most, bracket_list, column_spec, day_list,
-                              finite_float, memory_size, moment, nonneg_float, nonneg_int, out_dir, out_file, percentile,
-                              positive_float, positive_int, probability, split_spec, timezone_name)
+                              finite_float, in_file, memory_size, moment, nonneg_float, nonneg_int, out_dir, out_file,
+                              percentile, positive_float, positive_int, probability, spark_master, split_spec,
+                              timezone_name)
 from crmlab.io import CrmlabInputError
 
 __all__ = ["main"]
@@ -69,6 +70,43 @@ def _loader_kw(a) -> dict:
     return {"columns": a.columns, "timezone": a.timezone, "decimal": a.decimal, "dayfirst": a.dayfirst}
 
 
+def _load_sends(a, observation_end):
+    """The send log (``--sends``, ``--sends-sheet``) with the orders' observation end: sends
+    after it are excluded the same way in ``validate``, ``abtest`` and ``responses``."""
+    from crmlab.io import load_sends
+
+    sends, led = load_sends(a.sends, observation_end=observation_end, sheet=getattr(a, "sends_sheet", None),
+                            **_loader_kw(a))
+    _notices(led)
+    return sends, led
+
+
+def _notices(led) -> None:
+    """Ledger warnings that change what the outputs show, also on stderr (the ledger keeps them)."""
+    from crmlab.io import NOTICE_PREFIXES
+
+    for w in led.warnings:
+        if w.startswith(NOTICE_PREFIXES):
+            print(f"crmlab: warning: {led.file}: {' '.join(w.split())}", file=sys.stderr)
+
+
+def _writing(flag: str, path: str, write: Callable[[], object]) -> None:
+    """Run ``write``; a failure to write ``path`` (a read-only folder, a file where a folder
+    should be, a full disk; from Python, DuckDB or Arrow) is one line naming ``flag``."""
+    try:
+        write()
+    except CrmlabInputError:
+        raise
+    except OSError as e:
+        raise CrmlabInputError(f"{flag} {path}: cannot write ({e.strerror or e})") from None
+    except Exception as e:  # DuckDB's IOException, Arrow's errors: not OSError
+        if type(e).__name__ not in ("IOException", "PermissionException", "ArrowIOError", "ArrowInvalid",
+                                    "OutOfMemoryException"):
+            raise
+        raise CrmlabInputError(f"{flag} {path}: cannot write ({type(e).__name__}: "
+                               f"{' '.join(str(e).split())[:200]})") from None
+
+
 def _local_arg(value, a):
     """A date/time argument (checked by :func:`moment`) in store-local time: a time with an
     offset converted to ``--timezone``; otherwise kept as text (a bare date = end of day)."""
@@ -85,19 +123,14 @@ def _local_arg(value, a):
 # ------------------------------------------------------------------ commands
 
 def cmd_validate(a) -> int:
-    from crmlab.io import load_sends
-
     o, lo = _load(a)
     if a.clean_out:
         from crmlab.engine import write_clean
 
-        try:
-            write_clean(o, lo, a.clean_out)
-        except OSError as e:
-            raise CrmlabInputError(f"--clean-out {a.clean_out}: cannot write ({e.strerror or e})") from None
+        _writing("--clean-out", a.clean_out, lambda: write_clean(o, lo, a.clean_out))
     ls = None
-    if a.sends:
-        _, ls = load_sends(a.sends, observation_end=a.observation_end, **_loader_kw(a))
+    if a.sends:  # the rule abtest and responses apply: sends after the orders' observation end are excluded
+        _, ls = _load_sends(a, lo.observation_end)
     out = {"orders": lo.to_dict(), "sends": ls.to_dict() if ls else None}
 
     def text(o):
@@ -128,32 +161,11 @@ def cmd_sample(a) -> int:
 
 
 def _read_params(a) -> dict:
-    import yaml
+    """``-f`` files, then ``-p`` (which win), then ``--observation-end``: every value checked
+    (:mod:`crmlab.run_parameters`); a runner parameter or a bad value is one line, exit 2."""
+    from crmlab.run_parameters import read_parameters
 
-    from crmlab.report import resolve_type
-
-    params: dict = {}
-    for f in a.parameters_file or []:
-        try:
-            with open(f, encoding="utf-8") as fh:
-                y = yaml.safe_load(fh) or {}
-        except OSError as e:
-            raise CrmlabInputError(f"{f}: cannot read parameter file ({e.strerror})") from None
-        except UnicodeDecodeError:
-            raise CrmlabInputError(f"{f}: not UTF-8 text (save the parameter file as UTF-8)") from None
-        except yaml.YAMLError as e:
-            raise CrmlabInputError(f"{f}: not valid YAML ({str(e).splitlines()[0]})") from None
-        if not isinstance(y, dict):
-            raise CrmlabInputError(f"{f}: expected a mapping of name: value")
-        params.update(y)
-    for p in a.param or []:
-        if "=" not in p:
-            raise CrmlabInputError(f"-p: expected name=value, got {p!r}")
-        k, v = p.split("=", 1)
-        params[k.strip()] = resolve_type(v.strip())
-    if a.observation_end:
-        params["observation_end"] = a.observation_end
-    return params
+    return read_parameters(a.parameters_file or [], a.param or [], a.observation_end)
 
 
 def cmd_report(a) -> int:
@@ -202,7 +214,8 @@ def _load(a):
     from crmlab.engine import load
 
     t0 = time.perf_counter()
-    o, led = load(a.orders, _engine(a), observation_end=a.observation_end, **_loader_kw(a))
+    o, led = load(a.orders, _engine(a), observation_end=a.observation_end, sheet=a.sheet, **_loader_kw(a))
+    _notices(led)
     if a.func is not cmd_validate and led.input_rows > BIG_EXPORT_LINES and _is_export(a.orders):
         # an export, validated again by this command: most of its time at this size
         print(f"crmlab: note: validating {led.input_rows:,} lines took {time.perf_counter() - t0:.0f} s; run "
@@ -219,10 +232,7 @@ def cmd_summary(a) -> int:
         expr, o = summary_table(orders, a.time_unit, calibration_end=_local_arg(a.calibration_end, a))
     except ValueError as e:
         raise CrmlabInputError(str(e)) from None
-    try:
-        o.engine.to_parquet(expr.order_by("customer_id"), a.out)
-    except OSError as e:
-        raise CrmlabInputError(f"--out {a.out}: cannot write ({e.strerror or e})") from None
+    _writing("--out", a.out, lambda: o.engine.to_parquet(expr.order_by("customer_id"), a.out))
     n = int(o.engine.to_pandas(expr.count().name("n").as_table())["n"].iloc[0])
     out = {"out": a.out, "customers": n, "time_unit": a.time_unit, "observation_end": str(o.observation_end),
            "calibration_end": str(_local_arg(a.calibration_end, a)) if a.calibration_end else None,
@@ -269,10 +279,8 @@ def cmd_lifecycle(a) -> int:
         from crmlab.engine.aggregates import write_rows
         from crmlab.lifecycle import stage_table
 
-        try:
-            write_rows(orders.engine, stage_table(orders, as_of=_local_arg(a.as_of, a), rule=a.rule, **kw), a.out)
-        except OSError as e:
-            raise CrmlabInputError(f"--out {a.out}: cannot write ({e.strerror or e})") from None
+        stages = stage_table(orders, as_of=_local_arg(a.as_of, a), rule=a.rule, **kw)
+        _writing("--out", a.out, lambda: write_rows(orders.engine, stages, a.out, raw=a.csv_raw))
         out["out"] = a.out
     emit(out, a.json, lambda o: counts.to_string())
     return 0
@@ -303,12 +311,11 @@ def cmd_clv(a) -> int:
     r = clv_pipeline(orders, time_unit=a.time_unit, calibration_end=_local_arg(a.calibration_end, a),
                      holdout_days=a.holdout_days, model=a.model, horizon_months=a.horizon_months,
                      discount_rate=a.discount_rate, margin=a.margin)
+    from crmlab.spreadsheet import write_csv
+
     for path, flag, frame in ((a.summary_out, "--summary-out", r.summary), (a.values_out, "--values-out", r.values)):
         if path:
-            try:
-                frame.reset_index().to_csv(path, index=False)
-            except OSError as e:
-                raise CrmlabInputError(f"{flag} {path}: cannot write ({e.strerror or e})") from None
+            _writing(flag, path, lambda: write_csv(frame.reset_index(), path, raw=a.csv_raw, index=False))
     out = r.to_dict()
     out["ledger"] = led.to_dict()
 
@@ -337,10 +344,9 @@ def cmd_clv(a) -> int:
 
 def cmd_abtest(a) -> int:
     from crmlab.experiments.analysis import analyse_experiment
-    from crmlab.io import load_sends
 
     orders, lo = _load(a)
-    sends, ls = load_sends(a.sends, observation_end=lo.observation_end, **_loader_kw(a))
+    sends, ls = _load_sends(a, lo.observation_end)
     try:
         r = analyse_experiment(sends, orders, window_hours=a.window_hours, arm_column=a.arm_column,
                                control=a.control, planned_split=a.planned_split, planned_n_per_arm=a.planned_n,
@@ -387,16 +393,14 @@ def _any_customer_in(orders, ids) -> bool:
 
 def cmd_responses(a) -> int:
     from crmlab.experiments.responses import response_history, unresponsive
-    from crmlab.io import load_sends
+    from crmlab.spreadsheet import write_csv
 
     orders, lo = _load(a)
-    sends, ls = load_sends(a.sends, observation_end=lo.observation_end, **_loader_kw(a))
+    sends, ls = _load_sends(a, lo.observation_end)
     h = response_history(sends, orders, window_hours=a.window_hours)
     if a.out:
-        try:
-            h.reset_index().to_csv(a.out, index=False, date_format="%Y-%m-%d %H:%M:%S")
-        except OSError as e:
-            raise CrmlabInputError(f"--out {a.out}: cannot write ({e.strerror or e})") from None
+        _writing("--out", a.out, lambda: write_csv(h.reset_index(), a.out, raw=a.csv_raw, index=False,
+                                                   date_format="%Y-%m-%d %H:%M:%S"))
     drop = unresponsive(h, a.min_messages)
     dist = h["messages"].value_counts().sort_index()
     out = {"customers": len(h), "messages": int(h["messages"].sum()), "responses": int(h["responses"].sum()),
@@ -455,10 +459,10 @@ def cmd_promotion(a) -> int:
     r = analyse_promotion(o, date=a.date, last_year_date=a.last_year_date, phases=a.phases, growth=a.growth,
                           clv_check=not a.no_clv_check)
     if a.warm_up_out:
-        try:
-            warm_up_list(o, r).to_csv(a.warm_up_out, index=False)
-        except OSError as e:
-            raise CrmlabInputError(f"--warm-up-out {a.warm_up_out}: cannot write ({e.strerror or e})") from None
+        from crmlab.spreadsheet import write_csv
+
+        warm = warm_up_list(o, r)
+        _writing("--warm-up-out", a.warm_up_out, lambda: write_csv(warm, a.warm_up_out, raw=a.csv_raw, index=False))
     out = r.to_dict()
     out["ledger"] = led.to_dict()
 
@@ -478,9 +482,12 @@ def cmd_promotion(a) -> int:
 # ------------------------------------------------------------------ parser
 
 def _orders_args(p, sends: bool = False, sends_required: bool = False) -> None:
-    p.add_argument("--orders", required=True, help="order export (CSV, Parquet, Excel)")
+    p.add_argument("--orders", required=True, type=in_file, help="order export (CSV, Parquet, Excel)")
+    p.add_argument("--sheet", metavar="NAME", help="the sheet of an Excel workbook holding the orders (default: the "
+                                                   "only sheet, or the only one with the order columns)")
     if sends:
-        p.add_argument("--sends", required=sends_required, help="SMS send log")
+        p.add_argument("--sends", required=sends_required, type=in_file, help="SMS send log")
+        p.add_argument("--sends-sheet", metavar="NAME", help="the sheet of an Excel send log (as --sheet)")
     p.add_argument("--columns", type=column_spec,
                    help="column mapping, e.g. customer_id=买家会员名,order_time=订单付款时间")
     p.add_argument("--observation-end", type=moment,
@@ -490,11 +497,17 @@ def _orders_args(p, sends: bool = False, sends_required: bool = False) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
+def _csv_raw_arg(p) -> None:
+    p.add_argument("--csv-raw", action="store_true",
+                   help="write CSV cells exactly as they are: by default a text cell starting with = + - @ gets a "
+                        "leading ' so that Excel or WPS never runs it as a formula")
+
+
 def _engine_args(p) -> None:
     """Where the orders are aggregated: on every command that reads orders."""
     p.add_argument("--engine", choices=["duckdb", "spark"],
                    help="duckdb (embedded, default; or CRMLAB_ENGINE) or spark (needs crmlab[spark], Java 17+)")
-    p.add_argument("--spark-master", metavar="URL",
+    p.add_argument("--spark-master", metavar="URL", type=spark_master,
                    help="with --engine spark: the master of the session crmlab starts (default local[*]; "
                         "SPARK_REMOTE selects Spark Connect)")
     p.add_argument("--memory-limit", type=memory_size, metavar="SIZE",
@@ -540,7 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="run the report notebooks into HTML")
     p.add_argument("notebooks", nargs="*", help="notebook names or prefixes (default: all)")
-    p.add_argument("--orders", required=True)
+    p.add_argument("--orders", required=True, type=in_file)
     p.add_argument("--sends")
     p.add_argument("--columns", type=column_spec)
     p.add_argument("--observation-end", type=moment)
@@ -577,6 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "strictly between 0 and 100 (default 90)")
     p.add_argument("--out", type=out_file, help="also write every customer's stage and R/F/M scores, from the "
                                                 "engine: Parquet, or CSV when the name ends in .csv (real ids)")
+    _csv_raw_arg(p)
     p.set_defaults(func=cmd_lifecycle)
 
     p = sub.add_parser("magic-number", help="the repurchase magic number")
@@ -603,6 +617,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary-out", type=out_file, help="write the RFM summary CSV here (its folder must exist)")
     p.add_argument("--values-out", type=out_file,
                    help="write per-customer P(alive), expected purchases, CLV and its interval (CSV)")
+    _csv_raw_arg(p)
     p.set_defaults(func=cmd_clv)
 
     p = sub.add_parser("abtest", help="analyse an SMS experiment (copy x send time, holdout)")
@@ -639,6 +654,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="never-responders: at least this many messages and no response (default %(default)s)")
     p.add_argument("--out", type=out_file, help="write customer_id, messages, responses, response_rate, "
                                                 "last_message, last_response to this CSV")
+    _csv_raw_arg(p)
     p.set_defaults(func=cmd_responses)
 
     p = sub.add_parser("sample-size", help="customers per arm for two proportions (R's power.prop.test)")
@@ -666,7 +682,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--phases", default="", help="name=start:end day offsets from the day, inclusive "
                                                 "(default build_up=-71:-12,warm_up=-10:-1,day=0:0,after_glow=1:3)")
     p.add_argument("--growth", default="", help="new=0.1,old=0.2 (default: estimated from the export)")
-    p.add_argument("--warm-up-out", metavar="PATH", help="write the old customers to warm up (ids) to this CSV")
+    p.add_argument("--warm-up-out", metavar="PATH", type=out_file,
+                   help="write the old customers to warm up (ids) to this CSV")
+    _csv_raw_arg(p)
     p.add_argument("--no-clv-check", action="store_true", help="skip the BG/NBD cross-check of the old-customer target")
     p.set_defaults(func=cmd_promotion)
     return ap

@@ -202,14 +202,91 @@ def _name(source) -> str:
     return os.path.basename(str(source))
 
 
-def _sha256(path: str) -> str:
+#: Longest line of a CSV export crmlab reads (bytes): a longer one is not an export (a binary
+#: or a corrupt file) and would have to be held whole in memory.
+MAX_LINE_BYTES = 64 * 2**20
+#: Most columns an export may have (a 5,000-column export reads; a binary file split on
+#: commas would give millions).
+MAX_COLUMNS = 10_000
+#: Longest value echoed in a message (a header of 50 MB must not come back on the terminal).
+ECHO_CHARS = 80
+
+
+def _short(value, n: int = ECHO_CHARS) -> str:
+    """``value`` as text, cut to ``n`` characters (with the full length said) for a message."""
+    s = " ".join(str(value).split())
+    return s if len(s) <= n else f"{s[:n]}... ({len(str(value)):,} characters)"
+
+
+def _listed(names, limit: int = 30) -> str:
+    """Column or sheet names for a message: each cut short, at most ``limit`` of them."""
+    names = [_short(n, 40 if len(names) > 5 else ECHO_CHARS) for n in names]
+    more = len(names) - limit
+    return ", ".join(names[:limit]) + (f", ... ({more:,} more)" if more > 0 else "")
+
+
+def check_file(source) -> str:
+    """The path of a file input, checked: not empty, existing, a regular file (never a
+    device, FIFO, socket or folder: ``/dev/zero`` would be read for ever). Returns it."""
+    import stat
+
+    if source is None:
+        raise CrmlabInputError("no input given (expected the path of an export or a DataFrame, got None)")
+    try:
+        path = os.fspath(source)
+    except TypeError:
+        raise CrmlabInputError(f"expected the path of an export or a DataFrame, got {type(source).__name__}") from None
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not path.strip():
+        raise CrmlabInputError("empty file name: expected the path of an export")
+    name = _short(_name(path.rstrip("/\\")) or path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise CrmlabInputError(f"{name}: file not found ({_short(path)})") from None
+    except OSError as e:
+        raise CrmlabInputError(f"{name}: cannot open ({e.strerror or e})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise CrmlabInputError(f"{name}: is a directory, not a file ({_short(path)})")
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a character device" if stat.S_ISCHR(st.st_mode) else "a block device" if stat.S_ISBLK(st.st_mode)
+                else "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
+                else "not a regular file")
+        raise CrmlabInputError(f"{name}: is {kind}, not a regular file; crmlab reads exports saved as files "
+                               f"({_short(path)})")
+    return path
+
+
+def _sha256(path: str, lines: bool = False) -> str:
+    """The file's sha256; with ``lines``, also refuse a line longer than :data:`MAX_LINE_BYTES`
+    (checked while hashing, before any parser holds the line in memory)."""
     import hashlib
 
     h = hashlib.sha256()
+    last, pos, n_lines = -1, 0, 0  # offset of the last line break, bytes read, breaks seen
+    size = min(1 << 23, max(MAX_LINE_BYTES, 1))  # a line over the limit then spans a block boundary
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
+        for block in iter(lambda: f.read(size), b""):
             h.update(block)
+            if lines:
+                nl, cr = block.find(b"\n"), block.find(b"\r")
+                first = min(i for i in (nl, cr, len(block)) if i >= 0)
+                if pos + first - last - 1 > MAX_LINE_BYTES:
+                    raise CrmlabInputError(
+                        f"{_short(_name(path))}: line {n_lines + 1} is longer than {MAX_LINE_BYTES // 2**20} MB, "
+                        "crmlab's limit for one line of a CSV (is this file a CSV export?)")
+                if first < len(block):
+                    last = pos + max(block.rfind(b"\n"), block.rfind(b"\r"))
+                    n_lines += block.count(b"\n") or block.count(b"\r")
+            pos += len(block)
     return h.hexdigest()
+
+
+def _check_width(n: int, name: str) -> None:
+    if n > MAX_COLUMNS:
+        raise CrmlabInputError(f"{_short(name)}: {n:,} columns, more than crmlab's limit of {MAX_COLUMNS:,} "
+                               "(is this file an export of orders or sends?)")
 
 
 _DELIMITERS = (",", "\t", ";")
@@ -259,11 +336,19 @@ def _sniff(text: str, header_ok) -> tuple[str, int]:
     return by_count(lines[0] if lines else "")[0], 0
 
 
+def _head_width(text: str, sep: str, skip: int, name: str) -> None:
+    """Refuse a header of more than :data:`MAX_COLUMNS` fields before pandas reads it."""
+    lines = re.split(r"\r\n|\n|\r", text, maxsplit=skip + 1)
+    _check_width(lines[min(skip, len(lines) - 1)].count(sep) + 1, name)
+
+
 def _read_csv(path: str, header_ok=None) -> pd.DataFrame:
     with open(path, "rb") as f:
         head = f.read(1 << 16)
     encoding = _encoding(head)
-    sep, skip = _sniff(head.decode(encoding, errors="replace").lstrip("\ufeff"), header_ok)
+    text = head.decode(encoding, errors="replace").lstrip("\ufeff")
+    sep, skip = _sniff(text, header_ok)
+    _head_width(text, sep, skip, _name(path))
     kw = dict(dtype=str, keep_default_na=False, na_values=[""], engine="c", sep=sep, skiprows=skip or None)
     try:
         df = pd.read_csv(path, encoding=encoding, **kw)
@@ -291,35 +376,80 @@ def _find_header_row(df: pd.DataFrame, header_ok) -> pd.DataFrame:
     return df
 
 
-def read_table(source, header_ok=None) -> tuple[pd.DataFrame, str, str | None]:
+def _sheet_fits(xl, sheet: str, header_ok) -> bool:
+    """Whether the sheet's header (or one of the rows below its title rows) has the required columns."""
+    head = xl.parse(sheet, header=None, nrows=_HEADER_SCAN + 1, dtype=str)
+    return any(header_ok(["" if pd.isna(v) else str(v) for v in head.iloc[i]]) for i in range(len(head)))
+
+
+def _read_excel(path: str, name: str, header_ok, sheet: str | None, sheet_option: str) -> pd.DataFrame:
+    """The sheet of a workbook that holds the export: ``sheet`` if given; else the only sheet,
+    or the only one with the required columns (a warning names it); several such sheets and
+    no ``sheet`` is an error listing them (the first sheet is never taken silently: a refunds
+    sheet first and the orders second gave wrong numbers)."""
+    with pd.ExcelFile(path) as xl:
+        names = [str(n) for n in xl.sheet_names]
+        notes: list[str] = []
+        if sheet is not None:
+            if str(sheet) not in names:
+                raise CrmlabInputError(f"{name}: {sheet_option} {_short(sheet)!r}: no such sheet (sheets: "
+                                       f"{_listed(names)})")
+            chosen = str(sheet)
+        elif len(names) <= 1 or header_ok is None:
+            chosen = names[0] if names else 0
+        else:
+            fits = [n for n in names if _sheet_fits(xl, n, header_ok)]
+            if len(fits) > 1:
+                raise CrmlabInputError(f"{name}: {len(fits)} sheets have the required columns ({_listed(fits)}); "
+                                       f"choose one with {sheet_option} NAME")
+            if not fits:
+                raise CrmlabInputError(f"{name}: no sheet has the required columns (sheets: {_listed(names)}); "
+                                       f"choose one with {sheet_option} NAME and map its headers with --columns")
+            chosen = fits[0]
+            notes.append(f"sheet {chosen!r} read: the only one of the workbook's {len(names)} sheets "
+                         f"({_listed(names)}) with the required columns (choose another with {sheet_option})")
+        df = _find_header_row(xl.parse(chosen, dtype=str), header_ok)
+    df.attrs["crmlab_notes"] = notes + list(df.attrs.get("crmlab_notes", []))
+    return df
+
+
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
+
+
+def read_table(source, header_ok=None, *, sheet: str | None = None,
+               sheet_option: str = "--sheet") -> tuple[pd.DataFrame, str, str | None]:
     """Read a CSV (UTF-8, UTF-8 with BOM, UTF-16 or GBK; comma, tab or semicolon), Parquet or
     Excel file, or a DataFrame.
 
-    ``header_ok(names) -> bool``, if given, finds the header below title rows (CSV, Excel).
+    ``header_ok(names) -> bool``, if given, finds the header below title rows (CSV, Excel)
+    and, in a workbook of several sheets, the sheet with the export (``sheet`` chooses it;
+    ``sheet_option`` is how messages name that choice).
     Returns the raw frame, the input's name and its sha256 (None for a DataFrame).
+
+    Raises :class:`CrmlabInputError` for a missing, empty-named or non-regular file (a device
+    or FIFO is never read), a line over :data:`MAX_LINE_BYTES`, more than
+    :data:`MAX_COLUMNS` columns, or an unreadable file.
     """
     if isinstance(source, pd.DataFrame):
         return source.copy(), "<DataFrame>", None
-    path = os.fspath(source)
-    name = _name(path.rstrip("/\\")) or path
-    if not os.path.exists(path):
-        raise CrmlabInputError(f"{name}: file not found ({path})")
-    if os.path.isdir(path):
-        raise CrmlabInputError(f"{name}: is a directory, not a file ({path})")
+    path = check_file(source)
+    name = _short(_name(path.rstrip("/\\")) or path)
     suffix = Path(path).suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
             df = pd.read_parquet(path)
-        elif suffix in (".xlsx", ".xlsm", ".xls"):
-            df = _find_header_row(pd.read_excel(path, dtype=str), header_ok)
+            sha = _sha256(path)
+        elif suffix in EXCEL_SUFFIXES:
+            df = _read_excel(path, name, header_ok, sheet, sheet_option)
+            sha = _sha256(path)
         else:
+            sha = _sha256(path, lines=True)  # before parsing: a huge line is refused unread
             df = _read_csv(path, header_ok)
-        sha = _sha256(path)
     except CrmlabInputError:
         raise
     except Exception as e:  # unreadable: report one line
-        msg = " ".join(str(e).split())
-        raise CrmlabInputError(f"{name}: cannot read file ({type(e).__name__}: {msg})") from None
+        raise CrmlabInputError(f"{name}: cannot read file ({type(e).__name__}: {_short(e, 200)})") from None
+    _check_width(len(df.columns), name)
     df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
     return df, name, sha
 
@@ -352,7 +482,7 @@ def _map_columns(df: pd.DataFrame, columns: Mapping[str, str], aliases: Mapping[
     for canon, header in columns.items():
         if header not in df.columns:
             raise CrmlabInputError(
-                f"{name}: mapped column {canon}={header!r} not found (columns found: {', '.join(found)})")
+                f"{name}: mapped column {canon}={_short(header)!r} not found (columns found: {_listed(found)})")
         rename[header] = canon
     shadowed = [c for c, h in columns.items() if h != c and c in df.columns and c not in rename]
     if shadowed:
@@ -386,7 +516,7 @@ def _require(df: pd.DataFrame, cols: Sequence[str], name: str, found: Sequence[s
     for c in cols:
         if c not in df.columns:
             raise CrmlabInputError(
-                f"{name}: missing column '{c}' (columns found: {', '.join(map(str, found))})")
+                f"{name}: missing column '{c}' (columns found: {_listed(list(map(str, found)))})")
 
 
 class _Screen:
@@ -403,12 +533,14 @@ class _Screen:
 
 
 def _open(source, columns, aliases: Mapping[str, Sequence[str]], required: Sequence[str], kind: str,
-          alternatives: Sequence[Sequence[str]] = ()) -> tuple[pd.DataFrame, str, list, Ledger, _Screen, dict]:
+          alternatives: Sequence[Sequence[str]] = (), sheet: str | None = None,
+          sheet_option: str = "--sheet") -> tuple[pd.DataFrame, str, list, Ledger, _Screen, dict]:
     """Read, map and check the required columns; start the ledger and the screen.
 
     Also returns canonical name -> header in the file (for messages)."""
     cols = parse_columns(columns)
-    raw, name, sha = read_table(source, header_ok=_header_test(cols, aliases, required, alternatives))
+    raw, name, sha = read_table(source, header_ok=_header_test(cols, aliases, required, alternatives), sheet=sheet,
+                                sheet_option=sheet_option)
     notes = list(raw.attrs.get("crmlab_notes", []))
     found = list(raw.columns)
     df, mapped, origin = _map_columns(raw, cols, aliases, name)
@@ -417,6 +549,31 @@ def _open(source, columns, aliases: Mapping[str, Sequence[str]], required: Seque
     led = Ledger(file=name, input_rows=len(df), sha256=sha, kind=kind)
     led.warnings += notes + mapped
     return df, name, found, led, _Screen(led, len(df)), origin
+
+
+#: customer ids checked for a phone-number shape (the first distinct ones)
+_ID_SAMPLE = 2000
+
+
+def phone_shaped_ids(ids: Sequence, rows: Sequence[int] | None = None) -> str | None:
+    """A warning when customer ids look like phone numbers (``+86 138 0013 8000``), else None.
+
+    Reports never show a phone-shaped string: such ids are masked (or the report withheld),
+    so the user is told once, at loading, instead of by several failed reports."""
+    from crmlab.privacy import PHONE_PATTERN
+
+    hits = [i for i, v in enumerate(ids) if isinstance(v, str) and PHONE_PATTERN.search(v)]
+    if not hits:
+        return None
+    where = ", ".join(str(int(rows[i]) + 1) for i in hits[:5]) if rows is not None else ""
+    return (f"customer ids look like phone numbers ({len(hits):,} of the {len(ids):,} checked"
+            + (f", e.g. rows {where}" if where else "") + "): reports never show phone-shaped text, so these ids "
+            "are masked in per-customer tables; map a non-phone customer id with --columns customer_id=HEADER")
+
+
+#: ledger warnings the CLI also prints on stderr (``crmlab: warning: ...``): they change what
+#: the reports show
+NOTICE_PREFIXES = ("sheet ", "customer ids look like phone numbers")
 
 
 def _where(name: str, origin: Mapping[str, str], canon: str) -> str:
@@ -428,7 +585,7 @@ def _where(name: str, origin: Mapping[str, str], canon: str) -> str:
 
 def load_orders(source, columns: Mapping[str, str] | str | None = None, observation_end=None,
                 keep_pii: bool = False, *, timezone: str | None = None, decimal: str = ".",
-                dayfirst: bool | None = None, now=None) -> tuple[pd.DataFrame, Ledger]:
+                dayfirst: bool | None = None, now=None, sheet: str | None = None) -> tuple[pd.DataFrame, Ledger]:
     """Load an order export, validate it, roll lines up to orders.
 
     Parameters
@@ -460,6 +617,10 @@ def load_orders(source, columns: Mapping[str, str] | str | None = None, observat
     now : str or Timestamp, optional
         The moment of the run (default: now in ``timezone``); later orders are excluded as
         ``in_the_future``.
+    sheet : str, optional
+        The sheet of an Excel workbook holding the orders. Default: the only sheet, or the
+        only one with the required columns (the ledger warns which); an error when several
+        sheets have them.
 
     Returns
     -------
@@ -472,15 +633,15 @@ def load_orders(source, columns: Mapping[str, str] | str | None = None, observat
     Raises
     ------
     CrmlabInputError
-        File missing or unreadable, a required column absent, an unknown time zone, slash
-        dates that cannot be read unambiguously, or no row left.
+        File missing, not a regular file or unreadable, a required column absent, an unknown
+        time zone, slash dates that cannot be read unambiguously, or no row left.
     """
     from crmlab.engine.connection import connect
     from crmlab.engine.ledger import load_export
 
     eng = connect("duckdb")  # validation runs in an embedded DuckDB; the result comes back to pandas
     o, led = load_export(source, eng, columns=columns, observation_end=observation_end, timezone=timezone,
-                         decimal=decimal, dayfirst=dayfirst, now=now, keep_pii=keep_pii)
+                         decimal=decimal, dayfirst=dayfirst, now=now, keep_pii=keep_pii, sheet=sheet)
     orders = eng.to_pandas(o.table.order_by(["order_time", "line"])).drop(columns="line").reset_index(drop=True)
     front = ["order_id", "customer_id", "order_time", "amount", "status"]
     orders = orders[front + [c for c in orders.columns if c not in front]]
@@ -511,11 +672,12 @@ def _parse_bool(s: pd.Series) -> pd.Series:
 
 def load_sends(source, columns: Mapping[str, str] | str | None = None, observation_end=None,
                keep_pii: bool = False, *, timezone: str | None = None, decimal: str = ".",
-               dayfirst: bool | None = None) -> tuple[pd.DataFrame, Ledger]:
+               dayfirst: bool | None = None, sheet: str | None = None) -> tuple[pd.DataFrame, Ledger]:
     """Load an SMS send log (one row per message).
 
     Exclusions: exact duplicate lines, missing customer id, missing campaign or variant,
-    unparseable send time, unreadable ``delivered`` value, sends after the observation end,
+    unparseable send time, unreadable ``delivered`` value, a negative ``cost`` or
+    ``segments`` (``negative_cost``, ``negative_segments``), sends after the observation end,
     and a customer appearing in two variants of one campaign (all of that customer's
     sends in the campaign are excluded: the randomisation is broken for them). A repeat
     send of the same customer in the same variant is kept as one targeted customer and
@@ -523,6 +685,7 @@ def load_sends(source, columns: Mapping[str, str] | str | None = None, observati
 
     ``timezone``, ``decimal`` (for ``cost``) and ``dayfirst`` as in :func:`load_orders`; a
     ``cost`` whose decimal separator is ambiguous is read as missing (the ledger warns).
+    ``sheet`` chooses the sheet of a workbook as in :func:`load_orders`.
 
     Returns
     -------
@@ -535,7 +698,8 @@ def load_sends(source, columns: Mapping[str, str] | str | None = None, observati
     _check_decimal(decimal)
     obs_end = parse_observation_end(observation_end, tzname)
     df, name, _, led, screen, origin = _open(source, columns, SEND_ALIASES,
-                                             ["customer_id", "campaign_id", "variant", "send_time"], "sends")
+                                             ["customer_id", "campaign_id", "variant", "send_time"], "sends",
+                                             sheet=sheet, sheet_option="--sends-sheet")
     led.timezone = tzname
     drop, keep = screen.drop, screen.keep  # drop() narrows keep in place
 
@@ -547,6 +711,11 @@ def load_sends(source, columns: Mapping[str, str] | str | None = None, observati
     drop("unparseable_send_time", t.isna().to_numpy())
     delivered = _parse_bool(df["delivered"]) if "delivered" in df.columns else pd.Series(True, index=df.index, dtype=object)
     drop("unreadable_delivered_flag", delivered.isna().to_numpy())
+    numbers = {}
+    for c in ("cost", "segments"):
+        if c in df.columns:
+            numbers[c] = _parse_number(df[c], decimal)
+            drop(f"negative_{c}", (numbers[c][0] < 0).fillna(False).to_numpy(dtype=bool))
     if obs_end is not None:
         drop("after_observation_end", (t > obs_end).to_numpy())
     cust = _text(df["customer_id"])
@@ -567,7 +736,7 @@ def load_sends(source, columns: Mapping[str, str] | str | None = None, observati
                           "delivered": delivered[keep].astype(bool).to_numpy()})
     for c in ("cost", "segments"):
         if c in df.columns:
-            v, ambiguous, _ = _parse_number(df[c], decimal)
+            v, ambiguous, _ = numbers[c]
             if (ambiguous & keep).any():
                 rows = ", ".join(str(r + 1) for r in np.flatnonzero(ambiguous & keep)[:5])
                 led.warnings.append(f"{int((ambiguous & keep).sum())} {c} value(s) with an ambiguous decimal "
@@ -578,6 +747,10 @@ def load_sends(source, columns: Mapping[str, str] | str | None = None, observati
     for c in extra:
         if c in df.columns:
             sends[c] = df[c].astype("string")[keep].to_numpy()
+    first = pd.Series(np.flatnonzero(keep)).groupby(cust[keep].to_numpy(), sort=False).first()[:_ID_SAMPLE]
+    note = phone_shaped_ids(list(first.index), first.to_numpy())
+    if note:
+        led.warnings.append(note)
     sends = sends.sort_values(["send_time", "customer_id"], kind="stable").reset_index(drop=True)
     led.orders = len(sends)
     led.customers = int(sends["customer_id"].nunique())

@@ -19,6 +19,7 @@ import html as _html
 import io
 import json
 import os
+import re
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -29,7 +30,7 @@ from crmlab import formatting as fmt
 from crmlab.io import Ledger
 
 __all__ = ["show", "findings", "run_info", "table", "record_headlines", "warning", "pct", "kpi", "kpis",
-           "badge", "ID_COLUMNS", "APPENDIX"]
+           "badge", "markdown", "md_escape", "escaped", "ID_COLUMNS", "APPENDIX"]
 
 #: columns (or index names) holding customer ids: masked in every table a report shows
 ID_COLUMNS = ("customer_id", "customer", "buyer_id", "member_id")
@@ -49,14 +50,60 @@ def _html_out(text: str, appendix: bool = False) -> None:
     _display(HTML(text), metadata={APPENDIX: True} if appendix else None)
 
 
-def _md(text: str) -> str:
-    """Inline markdown (``**bold**``, ``*em*``, `` `code` ``) to HTML."""
+def _markdown():
     import mistune
 
-    out = mistune.html(text).strip()
+    class Renderer(mistune.HTMLRenderer):
+        """Raw HTML escaped (it is text), links and images rendered as their words: a value from
+        the data is never markup, and ``[x](javascript:...)`` never becomes a live link."""
+
+        def link(self, text: str, url: str, title: str | None = None) -> str:
+            return text
+
+        def image(self, text: str, url: str, title: str | None = None) -> str:
+            return _html.escape(text)
+
+    md = getattr(_markdown, "md", None)
+    if md is None:
+        md = _markdown.md = mistune.create_markdown(escape=True, renderer=Renderer(escape=True),
+                                                    plugins=["strikethrough"])
+    return md
+
+
+def _md(text: str) -> str:
+    """Inline markdown (``**bold**``, ``*em*``, `` `code` ``) to HTML. Raw HTML in ``text`` is
+    escaped and shown as text; links and images show their words only (no ``href``/``src``)."""
+    out = _markdown()(str(text)).strip()
     if out.startswith("<p>") and out.endswith("</p>") and out.count("<p>") == 1:
         out = out[3:-4]
     return out
+
+
+def md_escape(value) -> str:
+    """``value`` as literal text inside markdown for :func:`findings` / :func:`warning`: the
+    characters markdown reads as markup (``*``, ``_``, `` ` ``, ``[``, ...) backslash-escaped."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~])", r"\\\1", str(value))
+
+
+def markdown(text: str) -> None:
+    """Display markdown (a block: lists, paragraphs) safely: raw HTML escaped, no links."""
+    _html_out(f'<div class="crmlab-markdown">{_markdown()(str(text))}</div>')
+
+
+def escaped(styler):
+    """A pandas Styler with its index, column labels and caption HTML-escaped (a Styler built
+    elsewhere, e.g. :func:`crmlab.promotion_season.attainment_style`); its cells should be
+    numbers formatted by the Styler (text cells: use :func:`table`)."""
+    esc = _html.escape
+    data = styler.data
+    data = data.rename_axis(index=[None if n is None else esc(str(n)) for n in data.index.names],
+                            columns=[None if n is None else esc(str(n)) for n in data.columns.names])
+    styler.data, styler.index, styler.columns = data, data.index, data.columns
+    st = styler.format_index(escape="html", axis=0).format_index(escape="html", axis=1)
+    cap = getattr(styler, "caption", None)
+    if isinstance(cap, str):
+        st = st.set_caption(_html.escape(cap))
+    return st
 
 
 def pct(x: float, digits: int | None = 1) -> str:
@@ -217,10 +264,13 @@ def table(df: pd.DataFrame, percent: Iterable[str] = (), money: Iterable[str] = 
                 f"{x:%Y-%m-%d}" if x == x.normalize() else f"{x:%Y-%m-%d %H:%M}")
         else:
             kinds[c] = lambda x, c=c: fmt.auto(c, x)
-    st = df.style.format({c: f for c, f in kinds.items()}, na_rep=fmt.MISSING)
-    st = st.format_index(lambda x: fmt.MISSING if fmt.is_missing(x) else str(x), axis=0)
-    if labels:
-        st = st.format_index(lambda x: fmt.label(x), axis=1)
+    # every cell and label is text from the data, never markup: escaped after formatting
+    esc = _html.escape
+    df = df.rename_axis(index=[None if n is None else esc(str(n)) for n in df.index.names],
+                        columns=[None if n is None else esc(str(n)) for n in df.columns.names])
+    st = df.style.format({c: (lambda x, f=f: esc(str(f(x)))) for c, f in kinds.items()}, na_rep=fmt.MISSING)
+    st = st.format_index(lambda x: fmt.MISSING if fmt.is_missing(x) else esc(str(x)), axis=0)
+    st = st.format_index((lambda x: esc(fmt.label(x))) if labels else (lambda x: esc(str(x))), axis=1)
     if named_index or isinstance(df.index, pd.RangeIndex):
         st = st.hide(axis="index")
     num = [c for c, f in kinds.items() if pd.api.types.is_numeric_dtype(df[c]) or c in set(money) | set(percent)]
@@ -234,7 +284,7 @@ def table(df: pd.DataFrame, percent: Iterable[str] = (), money: Iterable[str] = 
         st = st.set_properties(subset=long, **{"min-width": "16em"})
     st = st.set_table_attributes('class="crmlab-table"')
     if caption:
-        st = st.set_caption(caption)
+        st = st.set_caption(esc(caption))
     if appendix:
         _html_out(st.to_html(), appendix=True)
     else:

@@ -58,6 +58,8 @@ def parse_date(value, arg: str = "--date", year: int | None = None) -> pd.Timest
                                f"e.g. 2025-11-11)") from None
     if t.tzinfo is not None:
         t = t.tz_localize(None)
+    if not 1700 <= t.year <= 2200:  # phases around the day must stay inside pandas' nanosecond range
+        raise CrmlabInputError(f"{arg}: {str(value)[:80]!r} is outside the years crmlab plans for (1700 to 2200)")
     return t.normalize().as_unit("ns")
 
 

@@ -12,14 +12,23 @@ otherwise it refuses (``DIR``) or warns and leaves them. A failed run does not r
 good one: it is kept beside it as ``DIR.failed-HHMMSS``. Every artefact of a run is scanned
 for phone-shaped strings and local paths are scrubbed from the notebooks and HTML.
 
+One run at a time writes ``DIR``: it holds ``.DIR.lock`` beside it (``flock``) while it runs;
+a second run into the same ``DIR`` is refused. A run killed outright (SIGKILL) cannot clean
+up: its ``.DIR.tmp-PID-*`` folder (with the copies of the inputs in ``.inputs/``) is removed,
+with a warning, by the next run beside it, once no run holds that folder's lock. The
+parameters the runner sets (inputs, ``out_dir``, engine, reading options, salt) cannot be set
+with ``-p`` / ``-f``; every other value is checked first (:mod:`crmlab.run_parameters`).
+
 Exit codes (CLI): 0 all reports ran; 1 a notebook failed (its HTML shows the error);
 2 bad input or arguments (one line on stderr, nothing run).
 """
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
 import os
+import re
 import shutil
 import sys
 import secrets
@@ -35,6 +44,7 @@ from crmlab.engine.ledger import load_export
 from crmlab.io import CrmlabInputError, load_sends, parse_columns
 from crmlab.formatting import CURRENCY_ENV
 from crmlab.privacy import SALT_ENV, find_pii, redact, scrub_paths
+from crmlab.run_parameters import check_parameters
 from crmlab.report_html import (INDEX_MARKER, Nav, embed_cjk_font, history_page, index_page, notebook_title,
                                 notice_page, period_text, report_description, to_html)
 
@@ -195,6 +205,143 @@ def check_out_dir(target: Path) -> None:
                                f"{RUN_MARKER}); refusing to replace it (choose a new --out or remove it yourself)")
 
 
+def _check_writable(target: Path) -> None:
+    """Refuse an ``--out`` whose nearest existing parent is not a folder crmlab may write in."""
+    p = target.absolute().parent
+    while not os.path.lexists(p) and p != p.parent:
+        p = p.parent
+    if not p.is_dir():
+        raise CrmlabInputError(f"{target}: cannot write reports there ({p} is not a folder)")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise CrmlabInputError(f"{target}: cannot write reports there (no permission to write in {p})")
+
+
+# --- one run at a time per output folder; what dead runs left -----------------------------
+
+def _lock_path(target: Path) -> Path:
+    """The lock a run holds while it writes ``target``: ``.NAME.lock`` beside it."""
+    return target.parent / f".{target.name}.lock"
+
+
+def _try_lock(path: Path) -> int | None:
+    """An open descriptor holding an exclusive ``flock`` on ``path`` (made if missing); ``None``
+    if another process holds it; ``-1`` where files cannot be locked. OSError if it cannot be made."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return -1
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        fd = os.open(path, flags, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except OSError as e:
+            os.close(fd)
+            if e.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                return -1
+            raise
+        try:  # the holder may have removed the file as we opened it: lock the one at ``path``
+            same = os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False))
+        except OSError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)
+    return None  # pragma: no cover - the file kept changing under us
+
+
+def _unlock(path: Path, fd: int | None) -> None:
+    """Release a lock of :func:`_try_lock`: the file goes first (while still held)."""
+    if fd is None or fd < 0:
+        return
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    os.close(fd)
+
+
+def _lock_run(target: Path) -> int:
+    """Hold ``target``'s lock for this run; another live run holding it: CrmlabInputError."""
+    path = _lock_path(target)
+    try:
+        fd = _try_lock(path)
+    except OSError as e:
+        raise CrmlabInputError(f"{target}: cannot write reports there ({e.strerror or e})") from None
+    if fd is None:
+        try:
+            pid = int(path.read_text(encoding="ascii", errors="replace").strip() or 0)
+        except (OSError, ValueError):
+            pid = 0
+        raise CrmlabInputError(f"{target}: another crmlab run{f' (pid {pid})' if pid else ''} is writing "
+                               f"reports there; wait for it to finish or choose another --out")
+    if fd >= 0:
+        st = os.fstat(fd)
+        if st.st_nlink == 1:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+    return fd
+
+
+#: hidden folders a run makes beside its target: ``.NAME.tmp-PID-XXXXXXXX`` while it runs
+#: (``.NAME.tmp-XXXXXXXX`` from runners that did not name the pid), ``.NAME.old-PID`` while it
+#: replaces a previous run
+_RUN_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?:tmp-(?:(?P<pid>\d+)-)?[a-z0-9_]{8}|old-(?P<old>\d+))$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    except (OverflowError, ValueError):
+        return False
+    return True
+
+
+def _remove_dead_runs(parent: Path, target: Path, locked: bool) -> None:
+    """Remove the folders runs killed outright (SIGKILL, power loss) left beside their target:
+    they hold copies of the inputs. A folder is a dead run's when no run holds its target's
+    lock (else, where files cannot be locked, when its pid is dead); one warning each."""
+    for d in sorted(parent.iterdir()):
+        m = _RUN_LEFTOVER.match(d.name)
+        if not m or d.is_symlink() or not d.is_dir():
+            continue
+        pid = int(m["pid"] or m["old"] or 0)
+        if pid == os.getpid():
+            continue
+        if m["old"] and not is_run_dir(d):  # what crmlab can prove it made, only
+            continue
+        if not (m["pid"] or m["old"]) and not any(os.path.lexists(d / x) for x in (".inputs", ".kernel.log")):
+            continue
+        other, fd = None, (1 if locked else -1)  # this run holds its own target's lock
+        if m["name"] != target.name:
+            other = _lock_path(parent / m["name"])
+            try:
+                fd = _try_lock(other)
+            except OSError:
+                fd = -1
+            if fd is None:  # a live run holds it
+                continue
+        try:
+            if fd < 0 and not (pid and not _pid_alive(pid)):
+                continue  # no lock to ask and no dead pid to prove it dead: left as it is
+            try:
+                shutil.rmtree(d)
+                _warn(f"{d}: removed; an interrupted crmlab run{f' (pid {pid})' if pid else ''} left it"
+                      + ("" if m["old"] else " (with copies of its inputs)"))
+            except OSError as e:
+                _warn(f"{d}: an interrupted crmlab run left it; could not remove it ({e.strerror or e})")
+        finally:
+            if other is not None:
+                _unlock(other, fd)
+
+
 # --- notebooks' parameters and needs -------------------------------------------------------
 
 #: inputs a notebook needs, when its parameters cell does not say (``requires = ["sends"]``)
@@ -319,7 +466,7 @@ def _write_clean_orders(tmp: Path, orders, ledger) -> str:
     from crmlab.engine.sources import write_clean
 
     rel = Path(".inputs") / "orders.clean.parquet"
-    (tmp / rel).parent.mkdir(exist_ok=True)
+    (tmp / rel).parent.mkdir(mode=0o700, exist_ok=True)
     write_clean(orders, ledger, str(tmp / rel))
     return rel.as_posix()
 
@@ -335,12 +482,12 @@ def _link_inputs(tmp: Path, inputs: Mapping[str, str]) -> dict[str, str]:
         name = os.path.basename(path)
         sub = Path(".inputs") / (name if name not in used else f"{key}-{name}")
         used.add(sub.name)
+        (tmp / sub).parent.mkdir(mode=0o700, exist_ok=True)
         try:
-            (tmp / sub).parent.mkdir(exist_ok=True)
             (tmp / sub).symlink_to(path)
-            rel[key] = sub.as_posix()
-        except OSError:  # no symlinks here: a relative path still names no local root
-            rel[key] = os.path.relpath(path, tmp.resolve())
+        except OSError:  # no symlinks here: a copy, gone with .inputs/ (notebooks read only the run's)
+            shutil.copyfile(path, tmp / sub)
+        rel[key] = sub.as_posix()
     return rel
 
 
@@ -452,7 +599,9 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
     nbs = list_notebooks(notebooks, notebook_dir)
     target = _expand(out)
     check_out_dir(target)
+    _check_writable(target)
     declared = {nb.stem: notebook_parameters(nb) for nb in nbs}
+    params = check_parameters(params, "parameter", declared)  # the runner's own refused, values checked
     _check_parameters(params, declared, strict_parameters, Path(notebook_dir))
     needs = {nb.stem: notebook_requires(nb, declared[nb.stem]) for nb in nbs}
     cols = parse_columns(columns)
@@ -471,9 +620,13 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
     descriptions = {nb.stem: report_description(nb) for nb in nbs}
     pages = [nb.stem for nb in nbs if all(inputs.get(k) for k in needs[nb.stem])]  # the reports with HTML
     shared = {**reading, "engine": engine}
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CrmlabInputError(f"{target}: cannot write reports there ({e.strerror or e})") from None
     results: list[ReportResult] = []
     started = time.time()
+    lock: int | None = None
     restore_signals = _install_signal_handlers()
     old_salt = os.environ.get(SALT_ENV)
     os.environ[SALT_ENV] = secrets.token_hex(8)  # one mask_ids salt for every notebook of this run
@@ -482,10 +635,15 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
         os.environ[CURRENCY_ENV] = str(params["currency"])
     tmp: Path | None = None
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent)).resolve()  # papermill chdirs
+        lock = _lock_run(target)  # one run per output folder; a second one: exit 2
+        _remove_dead_runs(target.parent, target, locked=lock >= 0)
+        try:  # the pid in the name: what a killed run leaves is known as dead by the next
+            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent)).resolve()
+        except OSError as e:  # papermill chdirs: absolute
+            raise CrmlabInputError(f"{target}: cannot write reports there ({e.strerror or e})") from None
         tmp.chmod(0o755)
         roots = _local_roots(tmp, target, inputs, nbs)
-        rel = _link_inputs(tmp, inputs)
+        rel = _link_inputs(tmp, {"sends": inputs["sends"]})  # orders: the validated copy, below
         rel["orders"] = _write_clean_orders(tmp, orders_t, orders_led)
         for i, nb in enumerate(nbs, 1):
             name = nb.stem
@@ -547,11 +705,15 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
         (tmp / "index.html").write_text(embed_cjk_font(redact(index_text) if find_pii(index_text) else index_text),
                                         encoding="utf-8")
         shutil.rmtree(tmp / ".inputs", ignore_errors=True)
+        if os.path.lexists(tmp / ".inputs"):  # copies of the inputs never outlive the run
+            raise CrmlabInputError(f"{target}: could not remove the run's copies of the inputs; nothing placed")
         (tmp / ".kernel.log").unlink(missing_ok=True)
         placed = _place(tmp, target, ok, quiet)
     finally:
         if tmp is not None and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        if lock is not None:
+            _unlock(_lock_path(target), lock)
         for key, old in ((SALT_ENV, old_salt), (CURRENCY_ENV, old_currency)):
             if old is None:
                 os.environ.pop(key, None)

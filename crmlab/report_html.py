@@ -2,7 +2,8 @@
 the list of runs, the notice that replaces a report withheld for personal data.
 
 Every page uses the one stylesheet ``templates/crmlab/crmlab.css``, carries a
-``<meta name="viewport">`` (it reads on a phone: nothing is wider than the screen) and a
+``<meta name="viewport">`` (it reads on a phone: nothing is wider than the screen), the
+Content-Security-Policy :data:`CSP` (no script runs, nothing is fetched) and a
 header with the way back to the index and on to the previous and next report. A report's
 appendix (the outputs :func:`crmlab.notebook.run_info` marks: parameters, provenance,
 ledger, terms) is moved to the end of the page, folded in a ``<details>`` element; the
@@ -17,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-__all__ = ["TEMPLATES", "STYLESHEET", "INDEX_MARKER", "Nav", "to_html", "embed_cjk_font", "stylesheet",
-           "page", "nav_html", "index_page", "history_page", "notice_page", "notebook_title",
+__all__ = ["TEMPLATES", "STYLESHEET", "INDEX_MARKER", "CSP", "CSP_META", "Nav", "to_html", "embed_cjk_font",
+           "stylesheet", "page", "nav_html", "index_page", "history_page", "notice_page", "notebook_title",
            "report_description", "DESCRIPTIONS"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -26,6 +27,12 @@ STYLESHEET = TEMPLATES / "crmlab" / "crmlab.css"
 #: tag in every index page the runner writes
 INDEX_MARKER = '<meta name="generator" content="crmlab">'
 _VIEWPORT = '<meta name="viewport" content="width=device-width, initial-scale=1">'
+#: the Content-Security-Policy of every page: no script of any kind runs (a value from the
+#: data that slipped through as markup stays inert), nothing is fetched; what the pages use
+#: is inline: styles, PNG charts and the CJK font as ``data:`` URLs. Links are navigation.
+CSP = ("default-src 'none'; script-src 'none'; object-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+       "font-src data:; base-uri 'none'; form-action 'none'")
+CSP_META = f'<meta http-equiv="Content-Security-Policy" content="{html.escape(CSP)}">'
 
 #: one sentence per report for the index (a notebook not listed: its first sentence)
 DESCRIPTIONS = {
@@ -76,7 +83,7 @@ def nav_html(nav: Nav | None, tag: str = "header") -> str:
 
 def page(title: str, body: str, nav: Nav | None = None, generator: bool = False) -> str:
     """A page in crmlab's style (the index pages, the notice)."""
-    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>{_VIEWPORT}"
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>{CSP_META}{_VIEWPORT}"
             f"{INDEX_MARKER if generator else ''}<title>{html.escape(title)}</title>"
             f"<style>{stylesheet()}</style></head><body class='crmlab-page'>{nav_html(nav)}"
             f"<main>{body}</main>{nav_html(nav, 'footer')}</body></html>")
@@ -158,15 +165,24 @@ def to_html(nb_path: Path, html_path: Path, nav: Nav | None = None, period: str 
     exp.exclude_input_prompt = True
     exp.exclude_output_prompt = True
     exp.embed_images = True
-    resources = {"crmlab": {"css": stylesheet(), "header": nav_html(nav), "footer": nav_html(nav, "footer")},
+    exp.register_filter("crmlab_markdown", _markdown_output)
+    resources = {"crmlab": {"css": stylesheet(), "header": nav_html(nav), "footer": nav_html(nav, "footer"),
+                            "csp": CSP_META},
                  "metadata": {"name": title or notebook_title(nb_path)}}
     body, _ = exp.from_notebook_node(nb, resources=resources)
-    # no network needed: no CDN scripts (MathJax, require.js)
+    # no network needed: no CDN scripts (the template has none; the CSP forbids every script)
     body = re.sub(r'<script[^>]+src="https?://[^"]+"[^>]*>\s*</script>', "", body)
     if period:
         p = f'<p class="crmlab-period">{html.escape(period)}</p>'
         body = re.sub(r"(</h1>)", lambda m: m.group(1) + p, body, count=1) if "</h1>" in body else body
     Path(html_path).write_text(embed_cjk_font(body), encoding="utf-8")
+
+
+def _markdown_output(text) -> str:
+    """A ``text/markdown`` output (``display(Markdown(...))``): raw HTML escaped, no links."""
+    from crmlab.notebook import _markdown
+
+    return _markdown()(str(text))
 
 
 def notice_page(name: str, notice: str, nav: Nav | None = None) -> str:

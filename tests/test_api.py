@@ -208,6 +208,8 @@ def _headline(name: str, r) -> list[str]:
     if name in ("model", "gamma_gamma"):
         return [f"{r.n_customers:,}", f"{r.log_likelihood:,.2f}"]
     if name == "experiment":
+        if r.decision.get("arm") is None:  # no verdict: the card says why (issue 22)
+            return ["no verdict", r.control]
         return [f"¥{r.decision['incremental_profit_per_1000']:,.0f}", r.control]
     if name == "sample_size":
         return ["3,841"]

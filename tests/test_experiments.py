@@ -189,11 +189,12 @@ def test_too_small_campaign_says_what_the_design_detects(store_orders, store_sen
     small = s.groupby("variant").head(60)
     r = analyse_experiment(small, store_orders[0], target_effect=0.01)
     d = r.decision
-    assert not d["blockers"] and d["send_time"] is None and d["arm"] == "A@any"
-    assert "send when convenient" in d["reason"]
+    # 60 per arm at ~5%: under 5 expected buyers per arm and holdout clock, so no verdict at all
+    assert d["arm"] is None and d["provisional"] is None and r.no_verdict_reason.startswith("too few conversions")
+    assert r.verdict == f"no verdict: {r.no_verdict_reason}" and r.comparisons.empty
     # never the observed-power fallacy: sizes come from the design or a stated target
     assert "would be needed for this effect" not in r.verdict and "observed effect" not in r.verdict
-    assert d["design"]["n"] == 120 and d["design"]["detectable_difference"] > 0.03
+    assert d["design"]["n"] == 60 and d["design"]["detectable_difference"] > 0.03
     assert d["design"]["needed_for_target"] == sample_size(d["design"]["baseline"], d["design"]["baseline"] + 0.01).n_per_arm
     assert any("detects" in x and "your target" in x for x in d["next_steps"])
 

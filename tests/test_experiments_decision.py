@@ -150,7 +150,8 @@ def test_bootstrap_is_memory_linear_and_matches_plain_resampling():
 
 def test_aa_campaigns_through_the_whole_analysis():
     """A/A: four messaged arms and a holdout, no effect anywhere, 30 campaigns (half with a
-    holdout clock to derive) through analyse_experiment. The three additive factorial tests
+    holdout clock to derive) through analyse_experiment (base rate 3%: every arm and holdout clock
+    has the 5 expected buyers the tests need, so every campaign gets its tests). The three additive factorial tests
     (send time, copy, interaction) reject at 5% in k of 90; if they hold their level,
     P(k >= 12) = 0.0018 (binomial(90, 0.05)), so k <= 11. Of the 120 arm-vs-holdout tests
     (conversion, revenue Welch, CUPED) P(k >= 14) = 0.0024 for independent tests (they are
@@ -158,7 +159,7 @@ def test_aa_campaigns_through_the_whole_analysis():
     names a send time only when the time test rejects."""
     k_fact = k_rev = k_cuped = k_conv = times = 0
     for seed in range(30):
-        s, o, _ = planted_campaign({a: 0.0 for a in COPY_NO_EFFECT}, n_per_arm=600, base_rate=0.01,
+        s, o, _ = planted_campaign({a: 0.0 for a in COPY_NO_EFFECT}, n_per_arm=600, base_rate=0.03,
                                    holdout_clock="first" if seed % 2 else "split", seed=100 + seed)
         r = analyse_experiment(s, o, cuped_days=30)
         f = r.factorial

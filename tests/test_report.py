@@ -104,11 +104,12 @@ def test_parameter_file_and_p_override(tmp_path):
     from pathlib import Path
 
     weekly = Path(__file__).resolve().parent.parent / "notebooks" / "weekly.yaml"
-    a = argparse.Namespace(parameters_file=[str(weekly)], param=["window_days=60", "margin=None"],
+    a = argparse.Namespace(parameters_file=[str(weekly)], param=["window_days=60", "model=None"],
                            observation_end="2025-12-31")
     p = _read_params(a)
     assert p["cohort"] == "week" and p["retention_days"] == [1, 7, 14, 30, 60]
-    assert p["window_days"] == 60 and p["margin"] is None and p["observation_end"] == "2025-12-31"
+    assert p["window_days"] == 60 and p["model"] is None and p["observation_end"] == "2025-12-31"
+    assert p["margin"] == 0.35  # from the file: -p did not name it
     bad = tmp_path / "bad.yaml"
     bad.write_text("- just\n- a list\n")
     a.parameters_file = [str(bad)]

@@ -23,7 +23,7 @@ import pandas as pd
 from crmlab.engine.sources import OrderTable
 
 __all__ = ["ts", "paid_orders", "order_sequence", "customer_table", "customer_frame", "purchase_days",
-           "day_number", "double", "write_rows"]
+           "day_number", "double", "write_rows", "neutralise_strings"]
 
 
 def ts(value) -> ibis.Expr:
@@ -108,15 +108,35 @@ def customer_frame(orders: OrderTable) -> pd.DataFrame:
     return df
 
 
-def write_rows(engine, expr: ibis.Table, path: str) -> None:
+def neutralise_strings(expr: ibis.Table) -> ibis.Table:
+    """``expr`` with every text column neutralised for spreadsheets, in the engine (DuckDB
+    and Spark alike): a value starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+    return gets a leading ``'`` (:func:`crmlab.spreadsheet.neutralise_cell`); numbers and
+    other text are untouched, nulls stay null."""
+    from crmlab.spreadsheet import FORMULA_LEADS
+
+    cols = []
+    for name, typ in expr.schema().items():
+        c = expr[name]
+        if typ.is_string():
+            c = ibis.ifelse(c.substr(0, 1).isin(list(FORMULA_LEADS)), ibis.literal("'").concat(c), c).name(name)
+        cols.append(c)
+    return expr.select(*cols)
+
+
+def write_rows(engine, expr: ibis.Table, path: str, *, raw: bool = False) -> None:
     """Write an expression's rows from the engine, never through pandas: Parquet, or CSV
     (with a header) when ``path`` ends in ``.csv``.
 
+    A CSV is for people and spreadsheets: its text cells are neutralised against formula
+    injection (:func:`neutralise_strings`) unless ``raw``; Parquet keeps every value as is.
     DuckDB writes either with ``COPY``; from Spark, Arrow record batches are streamed into
     one file (Spark itself would write a folder of parts)."""
     if not str(path).lower().endswith(".csv"):
         engine.to_parquet(expr, path)
         return
+    if not raw:
+        expr = neutralise_strings(expr)
     if engine.name == "duckdb":
         engine.con.to_csv(expr, path)
         return

@@ -63,6 +63,8 @@ class Engine:
 
 #: DuckDB's memory limit when neither ``memory_limit=`` nor this variable says otherwise: 60% of RAM.
 MEMORY_ENV = "CRMLAB_MEMORY_LIMIT"
+#: the smallest memory limit accepted (below it DuckDB fails to allocate even for a few orders)
+MIN_MEMORY_MB = 64
 
 
 def memory_limit_of(text: str | None) -> str:
@@ -82,12 +84,16 @@ def memory_limit_of(text: str | None) -> str:
     text = str(text if text is not None else os.environ.get(MEMORY_ENV) or "60%").strip()
     m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(%|[KMGT]i?B)", text, flags=re.I)
     if not m or float(m.group(1)) <= 0 or (m.group(2) == "%" and float(m.group(1)) > 100):
-        raise CrmlabInputError(f"{where} {text!r}: expected a size such as 600MB or 4GB, or a share of RAM "
+        raise CrmlabInputError(f"{where} {text[:80]!r}: expected a size such as 600MB or 4GB, or a share of RAM "
                                "such as 40%")
     if m.group(2) == "%":
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        return f"{max(int(float(m.group(1)) / 100 * total / 2**20), 64)}MB"
-    return f"{m.group(1)}{m.group(2).upper().replace('IB', 'iB')}"
+        return f"{max(int(float(m.group(1)) / 100 * total / 2**20), MIN_MEMORY_MB)}MB"
+    unit = m.group(2).upper()
+    size = float(m.group(1)) * (1024 if "I" in unit else 1000) ** ("KMGT".index(unit[0]) + 1)
+    if size < MIN_MEMORY_MB * 10**6:
+        raise CrmlabInputError(f"{where} {text!r}: too small; DuckDB needs at least {MIN_MEMORY_MB}MB")
+    return f"{m.group(1)}{unit.replace('IB', 'iB')}"
 
 
 def _spill_folder() -> str:
@@ -137,8 +143,115 @@ def local_duckdb(memory_limit: str | None = None, temp_directory: str | None = N
     return con
 
 
+_LOCAL_MASTER = r"local(?:\[(?:\*|[1-9]\d*)(?:,\s*[1-9]\d*)?\])?|local-cluster\[\d+,\s*\d+,\s*\d+\]"
+#: seconds to wait for a Spark master's port before giving up (Spark itself retries for a minute)
+MASTER_TIMEOUT = 3.0
+
+
+def master_hosts(master: str) -> list[tuple[str, int]]:
+    """The ``(host, port)`` pairs a Spark master URL points at (none for ``local[...]`` and
+    ``yarn``), checked for shape.
+
+    Raises
+    ------
+    CrmlabInputError
+        A URL that is none of ``local``, ``local[N]``, ``local[*]``, ``spark://HOST:PORT[,HOST:PORT]``,
+        ``yarn``, ``k8s://[https://]HOST:PORT``, ``mesos://HOST:PORT``.
+    """
+    import re
+
+    from crmlab.errors import CrmlabInputError
+
+    text = str(master).strip()
+    bad = CrmlabInputError(f"--spark-master {text[:80]!r}: expected local[*], local[N], spark://HOST:PORT, yarn or "
+                           "k8s://HOST:PORT")
+    if re.fullmatch(_LOCAL_MASTER, text) or text == "yarn":
+        return []
+    m = re.fullmatch(r"(spark|mesos|k8s)://(.+)", text)
+    if not m:
+        raise bad
+    rest = re.sub(r"^https?://", "", m.group(2)) if m.group(1) == "k8s" else m.group(2)
+    rest = rest.split("/", 1)[0]
+    hosts = []
+    for part in rest.split(","):
+        hp = re.fullmatch(r"\[?([A-Za-z0-9._:-]+?)\]?:(\d{1,5})", part.strip())
+        if not hp or not 0 < int(hp.group(2)) < 65536:
+            raise bad
+        hosts.append((hp.group(1), int(hp.group(2))))
+    return hosts
+
+
+def check_master(master: str | None, timeout: float = MASTER_TIMEOUT) -> None:
+    """Fail fast on an unreachable Spark master: a short TCP connect to its host:port (Spark
+    would retry for about a minute and then print a Java stack trace)."""
+    import socket
+
+    from crmlab.errors import CrmlabInputError
+
+    if not master:
+        return
+    hosts = master_hosts(master)
+    errors = []
+    for host, port in hosts:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                return
+        except socket.timeout:
+            errors.append(f"{host}:{port} timed out after {timeout:g} s")
+        except OSError as e:
+            errors.append(f"{host}:{port} {e.strerror or e}")
+    if hosts:
+        raise CrmlabInputError(f"--spark-master {master}: cannot reach the master ({'; '.join(errors)})")
+
+
+#: seconds a session on a remote master may take to start (the JVM, then registering with the
+#: master, which Spark retries for about a minute before failing with a Java stack trace)
+SPARK_START_TIMEOUT = float(os.environ.get("CRMLAB_SPARK_START_TIMEOUT", "20"))
+
+
+def _start(builder, master: str):
+    """``builder.getOrCreate()`` bounded by :data:`SPARK_START_TIMEOUT` (a master that accepts
+    the connection but never answers would hold the command for a minute or more)."""
+    import threading
+
+    from crmlab.errors import CrmlabInputError
+
+    box: dict = {}
+
+    def run():
+        try:
+            box["spark"] = builder.getOrCreate()
+        except Exception as e:  # noqa: BLE001 - reported on one line below
+            box["error"] = e
+
+    # the JVM inherits stderr when it starts: its log (retries, Java stack traces) goes to a
+    # file, and the command's own error stays one line
+    log = os.path.join(tempfile.gettempdir(), f"crmlab-spark-{os.getpid()}.log")
+    saved = os.dup(2)
+    try:
+        with open(log, "ab") as f:
+            os.dup2(f.fileno(), 2)
+        t = threading.Thread(target=run, name="crmlab-spark-start", daemon=True)
+        t.start()
+        t.join(SPARK_START_TIMEOUT)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    if t.is_alive():
+        raise CrmlabInputError(f"--spark-master {master}: no Spark session after {SPARK_START_TIMEOUT:g} s (is a Spark "
+                               f"master running there? CRMLAB_SPARK_START_TIMEOUT sets the wait; Spark's log: {log})")
+    if "error" in box:
+        e = box["error"]
+        raise CrmlabInputError(f"--spark-master {master}: cannot start a Spark session ({type(e).__name__}: "
+                               f"{' '.join(str(e).split())[:200]})") from None
+    return box["spark"]
+
+
 def _spark(spark, spark_master: str | None):
     import ibis
+
+    if spark is None and spark_master:
+        check_master(spark_master)
 
     try:
         from pyspark.sql import SparkSession
@@ -158,7 +271,7 @@ def _spark(spark, spark_master: str | None):
                  .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                  .config("spark.ui.showConsoleProgress", "false")  # no progress bars on the CLI's stderr
                  .config("spark.driver.memory", os.environ.get("CRMLAB_SPARK_DRIVER_MEMORY", "4g")))
-        spark = b.getOrCreate()
+        spark = _start(b, spark_master) if spark_master and master_hosts(spark_master) else b.getOrCreate()
         if not remote:
             spark.sparkContext.setLogLevel("ERROR")
     spark.conf.set("spark.sql.session.timeZone", "UTC")

@@ -40,12 +40,12 @@ _YEARS5 = pd.Timedelta(days=5 * 365.25)
 _stages = itertools.count()
 
 
-def _stage(source, columns, chunk_rows: int, raw, out: str, *, dayfirst, **screen) -> tuple[int, object]:
+def _stage(source, columns, chunk_rows: int, raw, out: str, *, dayfirst, sheet=None, **screen) -> tuple[int, object]:
     """Screen every line of the export into DuckDB table ``out`` (on connection ``raw``);
     return the number of input lines and the export's description."""
     rel = f"{out}_raw"
     try:
-        ex, n = raw_lines(raw, source, columns, chunk_rows, rel)
+        ex, n = raw_lines(raw, source, columns, chunk_rows, rel, sheet)
         if n == 0:
             raise CrmlabInputError(f"{ex.name}: no rows")
         where = _io._where(ex.name, ex.origin, "order_time")
@@ -165,6 +165,16 @@ def _outlier_warnings(eng: Engine, kept: ibis.Table, led: Ledger) -> None:
                                 f"percentile {p:%Y-%m-%d}): rows {', '.join(str(int(r) + 1) for r in rows)}; check them")
 
 
+def _phone_ids_warning(eng: Engine, kept: ibis.Table, led: Ledger) -> None:
+    """One warning when the customer ids look like phone numbers (the distinct ids of the
+    first lines checked: a filter on the line number, cheap in every engine)."""
+    first = eng.to_pandas(kept.filter(kept.row < 10 * _io._ID_SAMPLE).select("customer_id", "row"))
+    first = first.sort_values("row").drop_duplicates("customer_id").head(_io._ID_SAMPLE)
+    note = _io.phone_shaped_ids(list(first["customer_id"]), first["row"].to_numpy())
+    if note:
+        led.warnings.append(note)
+
+
 def _roll_up(ok: ibis.Table, obs_end) -> ibis.Table:
     """Per order id: ``lo``/``hi`` customer ids over all good lines, ``last`` time, ``n_in``
     lines up to ``obs_end``, and those lines rolled up (amount and quantity summed, the
@@ -191,7 +201,7 @@ def _orders(per_order: ibis.Table) -> ibis.Table:
 
 def load_export(source, engine: str | Engine | None = None, *, columns=None, observation_end=None,
                 timezone: str | None = None, decimal: str = ".", dayfirst: bool | None = None, now=None,
-                keep_pii: bool = False, chunk_rows: int = CHUNK_ROWS) -> tuple[OrderTable, Ledger]:
+                keep_pii: bool = False, chunk_rows: int = CHUNK_ROWS, sheet: str | None = None) -> tuple[OrderTable, Ledger]:
     """Validate an order export into ``engine``: the orders and the ledger (see the module doc
     and :func:`crmlab.io.load_orders` for the parameters).
 
@@ -209,7 +219,7 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
     out = f"crmlab_lines_{os.getpid()}_{next(_stages)}"
     try:
         n, ex = _stage(source, columns, chunk_rows, raw, out, zone=zone, tzname=tzname, dayfirst=dayfirst,
-                       decimal=decimal, now=now_ts, keep_pii=keep_pii)
+                       decimal=decimal, now=now_ts, keep_pii=keep_pii, sheet=sheet)
         lines = _screened_lines(eng, raw, out, n)
         led = Ledger(file=ex.name, input_rows=n, sha256=ex.sha256, kind="orders")
         led.timezone, led.warnings = tzname, list(ex.warnings)
@@ -228,6 +238,7 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
         if led.used_rows == 0:
             raise CrmlabInputError(f"{ex.name}: no usable rows left after exclusions ({led.excluded})")
         _outlier_warnings(eng, kept, led)
+        _phone_ids_warning(eng, kept, led)
         orders = _orders(per_order).cache()
         raw.execute(f"DROP TABLE IF EXISTS {out}")  # the orders are materialised: the lines can go
         size = eng.to_pandas(orders.aggregate(n=orders.line.count(), c=orders.customer_id.nunique()))

@@ -13,7 +13,7 @@ from crmlab.engine.sources import OrderTable, order_table, read_clean_ledger
 import pandas as pd
 
 from crmlab.engine.ledger import load_export
-from crmlab.io import DEFAULT_TIMEZONE, Ledger
+from crmlab.io import DEFAULT_TIMEZONE, CrmlabInputError, Ledger
 
 __all__ = ["load", "ledger_from_dict", "is_engine_table"]
 
@@ -38,7 +38,7 @@ def ledger_from_dict(d: dict) -> Ledger:
 
 def load(source, engine: str | Engine | None = None, *, columns=None, observation_end=None,
          timezone: str | None = None, decimal: str = ".", dayfirst: bool | None = None,
-         now=None) -> tuple[OrderTable, Ledger]:
+         now=None, sheet: str | None = None) -> tuple[OrderTable, Ledger]:
     """Validated orders in ``engine`` and their ledger.
 
     Parameters
@@ -50,6 +50,8 @@ def load(source, engine: str | Engine | None = None, *, columns=None, observatio
         Parquet file written by :func:`crmlab.engine.write_clean` (read as it is, with the
         ledger stored in it); ``duckdb:FILE:TABLE`` or ``spark:DB.TABLE`` (a warehouse
         table with the clean columns, trusted: its ledger counts its rows).
+    sheet : str, optional
+        The sheet of an Excel workbook (see :func:`crmlab.io.load_orders`).
     observation_end : optional
         A bare date is the end of that day, in the store's time zone.
 
@@ -58,6 +60,9 @@ def load(source, engine: str | Engine | None = None, *, columns=None, observatio
     >>> from crmlab.engine import load  # doctest: +SKIP
     >>> orders, ledger = load("data/sample/orders.csv")  # doctest: +SKIP
     """
+    if source is None:
+        raise CrmlabInputError("no orders given (expected the path of an export, a DataFrame or an engine table, "
+                               "got None)")
     eng = get_engine(engine)
     if isinstance(source, OrderTable):
         return source.until(observation_end), Ledger(file=source.source, input_rows=0)
@@ -75,4 +80,4 @@ def load(source, engine: str | Engine | None = None, *, columns=None, observatio
     if isinstance(source, pd.DataFrame) and {"line", "status"} <= set(source.columns):
         return order_table(source, eng, observation_end), Ledger(file="<DataFrame>", input_rows=len(source))
     return load_export(source, eng, columns=columns, observation_end=observation_end, timezone=timezone,
-                       decimal=decimal, dayfirst=dayfirst, now=now)
+                       decimal=decimal, dayfirst=dayfirst, now=now, sheet=sheet)

@@ -75,7 +75,9 @@ def _csv_chunks(path: str, header_ok, chunk_rows: int, usecols=None) -> tuple[It
     with open(path, "rb") as f:
         head = f.read(1 << 16)
     encoding = _io._encoding(head)
-    sep, skip = _io._sniff(head.decode(encoding, errors="replace").lstrip("\ufeff"), header_ok)
+    text = head.decode(encoding, errors="replace").lstrip("\ufeff")
+    sep, skip = _io._sniff(text, header_ok)
+    _io._head_width(text, sep, skip, _io._name(path))
     kw = dict(dtype=str, keep_default_na=False, na_values=[""], engine="c", sep=sep, skiprows=skip or None,
               chunksize=chunk_rows, usecols=usecols)
     notes = [f"header found on row {skip + 1}; the {skip} title row(s) above it were skipped"] if skip else []
@@ -90,18 +92,16 @@ def _csv_chunks(path: str, header_ok, chunk_rows: int, usecols=None) -> tuple[It
     return gen(), notes
 
 
-def _raw_chunks(source, header_ok, chunk_rows: int) -> tuple[Iterator[pd.DataFrame], str, str | None, list[str]]:
+def _raw_chunks(source, header_ok, chunk_rows: int,
+                sheet: str | None = None) -> tuple[Iterator[pd.DataFrame], str, str | None, list[str]]:
     """Raw chunks (columns as in the file), the input's name, sha256 and header notes."""
-    if isinstance(source, pd.DataFrame) or Path(os.fspath(source)).suffix.lower() in (".xlsx", ".xlsm", ".xls"):
-        df, name, sha = _io.read_table(source, header_ok=header_ok)
+    if not isinstance(source, pd.DataFrame):
+        path = _io.check_file(source)  # never a device, FIFO or folder
+    if isinstance(source, pd.DataFrame) or Path(path).suffix.lower() in _io.EXCEL_SUFFIXES:
+        df, name, sha = _io.read_table(source, header_ok=header_ok, sheet=sheet)
         notes = list(df.attrs.get("crmlab_notes", []))
         return iter([df.iloc[i:i + chunk_rows] for i in range(0, max(len(df), 1), chunk_rows)]), name, sha, notes
-    path = os.fspath(source)
-    name = _io._name(path.rstrip("/\\")) or path
-    if not os.path.exists(path):
-        raise CrmlabInputError(f"{name}: file not found ({path})")
-    if os.path.isdir(path):
-        raise CrmlabInputError(f"{name}: is a directory, not a file ({path})")
+    name = _io._short(_io._name(path.rstrip("/\\")) or path)
     try:
         if Path(path).suffix.lower() in (".parquet", ".pq"):
             import pyarrow.parquet as pq
@@ -109,14 +109,17 @@ def _raw_chunks(source, header_ok, chunk_rows: int) -> tuple[Iterator[pd.DataFra
             pf = pq.ParquetFile(path)
             gen = (b.to_pandas(types_mapper=_arrow_strings) for b in pf.iter_batches(batch_size=chunk_rows))
             notes: list[str] = []
+            sha = _io._sha256(path)
         else:
+            sha = _io._sha256(path, lines=True)  # before parsing: a huge line is refused unread
             gen, notes = _csv_chunks(path, header_ok, chunk_rows)
         first = next(gen, None)
-        sha = _io._sha256(path)
     except CrmlabInputError:
         raise
     except Exception as e:  # unreadable: report one line
-        raise CrmlabInputError(f"{name}: cannot read file ({type(e).__name__}: {' '.join(str(e).split())})") from None
+        raise CrmlabInputError(f"{name}: cannot read file ({type(e).__name__}: {_io._short(e, 200)})") from None
+    if first is not None:
+        _io._check_width(len(first.columns), name)
 
     def chain():
         if first is not None:
@@ -130,10 +133,10 @@ def check_columns(mapped: pd.DataFrame, name: str, found: list[str]) -> None:
     _io._require(mapped, _REQUIRED, name, found)
     if "amount" not in mapped.columns and not {"quantity", "unit_price"} <= set(mapped.columns):
         raise CrmlabInputError(
-            f"{name}: missing column 'amount' (or 'quantity' and 'unit_price') (columns found: {', '.join(found)})")
+            f"{name}: missing column 'amount' (or 'quantity' and 'unit_price') (columns found: {_io._listed(found)})")
 
 
-def open_export(source, columns=None, chunk_rows: int = CHUNK_ROWS) -> Export:
+def open_export(source, columns=None, chunk_rows: int = CHUNK_ROWS, sheet: str | None = None) -> Export:
     """Open an order export: find the header, map the columns, check the required ones.
 
     Raises
@@ -143,7 +146,7 @@ def open_export(source, columns=None, chunk_rows: int = CHUNK_ROWS) -> Export:
     """
     cols = _io.parse_columns(columns)
     header_ok = _io._header_test(cols, ORDER_ALIASES, _REQUIRED, _ALTERNATIVES)
-    raw, name, sha, notes = _raw_chunks(source, header_ok, chunk_rows)
+    raw, name, sha, notes = _raw_chunks(source, header_ok, chunk_rows, sheet)
     first = next(raw, None)
     if first is None:
         raise CrmlabInputError(f"{name}: no rows")

@@ -192,11 +192,12 @@ def _parquet_raw(raw, path: str, columns, rel: str) -> Export:
     """A Parquet export as a view (nothing copied): its columns under their crmlab names."""
     import pyarrow.parquet as pq
 
-    name = _io._name(path)
+    name = _io._short(_io._name(path))
     try:
         found = [str(c) for c in pq.read_schema(path).names]
     except Exception as e:  # unreadable: report one line
-        raise CrmlabInputError(f"{name}: cannot read file ({type(e).__name__}: {' '.join(str(e).split())})") from None
+        raise CrmlabInputError(f"{name}: cannot read file ({type(e).__name__}: {_io._short(e, 200)})") from None
+    _io._check_width(len(found), name)
     probe = pd.DataFrame([range(len(found))], columns=[c.strip().lstrip("\ufeff") for c in found])
     mapped, notes, origin = _io._map_columns(probe, _io.parse_columns(columns), _io.ORDER_ALIASES, name)
     check_columns(mapped, name, [c.strip().lstrip("\ufeff") for c in found])
@@ -206,15 +207,15 @@ def _parquet_raw(raw, path: str, columns, rel: str) -> Export:
     return Export(name, _io._sha256(path), origin, notes)
 
 
-def raw_lines(raw, source, columns, chunk_rows: int, rel: str) -> tuple[Export, int]:
+def raw_lines(raw, source, columns, chunk_rows: int, rel: str, sheet: str | None = None) -> tuple[Export, int]:
     """The export as DuckDB relation ``rel``: ``__row`` (0-based line number) and the columns
     under their crmlab names (a Parquet file is read in place; other sources are copied in
     chunks, text as text). Returns the export's description and its number of lines."""
-    path = None if isinstance(source, pd.DataFrame) else os.fspath(source)
-    if path and Path(path).suffix.lower() in (".parquet", ".pq") and os.path.isfile(path):
+    path = None if isinstance(source, pd.DataFrame) else _io.check_file(source)
+    if path and Path(path).suffix.lower() in (".parquet", ".pq"):
         ex = _parquet_raw(raw, path, columns, rel)
     else:
-        ex = open_export(source, columns, chunk_rows)
+        ex = open_export(source, columns, chunk_rows, sheet)
         n = 0
         for chunk in ex.chunks:
             chunk = chunk.reset_index(drop=True)

@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from crmlab import io as _io
 from crmlab.engine.connection import Engine, get_engine
 
 __all__ = ["OrderTable", "order_table", "write_clean", "read_clean_ledger", "CLEAN_COLUMNS", "OPTIONAL_COLUMNS"]
@@ -113,17 +114,35 @@ def _from_path(spec: str, eng: Engine) -> OrderTable:
             raise CrmlabInputError(f"{spec}: a {kind} table needs --engine {kind}")
         if kind == "duckdb":
             path, _, name = rest.rpartition(":")
-            if not path or not name or not os.path.exists(path):
+            if not path or not name or not os.path.isfile(path):
                 raise CrmlabInputError(f"{spec}: expected duckdb:FILE.duckdb:TABLE with an existing file")
-            eng.con.attach(path, name="crmlab_src", read_only=True)
-            table = eng.con.table(name, database="crmlab_src")
+            db = f"crmlab_src_{abs(hash(os.path.abspath(path))) % 10**8}"
+            try:
+                attached = {r[0] for r in eng.con.con.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
+                if db not in attached:
+                    eng.con.attach(path, name=db, read_only=True)
+            except Exception as e:  # not a DuckDB file, locked by a writer, newer format
+                raise CrmlabInputError(f"{spec}: cannot open {os.path.basename(path)} as a DuckDB database "
+                                       f"({type(e).__name__}: {_io._short(e, 160)})") from None
+            tables = [r[0] for r in eng.con.con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = ? UNION ALL "
+                "SELECT view_name FROM duckdb_views() WHERE database_name = ? ORDER BY 1", [db, db]).fetchall()]
+            if name not in tables:
+                raise CrmlabInputError(f"{spec}: no table {_io._short(name)!r} in {os.path.basename(path)} "
+                                       f"(tables: {_io._listed(tables) or 'none'})")
+            table = eng.con.table(name, database=db)
         else:
             db, _, name = rest.rpartition(".")
-            table = eng.con.table(name, database=db or None)
+            try:
+                table = eng.con.table(name, database=db or None)
+            except Exception as e:  # no such table or database
+                raise CrmlabInputError(f"{spec}: cannot read the table ({type(e).__name__}: "
+                                       f"{_io._short(e, 160)})") from None
         missing = [c for c in CLEAN_COLUMNS if c not in table.columns and c != "line"]
         if missing:
             raise CrmlabInputError(f"{spec}: missing column(s) {', '.join(missing)} (columns found: "
-                                   f"{', '.join(table.columns)})")
+                                   f"{_io._listed(list(table.columns))})")
+        _check_types(spec, table)
         if "line" not in table.columns:
             table = table.mutate(line=table.order_id.hash())
         end = eng.to_pandas(table.order_time.max().name("end").as_table())["end"].iloc[0]
@@ -133,6 +152,24 @@ def _from_path(spec: str, eng: Engine) -> OrderTable:
         raise CrmlabInputError(f"{os.path.basename(spec)}: not a clean file written by crmlab")
     table = eng.con.read_parquet(spec)
     return OrderTable(table, pd.Timestamp(meta["observation_end"]), eng, meta.get("file", os.path.basename(spec)))
+
+
+def _check_types(spec: str, table) -> None:
+    """An engine table is trusted for its rows, not for its types: text amounts or times
+    would fail deep inside an analysis. One line naming the column and its type instead."""
+    from crmlab.io import CrmlabInputError
+
+    want = {"order_time": ("timestamp", lambda t: t.is_timestamp()),
+            "amount": ("number", lambda t: t.is_numeric()),
+            "customer_id": ("text", lambda t: t.is_string()),
+            "order_id": ("text", lambda t: t.is_string()),
+            "status": ("text", lambda t: t.is_string())}
+    schema = table.schema()
+    for col, (kind, ok) in want.items():
+        if not ok(schema[col]):
+            raise CrmlabInputError(
+                f"{spec}: column '{col}' is {schema[col]}, expected {kind}; an engine table is read as it is: "
+                "load the export with `crmlab validate --orders EXPORT --clean-out clean.parquet` or cast the column")
 
 
 def write_clean(orders, ledger, path: str) -> str:

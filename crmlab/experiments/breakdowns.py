@@ -4,14 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from crmlab.experiments.metrics import compare_proportions, holm
+
 __all__ = ["segment_effects", "cumulative_conversions", "aa_false_positive_rate"]
 
 
 def segment_effects(outcomes: pd.DataFrame, segments: pd.Series, control: str) -> pd.DataFrame:
     """Per segment (e.g. lifecycle stage at send time): all messaged arms pooled vs the control,
     difference with Newcomb interval, p-value and Holm-adjusted p across segments."""
-    from crmlab.experiments.analysis import compare_proportions
-
     seg = segments.reindex(outcomes.index.astype(str)).fillna("unknown").to_numpy()
     rows = []
     for s in sorted(set(seg)):
@@ -26,8 +26,6 @@ def segment_effects(outcomes: pd.DataFrame, segments: pd.Series, control: str) -
                      "ci_high": r["newcomb_high"], "p_value": r["p_value"]})
     out = pd.DataFrame(rows).set_index("segment") if rows else pd.DataFrame()
     if len(out):
-        from crmlab.experiments.analysis import holm
-
         out["p_holm"] = holm(out["p_value"])
     return out
 

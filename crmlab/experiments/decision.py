@@ -19,8 +19,30 @@ The verdict text, notebook 05's key findings and "what to do next", the index he
 * When the additive interaction is significant (or the arms are not ``COPY@HH:MM``), the
   **arms** are judged instead of the factors: the arm with the highest profit per message,
   or — among the arms whose profit is not detectably lower than it — the cheapest.
-* **Blockers** (sample ratio mismatch, planned sample not reached, window not over): no
-  verdict, ``arm`` is None (the provisional choice is kept under ``provisional``).
+* **Blockers** (sample ratio mismatch, planned sample not reached, window not over, some
+  customers' whole windows before the first order): no verdict, ``arm`` is None (the provisional
+  choice is kept under ``provisional``), ``no_verdict_reason`` says why.
+* **No verdict at all** when the data cannot carry the tests (:func:`verdict_preconditions`):
+  no test is computed and no provisional choice is made; the result shows the counts it has.
+  The rule, in order:
+
+  1. a **holdout** to measure against: an arm named holdout/control/对照/对照组, or one named
+     as the control (otherwise the default control would be an arbitrary messaged arm and
+     "incremental profit against the holdout" would be against another copy);
+  2. **something delivered** in every messaged arm (an arm that reached nobody tests nothing);
+  3. the **orders cover the windows**: some targeted customer's window [send, send + window]
+     overlaps the orders' observation, from the first order to the observation end (sends
+     dated before every order, or after the observation end, have no outcome to count);
+  4. **enough conversions** for the normal approximation every test against the holdout
+     rests on (the two-proportion z/chi-square test, the Wald and Newcomb intervals, the
+     profit interval): for each messaged arm and the holdout customers on its clock, the
+     expected buyers and non-buyers under the pooled rate p, n p and n (1 - p), are at least
+     ``MIN_EXPECTED`` = 5 in both groups (Cochran's rule; exactly when R's ``prop.test``
+     warns "Chi-squared approximation may be incorrect"). It needs at least 10 customers per
+     group (n >= 5 / min(p, 1 - p)), which also covers Welch's and CUPED's n >= 2. Expected
+     rather than observed counts: an arm with 0 buyers of 500 against a holdout with 30 of
+     500 is a valid, strong result (expected 15 buyers each), while 0 of 25 against 3 of 50
+     (expected 1) is not.
 * Sample sizes come from the design's minimum detectable effect, or from a target effect
   the user states — never from the observed effect (the observed-power fallacy).
 """
@@ -33,8 +55,11 @@ import pandas as pd
 from scipy import stats
 
 from crmlab.experiments.design import minimum_detectable_effect, sample_size
+from crmlab.experiments.metrics import control_rows
 
-__all__ = ["decide", "PROFIT_METHOD"]
+__all__ = ["decide", "verdict_preconditions", "no_verdict_decision", "PROFIT_METHOD", "MIN_EXPECTED"]
+
+MIN_EXPECTED = 5  # Cochran: expected buyers and non-buyers per group for the normal approximation
 
 PROFIT_METHOD = ("delta method: profit per message = margin x value per converting customer x conversion "
                  "difference - cost per message; variance from the binomial conversion variances and the "
@@ -176,8 +201,6 @@ def _choose_arm(arms: pd.DataFrame, control: str, profit: _Profit, current: str 
 
 
 def _vs_control(outcomes: pd.DataFrame, control: str, sel: pd.Series, profit: _Profit) -> dict:
-    from crmlab.experiments.analysis import control_rows
-
     t = outcomes[sel]
     arms_in = t["arm"].unique()
     c = control_rows(outcomes, arms_in[0], control) if len(arms_in) == 1 else outcomes[outcomes["arm"] == control]
@@ -205,7 +228,87 @@ def _design(outcomes: pd.DataFrame, control: str, fact: dict | None, alpha: floa
             "target_effect": target, "needed_for_target": need}
 
 
-def _blockers(arms, srm, control, planned_n, complete) -> list[str]:
+def _fmt_time(t) -> str:
+    return f"{pd.Timestamp(t):%Y-%m-%d %H:%M}"
+
+
+def verdict_preconditions(outcomes: pd.DataFrame, arms: pd.DataFrame, control: str, *, holdout_declared: bool = True,
+                          first_order=None, observation_end=None, window_hours: float = 72) -> list[str]:
+    """Why the data cannot carry a verdict (the module doc's rule, in its order); empty when it can.
+
+    ``outcomes`` from ``campaign_outcomes``, ``arms`` from ``arm_table``; ``holdout_declared``:
+    the control was named or an arm is named like a holdout; ``first_order`` and
+    ``observation_end``: the orders' observation.
+    """
+    out = []
+    messaged = arms.drop(index=control)
+    if not holdout_declared:
+        out.append(f"no holdout: no arm is named holdout/control/对照组 and no control arm was given (arms: "
+                   f"{', '.join(map(str, arms.index))}), so there is nothing to measure the campaign against "
+                   "(name the no-message arm: --control ARM)")
+    dead = [a for a in messaged.index if int(messaged.at[a, "delivered"]) == 0]
+    if dead:
+        sent = int(messaged.loc[dead, "sends"].sum())
+        out.append(("no message was delivered" if len(dead) == len(messaged) else
+                    f"no message was delivered in {', '.join(map(str, dead))}")
+                   + f" (0 of {sent:,} sends to {int(messaged.loc[dead, 'targeted'].sum()):,} customers)")
+    if first_order is None:
+        out.append("the orders have no order up to the observation end: there is no outcome to count")
+    else:
+        send = outcomes["send_time"]
+        W = pd.Timedelta(hours=window_hours)
+        end = pd.Timestamp(observation_end) if observation_end is not None else None
+        covered = (send + W >= first_order) & ((send <= end) if end is not None else True)
+        if not covered.any():
+            where = (f"before the first order ({_fmt_time(first_order)})" if (send + W < first_order).all() else
+                     f"outside the orders' observation ({_fmt_time(first_order)} to {_fmt_time(end)})")
+            out.append(f"every send ({_fmt_time(send.min())} to {_fmt_time(send.max())}) is dated {where}: the "
+                       "orders do not cover the campaign, so every conversion would read 0")
+    if out:  # the counts below would only repeat these reasons
+        return out
+    short = []
+    for a in messaged.index:
+        t = outcomes[outcomes["arm"] == a]
+        c = control_rows(outcomes, a, control)
+        n1, x1, n0, x0 = len(t), int(t["converted"].sum()), len(c), int(c["converted"].sum())
+        p = (x1 + x0) / (n1 + n0)
+        expected = min(n1, n0) * min(p, 1 - p)
+        if expected < MIN_EXPECTED:
+            clock = c["clock"].iloc[0] if c["clock"].nunique() == 1 and c["clock"].iloc[0] != "all" else None
+            short.append(f"{a} {x1}/{n1} vs {control}{f' ({clock} clock)' if clock else ''} {x0}/{n0} "
+                         f"(expected {expected:.1f})")
+    if short:
+        out.append(f"too few conversions for the tests against the {control}: each messaged arm and the {control} "
+                   f"customers it is compared with need at least {MIN_EXPECTED} expected buyers and {MIN_EXPECTED} "
+                   f"expected non-buyers (buyers/customers): " + "; ".join(short))
+    return out
+
+
+def no_verdict_decision(reasons: list[str], outcomes: pd.DataFrame, control: str, *, alpha: float = 0.05,
+                        margin: float = 0.3, target_effect: float | None = None) -> dict:
+    """The decision object when :func:`verdict_preconditions` gives reasons: every key of
+    :func:`decide`'s, the choice and its numbers None, ``no_verdict_reason`` the reasons."""
+    reason = "; ".join(reasons)
+    d = {k: None for k in ("arm", "copy", "send_time", "incremental_profit_per_1000", "ci_low", "ci_high", "time",
+                           "copy_choice", "incremental_conversion", "cost_per_message", "value_per_buyer",
+                           "worth_sending", "provisional", "winner", "judged")}
+    design = _design(outcomes, control, None, alpha, target_effect)
+    d.update({"reason": f"no verdict: {reason}", "blockers": list(reasons), "no_verdict_reason": reason,
+              "margin": margin, "profit_method": PROFIT_METHOD, "design": design, "alpha": alpha,
+              "verdict": f"no verdict: {reason}", "headline": "no verdict"})
+    steps = [f"No verdict: {reason}."]
+    if np.isfinite(design["detectable_difference"]):
+        steps.append(f"At {design['n']:,} customers per arm (baseline {100 * design['baseline']:.2f}%) a rerun detects "
+                     f"{100 * design['detectable_difference']:.2f} points at 80% power"
+                     + (f"; to detect your target of {100 * target_effect:.2f} points, about "
+                        f"{design['needed_for_target']:,} customers per arm" if design["needed_for_target"] else "")
+                     + ".")
+    steps.append("Keep a no-message holdout in every campaign so incremental profit stays measurable.")
+    d["next_steps"] = steps
+    return d
+
+
+def _blockers(arms, srm, control, planned_n, complete, uncovered: int = 0) -> list[str]:
     n_min = int(arms.drop(index=control)["targeted"].min())
     out = []
     if not srm["ok"]:
@@ -214,14 +317,18 @@ def _blockers(arms, srm, control, planned_n, complete) -> list[str]:
         out.append(f"the planned sample ({planned_n:,} per arm) was not reached (smallest arm {n_min:,})")
     if complete < 1:
         out.append("the attribution window is not over for every customer")
+    if uncovered:
+        out.append(f"the window of {uncovered:,} targeted customer(s) ends before the first order: the orders do not "
+                   "cover them")
     return out
 
 
 def decide(outcomes: pd.DataFrame, arms: pd.DataFrame, fact: dict | None, srm: dict, control: str, *,
            planned_n: int | None = None, alpha: float = 0.05, complete: float = 1.0, margin: float = 0.3,
-           current_copy: str | None = None, target_effect: float | None = None) -> dict:
+           current_copy: str | None = None, target_effect: float | None = None, uncovered: int = 0) -> dict:
     """The decision object (see the module doc). ``outcomes`` from ``campaign_outcomes``,
-    ``arms`` from ``arm_table``, ``fact`` from ``factorial_effects``."""
+    ``arms`` from ``arm_table``, ``fact`` from ``factorial_effects``; ``uncovered``: targeted
+    customers whose whole window ends before the first order (a blocker)."""
     z = stats.norm.isf(alpha / 2)
     msg = outcomes[outcomes["arm"] != control]
     rev = msg.loc[msg["converted"], "revenue"].to_numpy(float)
@@ -248,7 +355,7 @@ def decide(outcomes: pd.DataFrame, arms: pd.DataFrame, fact: dict | None, srm: d
     reason += (f"; {_money(inc['value'], 0)} incremental profit per 1,000 messages "
                f"[{_money(inc['ci_low'], 0)}, {_money(inc['ci_high'], 0)}] against the holdout")
     worth = True if inc["ci_low"] > 0 else (False if inc["ci_high"] < 0 else None)
-    blockers = _blockers(arms, srm, control, planned_n, complete)
+    blockers = _blockers(arms, srm, control, planned_n, complete, uncovered)
     design = _design(outcomes, control, fact if by_factors else None, alpha, target_effect)
     chosen = {"arm": arm, "copy": copy, "send_time": send_time, "reason": reason,
               "incremental_profit_per_1000": inc["value"], "ci_low": inc["ci_low"], "ci_high": inc["ci_high"]}
@@ -261,6 +368,7 @@ def decide(outcomes: pd.DataFrame, arms: pd.DataFrame, fact: dict | None, srm: d
         d["reason"] = "no verdict yet: " + "; ".join(blockers) + f" (provisionally {arm})"
         d["provisional"] = chosen
     d["winner"] = d["arm"]
+    d["no_verdict_reason"] = "; ".join(blockers) if blockers else None
     d["verdict"] = ("inconclusive: " + "; ".join(blockers)) if blockers else reason
     d["headline"] = "inconclusive" if blockers else (
         f"{arm}: {_money(inc['value'], 0)} profit per 1,000 messages")

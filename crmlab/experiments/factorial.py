@@ -26,6 +26,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from crmlab.experiments.clocks import ARM_PATTERN
+from crmlab.experiments.metrics import compare_proportions
 
 __all__ = ["factorial_effects", "cell_table", "additive_contrast"]
 
@@ -126,8 +127,6 @@ def factorial_effects(outcomes: pd.DataFrame, control: str, alpha: float = 0.05)
     ``interaction`` (``scale: "additive"``, ``diff``, ``ci_low``, ``ci_high``, ``p_value``,
     ``contrast``) and ``logit`` (the GLM's interaction test).
     """
-    from crmlab.experiments.analysis import compare_proportions
-
     cells = cell_table(outcomes, control)
     if cells is None:
         return None

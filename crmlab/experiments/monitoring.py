@@ -32,6 +32,7 @@ import pandas as pd
 from scipy import sparse, stats
 
 from crmlab.engine.aggregates import ts
+from crmlab.experiments.metrics import control_rows
 
 __all__ = ["Panel", "daily_panel", "sequence_bounds", "cs_rho", "monitor_experiment"]
 
@@ -149,8 +150,6 @@ def monitor_experiment(outcomes: pd.DataFrame, orders, control: str, window_hour
     ``targeted``, ``control_targeted``, ``diff``, ``ci_low``, ``ci_high``, ``cs_low``,
     ``cs_high`` for conversion, the same with ``rev_`` for revenue) and the method.
     """
-    from crmlab.experiments.analysis import control_rows
-
     p = daily_panel(orders, outcomes, window_hours)
     rows = []
     arms = outcomes["arm"].to_numpy()

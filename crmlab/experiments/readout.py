@@ -9,11 +9,13 @@ import pandas as pd
 from scipy import stats
 
 from crmlab.engine import order_table
-from crmlab.experiments.analysis import (DEFAULT_PRICE_PER_MESSAGE, arm_table, campaign_outcomes, compare_proportions,
-                                         control_rows, holm, parse_split, srm_check, welch_revenue)
 from crmlab.experiments.cuped import cuped_welch
-from crmlab.experiments.decision import decide
+from crmlab.experiments.decision import decide, no_verdict_decision, verdict_preconditions
 from crmlab.experiments.factorial import factorial_effects
+from crmlab.experiments.metrics import (DEFAULT_PRICE_PER_MESSAGE, HOLDOUT_NAMES, arm_table, campaign_outcomes,
+                                        compare_proportions, control_rows, first_order_time, holm, parse_split,
+                                        srm_check, welch_revenue)
+from crmlab.experiments.monitoring import monitor_experiment
 from crmlab.io import CrmlabInputError
 
 __all__ = ["ExperimentResult", "analyse_experiment", "key_findings"]
@@ -23,7 +25,13 @@ _OBJECT_COLUMNS = ("revenue", "cuped", "control_clock")
 
 @dataclass
 class ExperimentResult:
-    """Everything the report and the CLI show (``to_dict()`` is the CLI's JSON)."""
+    """Everything the report and the CLI show (``to_dict()`` is the CLI's JSON).
+
+    ``no_verdict_reason`` is None when there is a verdict; otherwise why not (the data cannot
+    carry the tests: then ``comparisons`` and ``incremental`` are empty, ``factorial`` None and
+    ``chi2_all_arms``' statistics None, while ``arms`` keeps the counts; or a blocker such as a
+    sample ratio mismatch: then the tests are there and the choice is only provisional).
+    """
 
     window_hours: float
     control: str
@@ -43,6 +51,7 @@ class ExperimentResult:
     settings: dict = field(default_factory=dict)
     monitoring: pd.DataFrame | None = None
     monitoring_method: dict | None = None
+    no_verdict_reason: str | None = None
 
     def __repr__(self) -> str:
         from crmlab.display import experiment_card
@@ -67,7 +76,7 @@ class ExperimentResult:
         arms = []
         for a, r in self.arms.iterrows():
             arms.append({"arm": a, **{k: (None if pd.isna(v) else (int(v) if k in (
-                "targeted", "delivered", "buyers", "orders", "ordered", "unpaid") else float(v)))
+                "targeted", "sends", "delivered", "buyers", "orders", "ordered", "unpaid") else float(v)))
                 for k, v in r.items()}})
         comps = []
         for a, r in self.comparisons.iterrows():
@@ -79,7 +88,8 @@ class ExperimentResult:
             comps.append(d)
         out = {"window_hours": self.window_hours, "control": self.control, "holdout_clock": self.holdout_clock,
                "arms": arms, "comparisons": comps, "chi2_all_arms": self.chi2_all_arms, "srm": self.srm,
-               "factorial": self.factorial, "verdict": self.verdict, "decision": self.decision,
+               "factorial": self.factorial, "verdict": self.verdict, "no_verdict_reason": self.no_verdict_reason,
+               "decision": self.decision,
                "incremental": self.incremental.reset_index().to_dict("records"),
                "window_complete_share": self.window_complete_share, "warnings": self.warnings,
                "cuped_days": self.cuped_days, "settings": self.settings}
@@ -132,6 +142,12 @@ def analyse_experiment(sends: pd.DataFrame, orders, window_hours: float = 72,
     ``target_effect`` (a difference in conversion, e.g. 0.01) sizes the next test;
     ``cs_tuning`` is the confidence sequence's tuning constant (default: each comparison's
     final sample size). The decision is :func:`crmlab.experiments.decision.decide`.
+
+    No verdict (``result.no_verdict_reason`` says why, ``decision["arm"]`` is None) when
+    :func:`crmlab.experiments.decision.verdict_preconditions` finds the data cannot carry the
+    tests: no holdout, nothing delivered, sends outside the orders' observation, or fewer than
+    5 expected buyers or non-buyers in an arm or its holdout (see that module's doc). Then no
+    test is computed (so none can warn or overflow) and the result shows the counts per arm.
     """
     o = order_table(orders, engine, observation_end)
     outcomes = campaign_outcomes(sends, o, window_hours, arm_column, campaign, control=control,
@@ -145,6 +161,28 @@ def analyse_experiment(sends: pd.DataFrame, orders, window_hours: float = 72,
         raise CrmlabInputError(f"only one arm in the sends ({names[0]}): nothing to compare")
     plan = parse_split(planned_split)
     srm = srm_check(arms["targeted"].to_dict(), plan)
+    first = first_order_time(o)
+    declared = outcomes.attrs.get("control_given", False) or any(str(a).lower() in HOLDOUT_NAMES for a in names)
+    reasons = verdict_preconditions(outcomes, arms, control, holdout_declared=declared, first_order=first,
+                                    observation_end=o.observation_end, window_hours=window_hours)
+    complete = float(outcomes["window_complete"].mean())
+    warnings = _warnings(outcomes, srm, control, window_hours, complete)
+    settings = {"alpha": alpha, "margin": margin, "price_per_message": price_per_message, "seed": seed,
+                "current_copy": current_copy, "target_effect": target_effect}
+    mode = outcomes.attrs["holdout_clock"]
+    if reasons:
+        decision = no_verdict_decision(reasons, outcomes, control, alpha=alpha, margin=margin,
+                                       target_effect=target_effect)
+        comparisons = pd.DataFrame(columns=["rate", "control_rate", "diff", "ci_low", "ci_high", "newcomb_low",
+                                            "newcomb_high", "z", "chi2", "p_value", "p_holm", "relative_lift",
+                                            "lift_ci_low", "lift_ci_high", "control_targeted", "control_clock",
+                                            "revenue", "cuped"], dtype=object)
+        inc = pd.DataFrame(columns=["incremental_conversion", "incremental_revenue", "cost", "incremental_roi",
+                                    "incremental_profit"], dtype=float)
+        chi2_all = {"chi2": None, "df": len(names) - 1, "p_value": None}
+        return ExperimentResult(window_hours, control, arms, comparisons, chi2_all, srm, None, decision["verdict"],
+                                decision, inc, complete, warnings, outcomes, mode, cuped_days, settings,
+                                no_verdict_reason=decision["no_verdict_reason"])
     comps = {a: _compare(outcomes, a, control, correct, seed, cuped_days, alpha) for a in names if a != control}
     comparisons = pd.DataFrame(comps).T
     for col in comparisons.columns:
@@ -162,8 +200,25 @@ def analyse_experiment(sends: pd.DataFrame, orders, window_hours: float = 72,
                         "incremental_revenue": rev_diff * messaged["targeted"], "cost": messaged["cost"]})
     inc["incremental_roi"] = inc["incremental_revenue"] / inc["cost"].where(inc["cost"] > 0)
     inc["incremental_profit"] = inc["incremental_revenue"] * margin - inc["cost"]
-    complete = float(outcomes["window_complete"].mean())
+    W = pd.Timedelta(hours=window_hours)
+    uncovered = int((outcomes["send_time"] + W < first).sum()) if first is not None else 0
+    decision = decide(outcomes, arms, fact, srm, control, planned_n=planned_n_per_arm, alpha=alpha, complete=complete,
+                      margin=margin, current_copy=current_copy, target_effect=target_effect, uncovered=uncovered)
+    res = ExperimentResult(window_hours, control, arms, comparisons, chi2_all, srm, fact, decision["verdict"], decision,
+                           inc, complete, warnings, outcomes, mode, cuped_days, settings,
+                           no_verdict_reason=decision["no_verdict_reason"])
+    if monitor:
+        res.monitoring, res.monitoring_method = monitor_experiment(outcomes, o, control, window_hours, alpha=alpha,
+                                                                   tuning=cs_tuning)
+    return res
+
+
+def _warnings(outcomes: pd.DataFrame, srm: dict, control: str, window_hours: float, complete: float) -> list[str]:
     warnings = []
+    bad = outcomes.attrs.get("invalid_billing", 0)
+    if bad:
+        warnings.append(f"{bad:,} send(s) with a negative or infinite cost or segment count: priced from the segments "
+                        "instead (no cost below 0 is used)")
     if complete < 1:
         warnings.append(f"the {window_hours:g}-hour window is not over for {1 - complete:.0%} of targeted customers "
                         "at the observation end: their conversions are undercounted")
@@ -175,25 +230,19 @@ def analyse_experiment(sends: pd.DataFrame, orders, window_hours: float = 72,
         warnings.append(f"the log gives the {control} one send time: its customers were split at random between the "
                         "tested send times (seeded) so each arm is compared with a holdout on its own clock; "
                         "record the split in the log next time")
-    decision = decide(outcomes, arms, fact, srm, control, planned_n=planned_n_per_arm, alpha=alpha, complete=complete,
-                      margin=margin, current_copy=current_copy, target_effect=target_effect)
-    settings = {"alpha": alpha, "margin": margin, "price_per_message": price_per_message, "seed": seed,
-                "current_copy": current_copy, "target_effect": target_effect}
-    res = ExperimentResult(window_hours, control, arms, comparisons, chi2_all, srm, fact, decision["verdict"], decision,
-                           inc, complete, warnings, outcomes, mode, cuped_days, settings)
-    if monitor:
-        from crmlab.experiments.monitoring import monitor_experiment
-
-        res.monitoring, res.monitoring_method = monitor_experiment(outcomes, o, control, window_hours, alpha=alpha,
-                                                                   tuning=cs_tuning)
-    return res
+    return warnings
 
 
 def key_findings(res: ExperimentResult) -> list[str]:
-    """Notebook 05's key findings, all from the result and its decision."""
+    """Notebook 05's key findings, all from the result and its decision (with no verdict: the
+    reason and the counts per arm)."""
     d = res.decision
     arms, ctl = res.arms, res.control
     messaged = arms.drop(index=ctl)
+    if res.no_verdict_reason is not None and res.comparisons.empty:  # the data cannot carry the tests
+        counts = "; ".join(f"{a}: {int(r['targeted']):,} customers, {int(r['sends']):,} sends, {int(r['delivered']):,} "
+                           f"delivered, {int(r['buyers']):,} buyers" for a, r in arms.iterrows())
+        return [f"**No verdict:** {res.no_verdict_reason}.", f"What the log has: {counts}."]
     lines = [f"**Decision:** {d['reason']}." if not d["blockers"] else f"**No verdict yet:** {'; '.join(d['blockers'])}."]
     inc_total = float(res.incremental["incremental_revenue"].sum())
     cost = float(messaged["cost"].sum())
