@@ -60,7 +60,7 @@ bench: install
 # of HEAD under MUTATE_DIR (mutmut writes mutants there, never into this checkout), stopped
 # after MUTATE_BUDGET seconds (what was tested by then still counts), 2 workers.
 MUTATE_DIR     ?= /tmp/crmlab-mutate
-MUTATE_MODULES ?= crmlab.retention crmlab.proportion
+MUTATE_MODULES ?= crmlab.analyses.retention crmlab.stats.proportion
 MUTATE_BUDGET  ?= 1200
 MUTMUT         := $(abspath $(VENV))/bin/mutmut
 

@@ -53,8 +53,8 @@ def main() -> None:
     d = tmpdir()
     path = os.path.join(d, "orders.parquet")
     synthetic_lines(a.orders, lines_per_order=1.0).to_parquet(path)
-    setup = (f"import pandas as pd\nfrom crmlab.io import load_orders\nfrom crmlab.retention import retention_table\n"
-             f"from crmlab.magic import repurchase_curve\no, _ = load_orders({path!r}, observation_end='2025-12-31')")
+    setup = (f"import pandas as pd\nfrom crmlab.ingest.readers import load_orders\nfrom crmlab.analyses.retention import retention_table\n"
+             f"from crmlab.analyses.magic import repurchase_curve\no, _ = load_orders({path!r}, observation_end='2025-12-31')")
     print(f"{'analysis':>18} {'orders':>9} {'crmlab s':>9} {'loop s':>8} {'speed-up':>8}  equal")
     for name, ours, mine, loop, theirs in (
         ("retention table", "r = retention_table(o, days=(1, 7, 30))",

@@ -1,4 +1,4 @@
-"""crmlab.clv.rfm_summary vs lifetimes.utils.summary_data_from_transaction_data, 1M and 5M orders.
+"""crmlab.clv.models.rfm_summary vs lifetimes.utils.summary_data_from_transaction_data, 1M and 5M orders.
 
     .venv/bin/python benchmarks/bench_clv_summary.py [--sizes 1000000,5000000]
 
@@ -33,7 +33,7 @@ def main() -> None:
         del df
         cols = "s[['frequency', 'recency', 'T', 'monetary_value']].sort_index()"
         ours = measure("s = rfm_summary(o, observation_end='2025-12-31')",
-                       f"from crmlab.io import load_orders\nfrom crmlab.clv import rfm_summary\n"
+                       f"from crmlab.ingest.readers import load_orders\nfrom crmlab.clv.models import rfm_summary\n"
                        f"o, _ = load_orders({path!r})", result=cols)
         theirs = measure("s = summary_data_from_transaction_data(t, 'customer_id', 'order_time', "
                          "observation_period_end='2025-12-31', freq='D', monetary_value_col='amount')",

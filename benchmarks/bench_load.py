@@ -1,4 +1,4 @@
-"""Load time and peak memory of crmlab.io.load_orders vs plain pandas, 1M and 5M order lines.
+"""Load time and peak memory of crmlab.ingest.readers.load_orders vs plain pandas, 1M and 5M order lines.
 
     .venv/bin/python benchmarks/bench_load.py [--sizes 1000000,5000000]
 
@@ -28,7 +28,7 @@ def main() -> None:
         df.to_parquet(pq)
         del df
         for fmt, path, reader in (("csv", csv, "pd.read_csv(p)"), ("parquet", pq, "pd.read_parquet(p)")):
-            ours = measure(f"o, led = load_orders({path!r})", "from crmlab.io import load_orders")
+            ours = measure(f"o, led = load_orders({path!r})", "from crmlab.ingest.readers import load_orders")
             base = measure(f"p = {path!r}\nd = {reader}\nd['order_time'] = pd.to_datetime(d['order_time'])\n"
                            "o = d.groupby('order_id').agg(customer_id=('customer_id','first'), "
                            "order_time=('order_time','min'), amount=('amount','sum'))",

@@ -86,7 +86,7 @@ def main() -> None:
         generate(a.orders, path)
     print(f"generated {a.orders:,} orders in {time.perf_counter() - t0:.1f} s ({os.path.getsize(path) / 2**20:.0f} MiB)")
     # -P: never the working folder first on sys.path (from the checkout it would shadow the baseline)
-    crmlab = [sys.executable, "-P", "-m", "crmlab.cli"]
+    crmlab = [sys.executable, "-P", "-m", "crmlab.cli.main"]
     base_dir = baseline_checkout() if a.baseline else None
     print(f"{'step':<22} {'engine':>7} {'s':>7} {'MiB':>7}" + (f" {'pandas s':>9} {'MiB':>7} {'faster':>7} {'less mem':>8}"
                                                                if base_dir else ""))
@@ -100,7 +100,7 @@ def main() -> None:
             if "--clean-out" in bargs:
                 i = bargs.index("--clean-out")
                 del bargs[i:i + 2]
-            bs, bmib, brc = run([sys.executable, "-P", "-m", "crmlab.cli", *bargs], env=env)
+            bs, bmib, brc = run([sys.executable, "-P", "-m", "crmlab.cli.main", *bargs], env=env)
             line += f" {bs:>9.1f} {bmib:>7.0f} {bs / s:>6.1f}× {bmib / mib:>7.1f}×" + ("" if brc == 0 else f" (exit {brc})")
         elif base_dir:
             line += f" {'(new)':>9}"

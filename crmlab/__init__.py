@@ -25,14 +25,14 @@ the magic number (:func:`repurchase_curve`, :func:`magic_number`), customers
 :class:`CrmlabInputError`. Names resolve on first use, so ``import crmlab`` loads neither
 the engine (Ibis, DuckDB) nor the statistics (statsmodels, SciPy).
 
-Layers, top to bottom: :mod:`crmlab.io` (loading, validation, the ledger) ->
+Layers, top to bottom: :mod:`crmlab.ingest.readers` (loading, validation, the ledger) ->
 :mod:`crmlab.engine` (orders in DuckDB or Spark via Ibis; the shared aggregates) -> analyses
-(:mod:`~crmlab.retention`, :mod:`~crmlab.repurchase`, :mod:`~crmlab.lifecycle`,
-:mod:`~crmlab.rfm`, :mod:`~crmlab.magic`, :mod:`~crmlab.clv`, :mod:`~crmlab.experiments`)
--> :mod:`crmlab.figures` and :mod:`crmlab.display` -> notebooks -> :mod:`crmlab.report`
+(:mod:`~crmlab.analyses.retention`, :mod:`~crmlab.analyses.repurchase`, :mod:`~crmlab.analyses.lifecycle`,
+:mod:`~crmlab.analyses.rfm`, :mod:`~crmlab.analyses.magic`, :mod:`~crmlab.clv.models`, :mod:`~crmlab.experiments`)
+-> :mod:`crmlab.present.figures` and :mod:`crmlab.present.cards` -> notebooks -> :mod:`crmlab.report.runner`
 (the papermill runner).
 """
-__version__ = "0.1.0"
+from crmlab._version import __version__
 
 #: name -> module it comes from (functions: crmlab.api's documented entry points)
 _API = {
@@ -45,7 +45,7 @@ _API = {
     "rfm_summary": "crmlab.api", "fit_clv": "crmlab.api",
     "analyse_experiment": "crmlab.api", "sample_size": "crmlab.api",
     "promotion_review": "crmlab.api",
-    "Ledger": "crmlab.io", "CrmlabInputError": "crmlab.errors",
+    "Ledger": "crmlab.ingest.readers", "CrmlabInputError": "crmlab.schema",
 }
 
 __all__ = ["__version__", *_API]
@@ -57,7 +57,7 @@ def __getattr__(name: str):
 
     module = _API.get(name)
     if module is None:
-        # a submodule on first use (``crmlab.figures.retention_curves``), else no such name
+        # a submodule on first use (``crmlab.present.figures.retention_curves``), else no such name
         if not name.startswith("_") and importlib.util.find_spec(f"crmlab.{name}") is not None:
             return importlib.import_module(f"crmlab.{name}")
         raise AttributeError(f"module 'crmlab' has no attribute {name!r}")

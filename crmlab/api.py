@@ -67,7 +67,7 @@ def load_orders(source, columns=None, observation_end=None, keep_pii: bool = Fal
 
     See Also
     --------
-    crmlab.io.load_orders : the implementation.
+    crmlab.ingest.readers.load_orders : the implementation.
     load : the same validation, orders kept in the engine (DuckDB or Spark).
 
     Examples
@@ -77,10 +77,10 @@ def load_orders(source, columns=None, observation_end=None, keep_pii: bool = Fal
     >>> len(orders), ledger.customers, ledger.timezone
     (5246, 2000, 'Asia/Shanghai')
     """
-    from crmlab.io import load_orders as f
+    from crmlab.ingest.readers import load_orders as f
 
     if source is None:
-        from crmlab.errors import CrmlabInputError
+        from crmlab.schema import CrmlabInputError
 
         raise CrmlabInputError("load_orders: no orders given (expected a path or a DataFrame, got None)")
     return f(source, columns, observation_end, keep_pii, timezone=timezone, decimal=decimal, dayfirst=dayfirst,
@@ -106,7 +106,7 @@ def load_sends(source, columns=None, observation_end=None, keep_pii: bool = Fals
 
     See Also
     --------
-    crmlab.io.load_sends : the implementation.
+    crmlab.ingest.readers.load_sends : the implementation.
 
     Examples
     --------
@@ -115,10 +115,10 @@ def load_sends(source, columns=None, observation_end=None, keep_pii: bool = Fals
     >>> sends["variant"].value_counts().sort_index().to_dict()
     {'A@10:00': 257, 'A@17:00': 270, 'B@10:00': 248, 'B@17:00': 256, 'holdout': 249}
     """
-    from crmlab.io import load_sends as f
+    from crmlab.ingest.readers import load_sends as f
 
     if source is None:
-        from crmlab.errors import CrmlabInputError
+        from crmlab.schema import CrmlabInputError
 
         raise CrmlabInputError("load_sends: no send log given (expected a path or a DataFrame, got None)")
     return f(source, columns, observation_end, keep_pii, timezone=timezone, decimal=decimal, dayfirst=dayfirst,
@@ -162,7 +162,7 @@ def load(source, engine=None, *, columns=None, observation_end=None, timezone: s
     from crmlab.engine import load as f
 
     if source is None:
-        from crmlab.errors import CrmlabInputError
+        from crmlab.schema import CrmlabInputError
 
         raise CrmlabInputError("load: no orders given (expected a path, a DataFrame or an engine table, got None)")
     return f(source, engine, columns=columns, observation_end=observation_end, timezone=timezone, decimal=decimal,
@@ -293,7 +293,7 @@ def set_timezone(timezone: str | None):
 
     See Also
     --------
-    crmlab.values.set_timezone : the implementation.
+    crmlab.ingest.values.set_timezone : the implementation.
 
     Examples
     --------
@@ -306,7 +306,7 @@ def set_timezone(timezone: str | None):
     >>> crmlab.set_timezone(None)
     'Asia/Shanghai'
     """
-    from crmlab.values import set_timezone as f
+    from crmlab.ingest.values import set_timezone as f
 
     return f(timezone)
 
@@ -324,7 +324,7 @@ def get_timezone() -> str:
     >>> crmlab.get_timezone()
     'Asia/Shanghai'
     """
-    from crmlab.values import get_timezone as f
+    from crmlab.ingest.values import get_timezone as f
 
     return f()
 
@@ -360,7 +360,7 @@ def retention_table(orders, cohort: str = "month", days: Sequence = (1, 3, 7, 14
 
     See Also
     --------
-    crmlab.retention.retention_table : the implementation.
+    crmlab.analyses.retention.retention_table : the implementation.
 
     Examples
     --------
@@ -372,7 +372,7 @@ def retention_table(orders, cohort: str = "month", days: Sequence = (1, 3, 7, 14
     >>> table.rates.loc["all cohorts"].round(3).tolist()
     [0.434, 0.381, 0.352]
     """
-    from crmlab.retention import retention_table as f
+    from crmlab.analyses.retention import retention_table as f
 
     return f(orders, cohort, days, kind, observation_end, engine)
 
@@ -394,7 +394,7 @@ def period_repurchase_rate(orders, freq: str = "month", observation_end=None, en
 
     See Also
     --------
-    crmlab.repurchase.period_repurchase_rate : the implementation.
+    crmlab.analyses.repurchase.period_repurchase_rate : the implementation.
 
     Examples
     --------
@@ -407,7 +407,7 @@ def period_repurchase_rate(orders, freq: str = "month", observation_end=None, en
     2025Q3     492            159
     2025Q4     600            195
     """
-    from crmlab.repurchase import period_repurchase_rate as f
+    from crmlab.analyses.repurchase import period_repurchase_rate as f
 
     return f(orders, freq, observation_end, engine)
 
@@ -429,7 +429,7 @@ def next_period_repurchase(orders, kind: str = "next_month", observation_end=Non
 
     See Also
     --------
-    crmlab.repurchase.next_period_repurchase : the implementation.
+    crmlab.analyses.repurchase.next_period_repurchase : the implementation.
 
     Examples
     --------
@@ -442,7 +442,7 @@ def next_period_repurchase(orders, kind: str = "next_month", observation_end=Non
     2025Q3          154   460
     2025Q4          180   492
     """
-    from crmlab.repurchase import next_period_repurchase as f
+    from crmlab.analyses.repurchase import next_period_repurchase as f
 
     return f(orders, kind, observation_end, engine)
 
@@ -470,7 +470,7 @@ def repurchase_curve(orders, window_days: int = 90, max_k: int = 10, **options):
 
     See Also
     --------
-    crmlab.magic.repurchase_curve : the implementation.
+    crmlab.analyses.magic.repurchase_curve : the implementation.
     magic_number : where the curve levels off.
 
     Examples
@@ -486,7 +486,7 @@ def repurchase_curve(orders, window_days: int = 90, max_k: int = 10, **options):
     >>> curve.table["rate"].head(3).round(3).tolist()
     [0.293, 0.45, 0.619]
     """
-    from crmlab.magic import repurchase_curve as f
+    from crmlab.analyses.magic import repurchase_curve as f
 
     return f(orders, window_days, max_k, **options)
 
@@ -514,7 +514,7 @@ def magic_number(curve, rule: str = "plateau", **options):
 
     See Also
     --------
-    crmlab.magic.magic_number : the implementation and the rules.
+    crmlab.analyses.magic.magic_number : the implementation and the rules.
 
     Examples
     --------
@@ -526,7 +526,7 @@ def magic_number(curve, rule: str = "plateau", **options):
     >>> print(magic.reason[:60])
     the rates from 3 orders on look flat (each within 3 points o
     """
-    from crmlab.magic import magic_number as f
+    from crmlab.analyses.magic import magic_number as f
 
     return f(curve, rule, **options)
 
@@ -555,7 +555,7 @@ def lifecycle_stages(orders, as_of=None, rule: str = "ladder", **options):
 
     See Also
     --------
-    crmlab.lifecycle.lifecycle_stages : the implementation and the stage rules.
+    crmlab.analyses.lifecycle.lifecycle_stages : the implementation and the stage rules.
 
     Examples
     --------
@@ -565,7 +565,7 @@ def lifecycle_stages(orders, as_of=None, rule: str = "ladder", **options):
     >>> stages["stage"].value_counts().to_dict()
     {'dormant': 767, 'lost': 575, 'new': 246, 'returning': 214, 'fan': 138, 'potential': 60}
     """
-    from crmlab.lifecycle import lifecycle_stages as f
+    from crmlab.analyses.lifecycle import lifecycle_stages as f
 
     return f(orders, as_of, rule, **options)
 
@@ -592,7 +592,7 @@ def rfm_scores(orders, as_of=None, bins: int = 5, cuts=None, engine=None):
 
     See Also
     --------
-    crmlab.rfm.rfm_scores : the implementation and the segment rules.
+    crmlab.analyses.rfm.rfm_scores : the implementation and the segment rules.
     segment_summary : customers and sales per segment.
 
     Examples
@@ -603,7 +603,7 @@ def rfm_scores(orders, as_of=None, bins: int = 5, cuts=None, engine=None):
     >>> scores["segment"].value_counts().to_dict()
     {'hibernating': 492, 'new': 336, 'champions': 330, 'loyal': 301, 'at_risk': 285, 'need_attention': 196}
     """
-    from crmlab.rfm import rfm_scores as f
+    from crmlab.analyses.rfm import rfm_scores as f
 
     return f(orders, as_of, bins, cuts, engine)
 
@@ -622,7 +622,7 @@ def segment_summary(scores):
 
     See Also
     --------
-    crmlab.rfm.segment_summary : the implementation.
+    crmlab.analyses.rfm.segment_summary : the implementation.
 
     Examples
     --------
@@ -632,7 +632,7 @@ def segment_summary(scores):
     >>> summary["customers"].to_dict()
     {'champions': 330, 'loyal': 301, 'new': 336, 'at_risk': 285, 'hibernating': 492, 'need_attention': 196}
     """
-    from crmlab.rfm import segment_summary as f
+    from crmlab.analyses.rfm import segment_summary as f
 
     return f(scores)
 
@@ -661,7 +661,7 @@ def rfm_summary(orders, observation_end=None, time_unit: str = "D", calibration_
 
     See Also
     --------
-    crmlab.clv.rfm_summary : the implementation.
+    crmlab.clv.models.rfm_summary : the implementation.
 
     Examples
     --------
@@ -670,11 +670,11 @@ def rfm_summary(orders, observation_end=None, time_unit: str = "D", calibration_
     >>> summary = crmlab.rfm_summary(orders, time_unit="W")
     >>> len(summary), int((summary["frequency"] > 0).sum())
     (1940, 907)
-    >>> from crmlab.clv import FittedModel
+    >>> from crmlab.clv.models import FittedModel
     >>> FittedModel("bgnbd").fit(summary)
     <FittedModel BG/NBD: fitted on 1,940 customers (1,427 distinct rows); r 0.2577, alpha 2.971, a 12.73, b 49.18; log-likelihood -10,570.08, ok>
     """
-    from crmlab.clv import rfm_summary as f
+    from crmlab.clv.models import rfm_summary as f
 
     return f(orders, observation_end, time_unit, calibration_end, engine)
 
@@ -697,12 +697,12 @@ def fit_clv(orders, *, time_unit: str = "W", observation_end=None, calibration_e
     horizon_months, discount_rate, margin
         CLV over ``horizon_months``, discounted monthly; revenue at margin 1, else profit.
     observation_end, engine, interval_level, purchases_days, seed, band
-        See :func:`crmlab.clv_pipeline.clv_pipeline`.
+        See :func:`crmlab.clv.pipeline.clv_pipeline`.
 
     Returns
     -------
     ClvResult
-        ``headline()``, ``model`` (the chosen :class:`~crmlab.clv.FittedModel`:
+        ``headline()``, ``model`` (the chosen :class:`~crmlab.clv.models.FittedModel`:
         ``summary``, ``print_summary()``), ``models``, ``gamma_gamma``, ``holdout``,
         ``values`` (per customer: P(alive), expected purchases, CLV with its interval),
         ``plot(ax=None)``.
@@ -714,7 +714,7 @@ def fit_clv(orders, *, time_unit: str = "W", observation_end=None, calibration_e
 
     See Also
     --------
-    crmlab.clv_pipeline.clv_pipeline : the implementation (``crmlab clv``, notebook 04).
+    crmlab.clv.pipeline.clv_pipeline : the implementation (``crmlab clv``, notebook 04).
 
     Examples
     --------
@@ -730,7 +730,7 @@ def fit_clv(orders, *, time_unit: str = "W", observation_end=None, calibration_e
     >>> list(clv.model.summary.columns)
     ['estimate', 'std_error', 'ci_low', 'ci_high']
     """
-    from crmlab.clv_pipeline import clv_pipeline as f
+    from crmlab.clv.pipeline import clv_pipeline as f
 
     return f(orders, time_unit=time_unit, observation_end=observation_end, calibration_end=calibration_end,
              holdout_days=holdout_days, model=model, horizon_months=horizon_months, discount_rate=discount_rate,
@@ -840,7 +840,7 @@ def promotion_review(orders, date=None, last_year_date=None, phases=None, growth
     growth : str or dict, optional
         ``"new=0.1,old=0.2"``; a type not given is estimated.
     observation_end, engine, clv_check, today
-        See :func:`crmlab.promotion.analyse_promotion`.
+        See :func:`crmlab.promotion.plan.analyse_promotion`.
 
     Returns
     -------
@@ -850,7 +850,7 @@ def promotion_review(orders, date=None, last_year_date=None, phases=None, growth
 
     See Also
     --------
-    crmlab.promotion.analyse_promotion : the implementation (``crmlab promotion``, notebook 06).
+    crmlab.promotion.plan.analyse_promotion : the implementation (``crmlab promotion``, notebook 06).
 
     Examples
     --------
@@ -860,6 +860,6 @@ def promotion_review(orders, date=None, last_year_date=None, phases=None, growth
     >>> print(review.headline())
     2025-11-11 reviewed: day sales ¥6,305, 79% of the target ¥7,963; whole period ¥77,046, 75% of target
     """
-    from crmlab.promotion import analyse_promotion as f
+    from crmlab.promotion.plan import analyse_promotion as f
 
     return f(orders, date, last_year_date, phases, growth, observation_end, engine, clv_check, today)

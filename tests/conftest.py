@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from crmlab.io import load_orders, load_sends
-from crmlab.simulate import write_sample
+from crmlab.ingest.readers import load_orders, load_sends
+from crmlab.simulate.store import write_sample
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -25,7 +25,7 @@ def small_store(tmp_path_factory) -> Path:
 def small_report(small_store, tmp_path_factory):
     """Every report notebook run once on the 3,000-customer sample into reports/{date}: shared by
     tests/test_report.py (the runner) and tests/test_reports_html.py (the pages a reader sees)."""
-    from crmlab.report import run_reports
+    from crmlab.report.runner import run_reports
 
     root = tmp_path_factory.mktemp("reports")
     res = run_reports(str(small_store / "orders.csv"), str(small_store / "sends.csv"),

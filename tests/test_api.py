@@ -17,9 +17,10 @@ import pytest
 from matplotlib.figure import Figure
 
 import crmlab
-from crmlab import api, figures
-from crmlab.errors import CrmlabInputError
-from crmlab.simulate import write_sample
+from crmlab import api
+from crmlab.present import figures
+from crmlab.schema import CrmlabInputError
+from crmlab.simulate.store import write_sample
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 QUICKSTART = NOTEBOOKS / "00_quickstart.ipynb"
@@ -74,15 +75,18 @@ def test_import_is_light_and_lists_the_api():
 def test_every_name_resolves_and_submodules_still_import():
     for name in crmlab.__all__:
         assert getattr(crmlab, name) is not None
-    assert crmlab.Ledger is __import__("crmlab.io").io.Ledger
+    import crmlab.ingest.readers as readers
+
+    assert crmlab.Ledger is readers.Ledger
     assert crmlab.CrmlabInputError is CrmlabInputError
-    from crmlab import figures as f, load_orders  # noqa: F401  (a submodule and an API name)
+    from crmlab import load_orders
+    from crmlab.present import figures as f  # noqa: F401  (a submodule and an API name)
     assert f is figures
     with pytest.raises(AttributeError):
         crmlab.no_such_thing  # noqa: B018
-    out = subprocess.run([sys.executable, "-c", "import crmlab; print(crmlab.figures.__name__)"], capture_output=True,
+    out = subprocess.run([sys.executable, "-c", "import crmlab; print(crmlab.present.__name__)"], capture_output=True,
                          text=True, check=True).stdout
-    assert out.strip() == "crmlab.figures"  # submodules on first use too
+    assert out.strip() == "crmlab.present"  # subpackages on first use too
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
@@ -149,7 +153,7 @@ def test_set_timezone_is_the_loaders_default(tmp_path):
     assert led.timezone == "Europe/Berlin"
     assert crmlab.retention_table(o).timezone == "Europe/Berlin"
     assert str(crmlab.load_orders(p, timezone="UTC")[0]["order_time"].iloc[0]) == "2024-01-02 13:00:00"
-    from crmlab.values import parse_observation_end
+    from crmlab.ingest.values import parse_observation_end
 
     assert str(parse_observation_end("2024-01-02T12:00:00Z")) == "2024-01-02 13:00:00"
     with pytest.raises(CrmlabInputError, match="unknown time zone"):
@@ -195,7 +199,7 @@ class _Html(html.parser.HTMLParser):
 
 def _headline(name: str, r) -> list[str]:
     """The numbers each display must show."""
-    from crmlab.display import pct
+    from crmlab.present.cards import pct
 
     if name == "retention":
         return [pct(r.rates.at["all cohorts", 30]), f"{int(r.eligible.at['all cohorts', 30]):,}"]
@@ -246,7 +250,7 @@ def test_results_display_themselves(results, name):
 
 
 def test_fitted_model_in_lifelines_shape(results):
-    from crmlab.clv import FittedModel, fit_clv_models, rfm_summary
+    from crmlab.clv.models import FittedModel, fit_clv_models, rfm_summary
 
     summary = rfm_summary(results["orders"], time_unit="W")
     m = FittedModel("bgnbd")
@@ -273,15 +277,15 @@ def _drawn(ax) -> bool:
 
 
 def test_figure_functions_draw_on_a_given_axes(results):
-    from crmlab import overview
-    from crmlab.clv import p_alive_matrix, value_deciles
+    from crmlab.analyses import overview
+    from crmlab.clv.models import p_alive_matrix, value_deciles
 
     o, r, clv = results["orders"], results["retention"], results["clv"]
     monthly = overview.monthly_overview(o)
     spread = overview.spread(o, "region")
     stages = crmlab.lifecycle_stages(o)
-    from crmlab.lifecycle import stage_counts
-    from crmlab.magic import time_to_next_order
+    from crmlab.analyses.lifecycle import stage_counts
+    from crmlab.analyses.magic import time_to_next_order
 
     e = results["experiment"]
     rows = e.comparisons[["diff", "ci_low", "ci_high"]].rename(columns={"ci_low": "low", "ci_high": "high"})
@@ -340,7 +344,7 @@ def test_results_plot_on_any_axes(results):
 def test_quickstart_is_committed_clean_and_not_a_report():
     import nbformat
 
-    from crmlab.report import list_notebooks
+    from crmlab.report.runner import list_notebooks
 
     nb = nbformat.read(QUICKSTART, as_version=4)
     assert len(nb.cells) == 10
@@ -353,7 +357,7 @@ def test_quickstart_runs_under_papermill(shop, tmp_path):
     import nbformat
     import papermill as pm
 
-    from crmlab import report
+    from crmlab.report import runner as report
 
     out = tmp_path / "quickstart.ipynb"
     ipc = getattr(report, "_ipc_kernel_manager", None)  # the runner's kernel over IPC, not TCP

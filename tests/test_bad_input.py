@@ -14,8 +14,8 @@ import sys
 import pandas as pd
 import pytest
 
-from crmlab.cli import main
-from crmlab.io import CrmlabInputError, load_orders
+from crmlab.cli.main import main
+from crmlab.ingest.readers import CrmlabInputError, load_orders
 
 
 def _one_line_error(capsys, rc: int, *expect: str) -> str:
@@ -128,7 +128,7 @@ def test_one_line_in_a_real_process(small_store):
     # Through the interpreter: no warning or usage text sneaks onto stderr either.
     for argv in (["magic-number", "--orders", str(small_store / "orders.csv"), "--max-k", "0"],
                  ["validate", "--orders", str(small_store / "orders.csv"), "--observation-end", "not a date"]):
-        r = subprocess.run([sys.executable, "-m", "crmlab.cli", *argv], capture_output=True, text=True)
+        r = subprocess.run([sys.executable, "-m", "crmlab.cli.main", *argv], capture_output=True, text=True)
         assert r.returncode == 2 and r.stdout == ""
         assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("crmlab: error: --")
 

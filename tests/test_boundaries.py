@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crmlab.io import load_orders
-from crmlab.lifecycle import lifecycle_stages
-from crmlab.magic import repurchase_curve
-from crmlab.proportion import rate_frame, wilson
-from crmlab.repurchase import next_period_repurchase, period_repurchase_rate
-from crmlab.retention import retention_table
-from crmlab.sms import sms_segments
+from crmlab.ingest.readers import load_orders
+from crmlab.analyses.lifecycle import lifecycle_stages
+from crmlab.analyses.magic import repurchase_curve
+from crmlab.stats.proportion import rate_frame, wilson
+from crmlab.analyses.repurchase import next_period_repurchase, period_repurchase_rate
+from crmlab.analyses.retention import retention_table
+from crmlab.experiments.sms import sms_segments
 from conftest import orders_frame, wilson_by_hand
 
 SEC = pd.Timedelta(seconds=1)
@@ -199,7 +199,7 @@ def test_retention_single_day_bracket_equals_exact_day_and_arguments_are_checked
             with pytest.raises(ValueError) as e:
                 retention_table(ret_orders, **kw)
             assert str(e.value) == text, kw
-    from crmlab.io import CrmlabInputError
+    from crmlab.ingest.readers import CrmlabInputError
 
     with pytest.raises(CrmlabInputError, match="--engine"):
         retention_table(ret_orders, engine="no-such-engine")   # the engine argument is used
@@ -341,7 +341,7 @@ def test_period_repurchase_contract_frequencies_arguments_and_the_microsecond_ed
     with pytest.raises(ValueError) as e:
         period_repurchase_rate(o, freq="day")
     assert str(e.value) == "freq must be week, month or quarter, not 'day'"
-    from crmlab.io import CrmlabInputError
+    from crmlab.ingest.readers import CrmlabInputError
 
     with pytest.raises(CrmlabInputError, match="--engine"):
         period_repurchase_rate(o, engine="no-such-engine")
@@ -368,7 +368,7 @@ def test_next_period_contract_gaps_empty_results_and_quarters():
     with pytest.raises(ValueError) as e:
         next_period_repurchase(o, "next_week")
     assert str(e.value) == "kind must be one of ['next_month', 'next_two_months', 'next_quarter'], not 'next_week'"
-    from crmlab.io import CrmlabInputError
+    from crmlab.ingest.readers import CrmlabInputError
 
     with pytest.raises(CrmlabInputError, match="--engine"):
         next_period_repurchase(o, engine="no-such-engine")
@@ -520,7 +520,7 @@ PROMO = [  # D = 2025-11-11: build_up 09-01…10-30 (D−71…D−12), 10-31 (D�
 
 
 def test_promotion_phase_edges_d_minus_12_11_10_and_new_old_at_the_period_start():
-    from crmlab.promotion import analyse_promotion
+    from crmlab.promotion.plan import analyse_promotion
 
     o, _ = load(PROMO, "2025-11-30")
     r = analyse_promotion(o, date="2025-11-11", growth="new=0,old=0", clv_check=False)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from scipy.special import hyp2f1
 
-from crmlab.clv import FittedModel, clv_pipeline, customer_value
+from crmlab.clv.models import FittedModel, clv_pipeline, customer_value
 
 BG = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}      # CDNOW (Fader, Hardie & Lee 2005)
 GG = {"p": 6.25, "q": 3.74, "v": 15.44}                        # lifetimes' Gamma-Gamma example
@@ -103,7 +103,7 @@ def test_discounting_and_margin_each_move_the_value():
 
 def test_clv_pipeline_passes_discount_and_margin_through():
     """The pipeline's values equal the hand computation at its own fitted parameters."""
-    from crmlab.simulate import simulate_bgnbd
+    from crmlab.simulate.store import simulate_bgnbd
 
     orders = simulate_bgnbd(n_customers=600, seed=3)["orders"]
     with warnings.catch_warnings():

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 from scipy.stats import chisquare, mannwhitneyu
 
-from crmlab import clv_likelihoods as lk
-from crmlab.cli import main
-from crmlab.clv import (LABELS, ClvFitError, FittedModel, choose_model, clv_pipeline, customer_value, fit_clv_models,
+from crmlab.clv import likelihoods as lk
+from crmlab.cli.main import main
+from crmlab.clv.models import (LABELS, ClvFitError, FittedModel, choose_model, clv_pipeline, customer_value, fit_clv_models,
                         fit_gamma_gamma, period_transactions, rfm_summary)
-from crmlab.io import load_orders
+from crmlab.ingest.readers import load_orders
 from conftest import orders_frame
 
 warnings.filterwarnings("ignore", module="lifetimes")
@@ -432,7 +432,7 @@ def test_simulated_store_pipeline_choice_p_alive_and_spend(store, store_orders):
 
 
 def test_bgnbd_chosen_takes_p_alive_from_a_model_with_one_time_dropout(small_store, monkeypatch):
-    import crmlab.clv_pipeline as cp
+    import crmlab.clv.pipeline as cp
 
     monkeypatch.setattr(cp, "choose_model", lambda m, band=0.1: ("bgnbd", "forced for the test", True))
     o, _ = load_orders(small_store / "orders.csv")

@@ -1,5 +1,5 @@
 """CLV intervals against planted truth: a store that is BG/NBD + Gamma-Gamma by construction
-(crmlab.simulate.simulate_bgnbd), many seeds, coverage judged with binomial bounds; the
+(crmlab.simulate.store.simulate_bgnbd), many seeds, coverage judged with binomial bounds; the
 purchase-noise simulation against lifetimes' closed-form expectations."""
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from scipy.stats import binom, norm
 
-from crmlab import clv_likelihoods as lk
-from crmlab.clv import clv_pipeline, customer_value, fit_clv_models, fit_gamma_gamma, holdout_comparison
-from crmlab.io import load_orders
-from crmlab.simulate import simulate_bgnbd
+from crmlab.clv import likelihoods as lk
+from crmlab.clv.models import clv_pipeline, customer_value, fit_clv_models, fit_gamma_gamma, holdout_comparison
+from crmlab.ingest.readers import load_orders
+from crmlab.simulate.store import simulate_bgnbd
 
 warnings.filterwarnings("ignore", module="lifetimes")
 SEEDS = 100

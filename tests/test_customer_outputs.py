@@ -18,11 +18,11 @@ import pytest
 
 from crmlab.engine import connect, order_table, write_clean
 from crmlab.engine.aggregates import customer_frame, order_sequence, write_rows
-from crmlab.io import load_orders
-from crmlab.lifecycle import (STAGE_CN, STAGES, gap_percentile, lifecycle_counts, lifecycle_stages, stage_counts,
+from crmlab.ingest.readers import load_orders
+from crmlab.analyses.lifecycle import (STAGE_CN, STAGES, gap_percentile, lifecycle_counts, lifecycle_stages, stage_counts,
                               stage_table, stage_transitions)
-from crmlab.rfm import rfm_cut_points, rfm_scores, rfm_table, segment_summary
-from crmlab.wakeup import wakeup_list, wakeup_table
+from crmlab.analyses.rfm import rfm_cut_points, rfm_scores, rfm_table, segment_summary
+from crmlab.analyses.wakeup import wakeup_list, wakeup_table
 from conftest import orders_frame
 
 # ----------------------------------------------------------------------------- the pandas reference
@@ -282,7 +282,7 @@ def test_cli_lifecycle_writes_every_customers_stage(small_store, tmp_path, capsy
     counts are the counts the command prints (two computations that must agree)."""
     import json
 
-    from crmlab.cli import main
+    from crmlab.cli.main import main
 
     orders_csv = small_store / "orders.csv"
     out = tmp_path / "stages.csv"
@@ -297,7 +297,7 @@ def test_counts_state_the_dormancy_threshold(small_store):
     """The threshold ``crmlab lifecycle --json`` reports is the one :func:`dormancy_threshold`
     gives each buyer: the ladder's fixed step (90 days by default) or the gap percentile."""
     from crmlab.engine import load
-    from crmlab.lifecycle import LADDER, dormancy_threshold
+    from crmlab.analyses.lifecycle import LADDER, dormancy_threshold
 
     o, _ = load(str(small_store / "orders.csv"))
     assert lifecycle_counts(o).attrs["dormancy_threshold"] == 90.0 == float(dormancy_threshold(o).iloc[0])

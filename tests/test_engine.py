@@ -11,17 +11,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crmlab.clv import rfm_summary
+from crmlab.clv.models import rfm_summary
 from crmlab.engine import connect, order_table, read_clean_ledger, write_clean
 from crmlab.engine.aggregates import customer_frame
 from crmlab.experiments.analysis import campaign_outcomes
-from crmlab.io import load_orders, load_sends
-from crmlab.lifecycle import lifecycle_stages, stage_counts
-from crmlab.magic import repurchase_curve, time_to_next_order
-from crmlab.overview import monthly_overview, spread, status_summary
-from crmlab.repurchase import next_period_repurchase, period_repurchase_rate
-from crmlab.retention import retention_table
-from crmlab.rfm import rfm_scores
+from crmlab.ingest.readers import load_orders, load_sends
+from crmlab.analyses.lifecycle import lifecycle_stages, stage_counts
+from crmlab.analyses.magic import repurchase_curve, time_to_next_order
+from crmlab.analyses.overview import monthly_overview, spread, status_summary
+from crmlab.analyses.repurchase import next_period_repurchase, period_repurchase_rate
+from crmlab.analyses.retention import retention_table
+from crmlab.analyses.rfm import rfm_scores
 
 MONEY_RTOL = 1e-9
 
@@ -146,7 +146,7 @@ def test_validation_in_spark_equals_duckdb(fixture, small_store, duck, spark):
 def test_validation_in_chunks_equals_one_pass(small_store, duck, tmp_path):
     """Chunked screening (bounded memory) gives the ledger and orders of a single pass, with a
     duplicate line and a shared order id placed across a chunk boundary."""
-    from crmlab.engine.ledger import load_export
+    from crmlab.ingest.export import load_export
 
     raw = pd.read_csv(small_store / "orders.csv", dtype=str).head(3000)
     raw = pd.concat([raw, raw.iloc[[5]], raw.iloc[[7]].assign(customer_id="someone else")], ignore_index=True)
@@ -161,7 +161,7 @@ def test_validation_in_chunks_equals_one_pass(small_store, duck, tmp_path):
 
 @pytest.mark.parametrize("engine", ["duckdb", "spark"])
 def test_bad_input_is_one_line_and_exit_2_on_both_engines(engine, tmp_path, capsys):
-    from crmlab.cli import main
+    from crmlab.cli.main import main
 
     p = tmp_path / "o.csv"
     p.write_text("customer_id,order_time,amount\na,2025-01-01,3\n", encoding="utf-8")
@@ -177,8 +177,8 @@ def test_bad_input_is_one_line_and_exit_2_on_both_engines(engine, tmp_path, caps
 
 def test_a_big_export_suggests_validating_once(tmp_path, monkeypatch, capsys):
     """A command re-validating a big export says how to avoid it; the clean file never does."""
-    from crmlab import cli
-    from crmlab.simulate import write_sample
+    from crmlab.cli import main as cli
+    from crmlab.simulate.store import write_sample
 
     write_sample(str(tmp_path), n_customers=200, seed=3)
     monkeypatch.setattr(cli, "BIG_EXPORT_LINES", 10)

@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crmlab.cli import main
+from crmlab.cli.main import main
 from crmlab.experiments.analysis import (aa_false_positive_rate, analyse_experiment, compare_proportions,
                                          srm_check, welch_revenue)
 from crmlab.experiments.design import assign, minimum_detectable_effect, sample_size
-from crmlab.io import CrmlabInputError, load_sends
+from crmlab.ingest.readers import CrmlabInputError, load_sends
 from conftest import wilson_by_hand
-from crmlab.sms import SmsTemplateError, check_copy, render, sms_segments
+from crmlab.experiments.sms import SmsTemplateError, check_copy, render, sms_segments
 
 REL = 1e-6
 
@@ -62,7 +62,7 @@ def test_k_arms_chi_square_equals_r_chisq_test(tmp_path):
     buyers = [r[1] for r in rows if r[2]]
     orders = pd.DataFrame({"customer_id": buyers, "order_id": [f"o{i}" for i in range(len(buyers))],
                            "order_time": "2025-03-02 10:00:00", "amount": 10.0})
-    from crmlab.io import load_orders
+    from crmlab.ingest.readers import load_orders
 
     o, _ = load_orders(orders, observation_end="2025-04-01")
     s, _ = load_sends(sends)
@@ -145,7 +145,7 @@ def campaign(store_orders, store_sends):
 def test_planted_effects_recovered_and_verdict_right(campaign, store_truth):
     truth = store_truth["campaign"]
     arms = campaign.arms
-    from crmlab.proportion import wilson
+    from crmlab.stats.proportion import wilson
 
     lo, hi = wilson(arms["buyers"], arms["targeted"])
     inside = [lo[i] <= truth["arms"][a]["conversion_rate"] <= hi[i] for i, a in enumerate(arms.index)]

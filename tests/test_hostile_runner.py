@@ -19,10 +19,10 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-import crmlab.report  # noqa: F401  (imported once, so the timing below is the parameter file's)
-from crmlab.cli import main
-from crmlab.report import _lock_path
-from crmlab.simulate import write_sample
+import crmlab.report.runner  # noqa: F401  (imported once, so the timing below is the parameter file's)
+from crmlab.cli.main import main
+from crmlab.report.runner import _lock_path
+from crmlab.simulate.store import write_sample
 
 
 @pytest.fixture(scope="module")
@@ -262,7 +262,7 @@ def test_sigkilled_run_leaves_no_inputs_after_the_next_run(store, tmp_path, capf
     root.mkdir()
     args = ["report", str(slow), "--orders", str(store / "orders.csv"), "--sends", str(store / "sends.csv"),
             "--out", str(root / "run")]
-    p = subprocess.Popen([sys.executable, "-m", "crmlab.cli", *args], stderr=subprocess.PIPE, text=True,
+    p = subprocess.Popen([sys.executable, "-m", "crmlab.cli.main", *args], stderr=subprocess.PIPE, text=True,
                          cwd=str(tmp_path), start_new_session=True)
     try:
         deadline = time.time() + 120

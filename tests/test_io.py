@@ -1,4 +1,4 @@
-"""The data contract: readers, mapping, ledger, roll-up, fatal errors (crmlab.io, crmlab validate)."""
+"""The data contract: readers, mapping, ledger, roll-up, fatal errors (crmlab.ingest.readers, crmlab validate)."""
 from __future__ import annotations
 
 import json
@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crmlab.cli import main
-from crmlab.io import CrmlabInputError, load_orders, load_sends, parse_observation_end
+from crmlab.cli.main import main
+from crmlab.ingest.readers import CrmlabInputError, load_orders, load_sends, parse_observation_end
 from conftest import FIXTURES
 
 BAD = FIXTURES / "orders_bad.csv"

@@ -29,10 +29,10 @@ import pytest
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint, tost_proportions_2indep
 
-from crmlab.cli import main
-from crmlab.io import load_orders
-from crmlab.magic import RepurchaseCurve, judged_alone, magic_number, magic_targets, plateau_tost, repurchase_curve
-from crmlab.simulate import StoreSpec, simulate_store
+from crmlab.cli.main import main
+from crmlab.ingest.readers import load_orders
+from crmlab.analyses.magic import RepurchaseCurve, judged_alone, magic_number, magic_targets, plateau_tost, repurchase_curve
+from crmlab.simulate.store import StoreSpec, simulate_store
 from conftest import orders_frame
 
 HAND = [("A", "2025-01-01"), ("A", "2025-01-20"), ("A", "2025-03-01"), ("A", "2025-03-10"),

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crmlab.cli import main
+from crmlab.cli.main import main
 from crmlab.engine import connect, order_table
-from crmlab.io import CrmlabInputError, load_orders
-from crmlab.promotion import (analyse_promotion, default_date, parse_date, parse_growth, parse_phases,
+from crmlab.ingest.readers import CrmlabInputError, load_orders
+from crmlab.promotion.plan import (analyse_promotion, default_date, parse_date, parse_growth, parse_phases,
                               promotion_daily, warm_up_list)
 
 D = "2025-11-11"
@@ -214,12 +214,12 @@ def test_daily_series_and_warm_up_list(hand, given):
 
 
 def test_clv_failure_only_drops_the_cross_check(hand, monkeypatch):
-    import crmlab.clv
+    import crmlab.clv.models
 
     def boom(*a, **k):
         raise RuntimeError("no fit today")
 
-    monkeypatch.setattr(crmlab.clv, "fit_clv_models", boom)
+    monkeypatch.setattr(crmlab.clv.models, "fit_clv_models", boom)
     r = analyse_promotion(hand, date=D, growth="new=0,old=0")
     assert r.clv_check == {"error": "RuntimeError: no fit today"}
     assert any("CLV cross-check dropped" in s for s in r.assumptions)

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from crmlab.cli import main
+from crmlab.cli.main import main
 from crmlab.privacy import find_pii
-from crmlab.report import list_notebooks, resolve_type
+from crmlab.report.runner import list_notebooks, resolve_type
 
 
 def test_every_notebook_ran_and_index_lists_them(small_report):
@@ -99,7 +99,7 @@ def test_parameters_typed_as_papermill_does(tmp_path):
 def test_parameter_file_and_p_override(tmp_path):
     import argparse
 
-    from crmlab.cli import _read_params
+    from crmlab.cli.main import _read_params
 
     from pathlib import Path
 

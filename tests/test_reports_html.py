@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crmlab import formatting as fmt
+from crmlab.present import formatting as fmt
 
 REPO = Path(__file__).resolve().parent.parent
 _DATA = re.compile(r"data:[a-z]+/[a-z0-9.+-]+;base64,[A-Za-z0-9+/=\s]+")
@@ -135,7 +135,7 @@ def test_every_page_has_a_viewport_one_stylesheet_and_no_absolute_path(small_rep
     res, root = small_report
     locals_ = {str(small_store), str(small_store.resolve()), str(root), str(root.resolve()), str(REPO),
                str(Path.home())}
-    css = (REPO / "crmlab" / "templates" / "crmlab" / "crmlab.css").read_text(encoding="utf-8")
+    css = (REPO / "crmlab" / "report" / "templates" / "crmlab" / "crmlab.css").read_text(encoding="utf-8")
     marker = css.splitlines()[0]
     for page in [*res.out.glob("*.html"), root / "index.html"]:
         h = page.read_text(encoding="utf-8")

@@ -26,11 +26,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crmlab.io import load_orders
-from crmlab.lifecycle import gap_distribution, gap_percentile, lifecycle_stages, stage_counts, stage_transitions
-from crmlab.repurchase import next_period_repurchase, period_repurchase_rate
-from crmlab.retention import retention_table
-from crmlab.rfm import rfm_scores
+from crmlab.ingest.readers import load_orders
+from crmlab.analyses.lifecycle import gap_distribution, gap_percentile, lifecycle_stages, stage_counts, stage_transitions
+from crmlab.analyses.repurchase import next_period_repurchase, period_repurchase_rate
+from crmlab.analyses.retention import retention_table
+from crmlab.analyses.rfm import rfm_scores
 from conftest import orders_frame, wilson_by_hand
 
 END = "2025-03-31"

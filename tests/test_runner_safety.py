@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from crmlab.cli import main
+from crmlab.cli.main import main
 from crmlab.privacy import PHONE_PATTERN, find_pii, mask_id, mask_ids
-from crmlab.report import INDEX_MARKER, RUN_MARKER
+from crmlab.report.runner import INDEX_MARKER, RUN_MARKER
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -176,7 +176,7 @@ def test_signal_during_run_removes_the_temp_dir(sig, small_store, tmp_path):
     nb = _nb(tmp_path / "nbs" / "01_slow.ipynb", "open('started', 'w').write('x')\nimport time\ntime.sleep(120)")
     root = tmp_path / "reports"
     root.mkdir()
-    p = subprocess.Popen([sys.executable, "-m", "crmlab.cli", "report", str(nb), "--orders",
+    p = subprocess.Popen([sys.executable, "-m", "crmlab.cli.main", "report", str(nb), "--orders",
                           str(small_store / "orders.csv"), "--out", str(root / "run")],
                          stderr=subprocess.PIPE, text=True, cwd=str(tmp_path))
     try:
@@ -341,7 +341,7 @@ def test_mask_id_is_stable_salted_and_never_phone_shaped():
 def test_relative_out_as_make_report_writes_it(small_store, tmp_path, monkeypatch):
     """`make report` passes a relative --out ('reports/{date}'): papermill changes the working
     folder while a notebook runs, so every path the runner keeps must be absolute."""
-    from crmlab.cli import main
+    from crmlab.cli.main import main
 
     monkeypatch.chdir(tmp_path)
     rc = main(["report", "01", "--orders", str(small_store / "orders.csv"), "--out", "reports/{date}"])

@@ -1,6 +1,6 @@
 """Screening in SQL gives exactly what the reference (pandas) screening gives, line by line.
 
-The reference is :func:`crmlab.engine.screening.screen_lines`, whose behaviour the
+The reference is :func:`crmlab.ingest.screening.screen_lines`, whose behaviour the
 bad-input tests pin; the SQL pass types only forms it can type identically and hands the
 rest to the reference. Here both screen the same awkward lines and must agree on every
 reason and every typed value.
@@ -16,8 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from crmlab.engine.screening import screen_lines
-from crmlab.engine.screening_sql import WHITESPACE, screen_export
+from crmlab.ingest.screening import screen_lines
+from crmlab.ingest.screening_sql import WHITESPACE, screen_export
 
 ZONE = "Asia/Shanghai"
 NOW = pd.Timestamp("2026-01-01 00:00:00")

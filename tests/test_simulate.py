@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from crmlab.cli import main
-from crmlab.simulate import StoreSpec, simulate_store
+from crmlab.cli.main import main
+from crmlab.simulate.store import StoreSpec, simulate_store
 
 
 def test_same_seed_gives_byte_identical_files(tmp_path):
@@ -31,7 +31,7 @@ def _raw_paid_orders(store):
 def test_planted_repurchase_rates_by_k(store, store_truth):
     """P(order k+1 within 90 days | k orders) equals truth.json within sampling error.
 
-    Computed here from the raw CSV with plain pandas, independently of crmlab.magic.
+    Computed here from the raw CSV with plain pandas, independently of crmlab.analyses.magic.
     """
     o = _raw_paid_orders(store)
     o["k"] = o.groupby("customer_id").cumcount() + 1

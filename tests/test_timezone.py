@@ -1,4 +1,4 @@
-"""Store time zone (issue #10, part 3) and times outside the run (part 5): crmlab.io, --timezone.
+"""Store time zone (issue #10, part 3) and times outside the run (part 5): crmlab.ingest.readers, --timezone.
 
 Independent expectations come from the definition of the offsets and the IANA rules:
 Asia/Shanghai is UTC+8 all year (no daylight saving since 1991); America/New_York is UTC-5
@@ -11,8 +11,8 @@ import json
 import pandas as pd
 import pytest
 
-from crmlab.cli import main
-from crmlab.io import CrmlabInputError, load_orders, load_sends, parse_observation_end
+from crmlab.cli.main import main
+from crmlab.ingest.readers import CrmlabInputError, load_orders, load_sends, parse_observation_end
 
 
 def _orders(times, amounts=None) -> pd.DataFrame:

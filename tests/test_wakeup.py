@@ -26,12 +26,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from crmlab import formatting as fmt
-from crmlab.clv import wakeup_candidates
-from crmlab.io import load_orders
-from crmlab.lifecycle import lifecycle_stages
-from crmlab.rfm import rfm_scores
-from crmlab.wakeup import RULE, wakeup_list
+from crmlab.present import formatting as fmt
+from crmlab.clv.models import wakeup_candidates
+from crmlab.ingest.readers import load_orders
+from crmlab.analyses.lifecycle import lifecycle_stages
+from crmlab.analyses.rfm import rfm_scores
+from crmlab.analyses.wakeup import RULE, wakeup_list
 from conftest import orders_frame
 
 END = "2025-12-31"

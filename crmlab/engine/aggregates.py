@@ -10,7 +10,7 @@ day, per k, per month, distinct RFM rows).
 * :func:`customer_table`: one row per customer (buyers and potentials);
 * :func:`purchase_days`: paid sales per customer per calendar day (lifetimes' unit).
 
-Kaplan–Meier has one implementation, :func:`crmlab.magic.km_factors` (engine log factors
+Kaplan–Meier has one implementation, :func:`crmlab.analyses.magic.km_factors` (engine log factors
 per group and day, weighted or not) used by the magic curve and the dormancy percentile.
 """
 from __future__ import annotations
@@ -111,9 +111,9 @@ def customer_frame(orders: OrderTable) -> pd.DataFrame:
 def neutralise_strings(expr: ibis.Table) -> ibis.Table:
     """``expr`` with every text column neutralised for spreadsheets, in the engine (DuckDB
     and Spark alike): a value starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
-    return gets a leading ``'`` (:func:`crmlab.spreadsheet.neutralise_cell`); numbers and
+    return gets a leading ``'`` (:func:`crmlab.present.spreadsheet.neutralise_cell`); numbers and
     other text are untouched, nulls stay null."""
-    from crmlab.spreadsheet import FORMULA_LEADS
+    from crmlab.present.spreadsheet import FORMULA_LEADS
 
     cols = []
     for name, typ in expr.schema().items():

@@ -78,7 +78,7 @@ def memory_limit_of(text: str | None) -> str:
     """
     import re
 
-    from crmlab.errors import CrmlabInputError
+    from crmlab.schema import CrmlabInputError
 
     where = "memory_limit" if text is not None else MEMORY_ENV
     text = str(text if text is not None else os.environ.get(MEMORY_ENV) or "60%").strip()
@@ -160,7 +160,7 @@ def master_hosts(master: str) -> list[tuple[str, int]]:
     """
     import re
 
-    from crmlab.errors import CrmlabInputError
+    from crmlab.schema import CrmlabInputError
 
     text = str(master).strip()
     bad = CrmlabInputError(f"--spark-master {text[:80]!r}: expected local[*], local[N], spark://HOST:PORT, yarn or "
@@ -186,7 +186,7 @@ def check_master(master: str | None, timeout: float = MASTER_TIMEOUT) -> None:
     would retry for about a minute and then print a Java stack trace)."""
     import socket
 
-    from crmlab.errors import CrmlabInputError
+    from crmlab.schema import CrmlabInputError
 
     if not master:
         return
@@ -214,7 +214,7 @@ def _start(builder, master: str):
     the connection but never answers would hold the command for a minute or more)."""
     import threading
 
-    from crmlab.errors import CrmlabInputError
+    from crmlab.schema import CrmlabInputError
 
     box: dict = {}
 
@@ -256,7 +256,7 @@ def _spark(spark, spark_master: str | None):
     try:
         from pyspark.sql import SparkSession
     except ImportError:
-        from crmlab.io import CrmlabInputError
+        from crmlab.ingest.readers import CrmlabInputError
 
         raise CrmlabInputError("--engine spark: PySpark is not installed (pip install 'crmlab[spark]'; "
                                "Spark needs Java 17+)") from None
@@ -299,7 +299,7 @@ def connect(engine: str | None = None, *, spark=None, spark_master: str | None =
     >>> connect("duckdb").name
     'duckdb'
     """
-    from crmlab.io import CrmlabInputError
+    from crmlab.ingest.readers import CrmlabInputError
 
     if spark is not None:
         engine = "spark"

@@ -2,7 +2,7 @@
 
 :func:`load` takes whatever the user points at — an export (CSV, Parquet, Excel), a clean
 file crmlab wrote, or a table already in an engine — and returns an :class:`OrderTable`
-and the :class:`~crmlab.io.Ledger` that accounts for every input row.
+and the :class:`~crmlab.ingest.readers.Ledger` that accounts for every input row.
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from crmlab.engine.connection import Engine, get_engine
 from crmlab.engine.sources import OrderTable, order_table, read_clean_ledger
 import pandas as pd
 
-from crmlab.engine.ledger import load_export
-from crmlab.io import DEFAULT_TIMEZONE, CrmlabInputError, Ledger
+from crmlab.ingest.export import load_export
+from crmlab.ingest.readers import DEFAULT_TIMEZONE, CrmlabInputError, Ledger
 
 __all__ = ["load", "ledger_from_dict", "is_engine_table"]
 
@@ -44,14 +44,14 @@ def load(source, engine: str | Engine | None = None, *, columns=None, observatio
     Parameters
     ----------
     source : path, DataFrame, or engine table
-        An export, validated into the engine (:func:`crmlab.engine.ledger.load_export`;
+        An export, validated into the engine (:func:`crmlab.ingest.export.load_export`;
         the keyword arguments ``columns``, ``timezone``, ``decimal``, ``dayfirst``, ``now``
-        are :func:`crmlab.io.load_orders`'); a clean
+        are :func:`crmlab.ingest.readers.load_orders`'); a clean
         Parquet file written by :func:`crmlab.engine.write_clean` (read as it is, with the
         ledger stored in it); ``duckdb:FILE:TABLE`` or ``spark:DB.TABLE`` (a warehouse
         table with the clean columns, trusted: its ledger counts its rows).
     sheet : str, optional
-        The sheet of an Excel workbook (see :func:`crmlab.io.load_orders`).
+        The sheet of an Excel workbook (see :func:`crmlab.ingest.readers.load_orders`).
     observation_end : optional
         A bare date is the end of that day, in the store's time zone.
 

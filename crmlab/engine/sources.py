@@ -8,7 +8,7 @@ orders placed at the same moment (order by ``order_time, line``), and the option
 
 Sources (:func:`order_table`):
 
-* a DataFrame from :func:`crmlab.io.load_orders` (validated, with its ledger);
+* a DataFrame from :func:`crmlab.ingest.readers.load_orders` (validated, with its ledger);
 * a clean Parquet file or directory written by crmlab (:func:`write_clean`), whose
   metadata carries the observation end and the ledger: read directly, not revalidated;
 * ``duckdb:FILE.duckdb:TABLE`` or ``spark:DB.TABLE``: a table already in an engine, with
@@ -23,8 +23,9 @@ from typing import Any
 
 import pandas as pd
 
-from crmlab import io as _io
+from crmlab.ingest import readers as _io
 from crmlab.engine.connection import Engine, get_engine
+from crmlab.settings import DEFAULT, Settings
 
 __all__ = ["OrderTable", "order_table", "write_clean", "read_clean_ledger", "CLEAN_COLUMNS", "OPTIONAL_COLUMNS"]
 
@@ -41,6 +42,9 @@ class OrderTable:
     observation_end: pd.Timestamp
     engine: Engine
     source: str = "<orders>"
+    #: the settings the orders were read under (time zone, currency …): every result computed
+    #: from them carries these as its context
+    settings: Settings = DEFAULT
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -53,7 +57,7 @@ class OrderTable:
         """The same orders seen as of an earlier (or explicit) observation end."""
         if observation_end is None:
             return self
-        from crmlab.io import parse_observation_end
+        from crmlab.ingest.readers import parse_observation_end
 
         return replace(self, observation_end=parse_observation_end(observation_end))
 
@@ -85,7 +89,7 @@ def order_table(orders, engine: str | Engine | None = None, observation_end=None
     ----------
     orders : OrderTable, DataFrame, or str
         An OrderTable (returned as is, or seen as of ``observation_end``); a DataFrame from
-        :func:`crmlab.io.load_orders`; a clean Parquet path written by :func:`write_clean`;
+        :func:`crmlab.ingest.readers.load_orders`; a clean Parquet path written by :func:`write_clean`;
         ``duckdb:FILE:TABLE`` or ``spark:DB.TABLE``.
     observation_end : optional
         Overrides the source's observation end (a bare date is the end of that day).
@@ -106,7 +110,7 @@ def order_table(orders, engine: str | Engine | None = None, observation_end=None
 
 
 def _from_path(spec: str, eng: Engine) -> OrderTable:
-    from crmlab.io import CrmlabInputError
+    from crmlab.ingest.readers import CrmlabInputError
 
     if spec.startswith("duckdb:") or spec.startswith("spark:"):
         kind, _, rest = spec.partition(":")
@@ -157,7 +161,7 @@ def _from_path(spec: str, eng: Engine) -> OrderTable:
 def _check_types(spec: str, table) -> None:
     """An engine table is trusted for its rows, not for its types: text amounts or times
     would fail deep inside an analysis. One line naming the column and its type instead."""
-    from crmlab.io import CrmlabInputError
+    from crmlab.ingest.readers import CrmlabInputError
 
     want = {"order_time": ("timestamp", lambda t: t.is_timestamp()),
             "amount": ("number", lambda t: t.is_numeric()),
@@ -174,7 +178,7 @@ def _check_types(spec: str, table) -> None:
 
 def write_clean(orders, ledger, path: str) -> str:
     """Write validated orders (an :class:`OrderTable`, or a DataFrame from
-    :func:`crmlab.io.load_orders`) as Parquet (unsorted: sorting 10⁸ orders costs more than
+    :func:`crmlab.ingest.readers.load_orders`) as Parquet (unsorted: sorting 10⁸ orders costs more than
     any reader gains; order by ``order_time, line``), with the ledger in its metadata, from
     the engine (DuckDB writes in parallel; Spark's rows are streamed in batches);
     :func:`order_table` reads it back without validating again. Returns ``path``."""

@@ -40,12 +40,12 @@ class SampleSize:
         return asdict(self)
 
     def __repr__(self) -> str:
-        from crmlab.display import sample_size_card
+        from crmlab.present.cards import sample_size_card
 
         return sample_size_card(self).text()
 
     def _repr_html_(self) -> str:
-        from crmlab.display import sample_size_card
+        from crmlab.present.cards import sample_size_card
 
         return sample_size_card(self).html()
 

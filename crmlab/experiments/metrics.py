@@ -18,8 +18,8 @@ from statsmodels.stats.proportion import confint_proportions_2indep
 from crmlab.engine import order_table
 from crmlab.engine.aggregates import ts
 from crmlab.experiments.clocks import holdout_clocks
-from crmlab.io import CrmlabInputError
-from crmlab.sms import sms_segments
+from crmlab.ingest.readers import CrmlabInputError
+from crmlab.experiments.sms import sms_segments
 
 __all__ = ["campaign_outcomes", "arm_table", "compare_proportions", "welch_revenue", "srm_check", "parse_split",
            "control_rows", "holm", "first_order_time", "Z975", "DEFAULT_PRICE_PER_MESSAGE", "HOLDOUT_NAMES"]

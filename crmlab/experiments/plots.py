@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from crmlab.figures import COLORS, pct_axis, style
+from crmlab.present.figures import COLORS, pct_axis, style
 
 __all__ = ["cuped_figure", "monitoring_figure", "response_figure"]
 

@@ -16,7 +16,7 @@ from crmlab.experiments.metrics import (DEFAULT_PRICE_PER_MESSAGE, HOLDOUT_NAMES
                                         compare_proportions, control_rows, first_order_time, holm, parse_split,
                                         srm_check, welch_revenue)
 from crmlab.experiments.monitoring import monitor_experiment
-from crmlab.io import CrmlabInputError
+from crmlab.ingest.readers import CrmlabInputError
 
 __all__ = ["ExperimentResult", "analyse_experiment", "key_findings"]
 
@@ -54,19 +54,19 @@ class ExperimentResult:
     no_verdict_reason: str | None = None
 
     def __repr__(self) -> str:
-        from crmlab.display import experiment_card
+        from crmlab.present.cards import experiment_card
 
         return experiment_card(self).text()
 
     def _repr_html_(self) -> str:
-        from crmlab.display import experiment_card
+        from crmlab.present.cards import experiment_card
 
         return experiment_card(self).html()
 
     def plot(self, ax=None):
         """Each arm's difference in conversion from the control with its 95% interval
-        (:func:`crmlab.figures.forest_plot`); the new Figure, or ``ax`` when given."""
-        from crmlab.figures import forest_plot
+        (:func:`crmlab.present.figures.forest_plot`); the new Figure, or ``ax`` when given."""
+        from crmlab.present.figures import forest_plot
 
         rows = self.comparisons[["diff", "ci_low", "ci_high"]].astype(float)
         return forest_plot(rows.rename(columns={"ci_low": "low", "ci_high": "high"}),

@@ -28,7 +28,7 @@ def planted_campaign(extra: Mapping[str, float], n_per_arm: int = 3000, control_
                      holdout_clock: str = "split", response_weight: bool = True, with_cost: bool = True,
                      control: str = "holdout", campaign_date: str = "2025-03-01",
                      seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Sends (as :func:`crmlab.io.load_sends` returns them), paid orders (the columns an order
+    """Sends (as :func:`crmlab.ingest.readers.load_sends` returns them), paid orders (the columns an order
     table needs; ``attrs["observation_end"]`` = two days after the last window) and the truth.
 
     ``extra``: extra conversion per messaged arm, e.g. ``{"A@10:00": 0.02, "B@10:00": 0.02}``;

@@ -1,0 +1,70 @@
+"""Know the store (the seeds' first step): monthly sales, new vs returning buyers, spread.
+
+Every table is one aggregate in the engine (per month, per status, per region/channel).
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from crmlab.engine import order_table
+from crmlab.engine.aggregates import order_sequence, paid_orders, ts
+from crmlab.ingest.readers import STATUSES
+
+__all__ = ["monthly_overview", "status_summary", "spread"]
+
+
+def monthly_overview(orders, observation_end=None, engine=None) -> pd.DataFrame:
+    """Per calendar month of paid orders.
+
+    Columns: ``orders``, ``buyers``, ``sales``, ``aov`` (sales / orders), ``new_buyers``
+    (first paid order in the month), ``returning_buyers`` (bought before),
+    ``new_sales``, ``returning_sales``, ``returning_buyer_share``, ``returning_sales_share``.
+    The last month is partial when the observation end falls before its last day
+    (``partial`` column; an export that ends on the month's last day covers the month).
+    """
+    o = order_table(orders, engine, observation_end)
+    s = order_sequence(o)
+    month = s.order_time.truncate("M").date()
+    ret = s.first_time.truncate("M").date() < month
+    s = s.mutate(month=month, ret=ret)
+    agg = s.group_by("month").aggregate(
+        orders=s.customer_id.count(), buyers=s.customer_id.nunique(), sales=s.amount.sum(),
+        new_buyers=s.customer_id.nunique(where=~s.ret), returning_buyers=s.customer_id.nunique(where=s.ret),
+        new_sales=s.amount.sum(where=~s.ret).fill_null(0.0), returning_sales=s.amount.sum(where=s.ret).fill_null(0.0))
+    out = o.engine.to_pandas(agg).sort_values("month")
+    out.index = pd.PeriodIndex(pd.to_datetime(out.pop("month")), freq="M", name="month")
+    out = out[["orders", "buyers", "sales", "new_buyers", "returning_buyers", "new_sales", "returning_sales"]]
+    out.insert(3, "aov", out["sales"] / out["orders"])
+    out["returning_buyer_share"] = out["returning_buyers"] / out["buyers"]
+    out["returning_sales_share"] = out["returning_sales"] / out["sales"]
+    end = o.observation_end
+    last = pd.Period(end, "M")
+    out["partial"] = (out.index == last) & (pd.Timestamp(end).normalize() < last.end_time.normalize())
+    return out
+
+
+def status_summary(orders, observation_end=None, engine=None) -> pd.DataFrame:
+    """Orders and amounts by status (paid, unpaid, refunded, cancelled; 拍下/付款/未付款)."""
+    o = order_table(orders, engine, observation_end)
+    t = o.table.filter(o.table.order_time <= ts(o.observation_end))
+    agg = t.group_by("status").aggregate(orders=t.customer_id.count(), amount=t.amount.sum(),
+                                         customers=t.customer_id.nunique())
+    out = o.engine.to_pandas(agg).set_index("status").reindex(list(STATUSES))
+    out = out.fillna({"orders": 0, "amount": 0.0, "customers": 0}).astype({"orders": int, "customers": int})
+    out.index = pd.CategoricalIndex(out.index, categories=list(STATUSES), name="status")
+    out["order_share"] = out["orders"] / out["orders"].sum()
+    return out
+
+
+def spread(orders, by: str, observation_end=None, engine=None) -> pd.DataFrame:
+    """Paid orders, buyers and sales by ``region`` or ``channel`` (largest first)."""
+    o = order_table(orders, engine, observation_end)
+    if not o.has(by) or by not in ("region", "channel", "product", "category"):
+        raise KeyError(f"orders have no column {by!r}")
+    p = paid_orders(o)
+    p = p.filter(p[by].notnull())
+    agg = p.group_by(by).aggregate(orders=p.customer_id.count(), buyers=p.customer_id.nunique(),
+                                   sales=p.amount.sum())
+    out = o.engine.to_pandas(agg).set_index(by)
+    out["sales_share"] = out["sales"] / out["sales"].sum()
+    return out.sort_values(["sales"], ascending=False)

@@ -1,0 +1,232 @@
+"""Cohort retention (留存率): of a cohort's new buyers, the share with a paid order on day N.
+
+Day N counts calendar days from the date of the customer's first paid order (day 0).
+A customer whose day N (or a bracket's last day) is not complete by the observation end
+is left out of that cell: the cell's denominator counts only eligible customers, and a
+cell with none is NaN (drawn blank), never 0.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+import ibis
+
+from crmlab.engine import order_table
+from crmlab.engine.aggregates import paid_orders
+from crmlab.stats.proportion import wilson
+
+__all__ = ["RetentionTable", "retention_table", "cohort_labels"]
+
+ALL = "all cohorts"
+_KINDS = ("exact", "on_or_after", "bracket")
+
+
+@dataclass(frozen=True)
+class RetentionTable:
+    """Retention by cohort and day.
+
+    Attributes
+    ----------
+    rates, eligible, retained : DataFrame
+        Rows cohorts (the last row is ``"all cohorts"``, weighted by eligible customers),
+        columns days (``1``, ``7``, ...) or brackets (``"1-7"``).
+    size : Series
+        New buyers per cohort.
+    kind, cohort : str
+    observation_end : Timestamp
+    engine, timezone : str
+        The engine that computed it and the store time zone in force (shown in the display).
+
+    In a notebook the table shows itself (the latest cohorts, the all-cohorts row and the
+    headline); :meth:`plot` draws it.
+    """
+
+    rates: pd.DataFrame
+    eligible: pd.DataFrame
+    retained: pd.DataFrame
+    size: pd.Series
+    kind: str
+    cohort: str
+    observation_end: pd.Timestamp
+    engine: str | None = field(default=None, compare=False)
+    timezone: str | None = field(default=None, compare=False)
+
+    def _card(self):
+        from crmlab.present.cards import retention_card
+
+        return retention_card(self)
+
+    def headline(self) -> str:
+        """The one-line finding: day-30 retention of all cohorts (or the last observable day)."""
+        return self._card().finding
+
+    def __repr__(self) -> str:
+        return self._card().text()
+
+    def _repr_html_(self) -> str:
+        return self._card().html()
+
+    def plot(self, ax=None, kind: str = "curves", **kw):
+        """Draw the table: ``kind="curves"`` (:func:`crmlab.present.figures.retention_curves`) or
+        ``"heatmap"`` (:func:`crmlab.present.figures.retention_heatmap`); keyword arguments go to the
+        figure function. Returns the new Figure, or ``ax`` when given."""
+        from crmlab.present import figures
+
+        if kind not in ("curves", "heatmap"):
+            raise ValueError(f"kind must be 'curves' or 'heatmap', not {kind!r}")
+        draw = figures.retention_curves if kind == "curves" else figures.retention_heatmap
+        return draw(self, ax=ax, **kw)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long format: cohort, day, size, eligible, retained, rate, ci_low, ci_high."""
+        e = self.eligible.stack().rename("eligible")
+        r = self.retained.stack().rename("retained")
+        df = pd.concat([e, r], axis=1)
+        df.index.names = ["cohort", "day"]
+        df = df.reset_index()
+        df["size"] = df["cohort"].map(self.size)
+        df["rate"] = np.where(df["eligible"] > 0, df["retained"] / df["eligible"].where(df["eligible"] > 0), np.nan)
+        df["ci_low"], df["ci_high"] = wilson(df["retained"], df["eligible"])
+        return df[["cohort", "day", "size", "eligible", "retained", "rate", "ci_low", "ci_high"]]
+
+    def to_dict(self) -> dict:
+        """The CLI's JSON: observation_end, kind, cohorts[{cohort, size, days{N: {rate, eligible, retained}}}]."""
+        cohorts = []
+        for c in self.rates.index:
+            days = {}
+            for d in self.rates.columns:
+                r = self.rates.at[c, d]
+                days[str(d)] = {"rate": None if pd.isna(r) else float(r), "eligible": int(self.eligible.at[c, d]),
+                                "retained": int(self.retained.at[c, d])}
+            cohorts.append({"cohort": str(c), "size": int(self.size[c]), "days": days})
+        return {"observation_end": str(self.observation_end), "kind": self.kind, "cohort_by": self.cohort,
+                "cohorts": cohorts}
+
+
+def cohort_labels(keys: pd.Series, by: str) -> pd.Series:
+    """Readable cohort label from the engine's cohort key (the first order's date, week
+    start, month start, or first channel)."""
+    if by == "day":
+        return pd.to_datetime(keys).dt.strftime("%Y-%m-%d")
+    if by == "week":
+        return pd.to_datetime(keys).dt.strftime("%Y-%m-%d (week)")
+    if by == "month":
+        return pd.to_datetime(keys).dt.strftime("%Y-%m")
+    return keys.astype(str)
+
+
+def _cohort_key(first_time, by: str, first_channel=None):
+    if by == "day":
+        return first_time.date()
+    if by == "week":  # weeks start on Monday (ISO), in every engine
+        return first_time.truncate("W").date()
+    if by == "month":
+        return first_time.truncate("M").date()
+    if by == "channel":
+        if first_channel is None:
+            raise ValueError("cohort='channel' needs a 'channel' column in the orders")
+        return first_channel.fill_null("(none)")
+    raise ValueError(f"cohort must be day, week, month or channel, not {by!r}")
+
+
+def _first_orders(o, cohort: str) -> ibis.Table:
+    """Per customer: the first paid order's time (and, for channel cohorts, its channel: the
+    file's first among orders at that moment). Aggregates and joins, no window over the
+    orders (a window over 10⁸ orders does not spill in DuckDB)."""
+    p = paid_orders(o)
+    first = p.group_by("customer_id").aggregate(first_time=p.order_time.min())
+    if cohort == "channel" and o.has("channel"):
+        at = p.join(first, [p.customer_id == first.customer_id, p.order_time == first.first_time])
+        ch = at.group_by("customer_id").aggregate(first_channel=at.channel.argmin(at.line))
+        first = first.join(ch, "customer_id")
+    return first
+
+
+def _days_after_first(o, first: ibis.Table) -> ibis.Table:
+    """Each paid order's ``day``: whole calendar days after the customer's first order's date."""
+    p = paid_orders(o)
+    j = p.join(first, "customer_id")
+    return j.select("customer_id", day=j.order_time.date().delta(j.first_time.date(), unit="day"))
+
+
+def _label(d) -> object:
+    return f"{d[0]}-{d[1]}" if isinstance(d, tuple) else int(d)
+
+
+def retention_table(orders: pd.DataFrame, cohort: str = "month", days: Sequence = (1, 3, 7, 14, 30, 60, 90),
+                    kind: str = "exact", observation_end=None, engine=None) -> RetentionTable:
+    """Cohort retention with censoring.
+
+    Parameters
+    ----------
+    orders : OrderTable or DataFrame
+        An :class:`crmlab.engine.OrderTable`, or orders from :func:`crmlab.ingest.readers.load_orders`.
+    cohort : {"day", "week", "month", "channel"}
+        Grouping of customers by their first paid order.
+    days : sequence of int, or of (start, end) pairs for ``kind="bracket"``
+    kind : {"exact", "on_or_after", "bracket"}
+        ``exact``: a paid order on day N; ``on_or_after``: on day N or later (observed up
+        to the observation end); ``bracket``: a paid order on a day inside [start, end].
+    observation_end : optional
+        Defaults to the loader's.
+    engine : str or Engine, optional
+        Where a DataFrame is scanned (default: :func:`crmlab.engine.get_engine`).
+
+    Returns
+    -------
+    RetentionTable
+    """
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {_KINDS}, not {kind!r}")
+    if kind == "bracket":
+        days = [tuple(int(x) for x in d) for d in days]
+        if any(a > b or a < 1 for a, b in days):
+            raise ValueError("brackets are (start, end) with 1 <= start <= end")
+    else:
+        days = [int(d) for d in days]
+        if any(d < 1 for d in days):
+            raise ValueError("days must be >= 1 (day 0 is the first order itself)")
+    o = order_table(orders, engine, observation_end)
+    end = o.observation_end
+    # the last complete calendar day: day D is observed when end >= D 23:59:59.999999
+    last_full = ((end + pd.Timedelta(microseconds=1)).normalize() - pd.Timedelta(days=1)).date()
+    first = _first_orders(o, cohort)
+    days_after = _days_after_first(o, first)
+    per = {"max_day": days_after.day.max()}
+    for i, d in enumerate(days):
+        if kind == "exact":
+            per[f"h{i}"] = (days_after.day == d).cast("int64").max()
+        elif kind == "bracket":
+            per[f"h{i}"] = days_after.day.between(d[0], d[1]).cast("int64").max()
+    cust = days_after.group_by("customer_id").aggregate(**per)
+    key = _cohort_key(first.first_time, cohort, first.first_channel if "first_channel" in first.columns else None)
+    first = first.select("customer_id", key=key,
+                         observed=ibis.literal(last_full, type="date").delta(first.first_time.date(), unit="day"))
+    cust = cust.join(first, "customer_id")
+    agg = {"size": cust.customer_id.count()}
+    for i, d in enumerate(days):
+        last_needed = d[1] if isinstance(d, tuple) else d
+        eligible = cust.observed >= last_needed
+        hit = (cust.max_day >= d) if kind == "on_or_after" else (cust[f"h{i}"] == 1)
+        agg[f"e{i}"] = eligible.cast("int64").sum()
+        agg[f"r{i}"] = (eligible & hit).cast("int64").sum()
+    small = o.engine.to_pandas(cust.group_by("key").aggregate(**agg)).sort_values("key")
+    if cohort == "channel":
+        small = small.sort_values(["size", "key"], ascending=[False, True], kind="stable")
+    idx = pd.Index(cohort_labels(small["key"], cohort).to_numpy(), name="cohort")
+    E = pd.DataFrame({_label(d): small[f"e{i}"].to_numpy() for i, d in enumerate(days)}, index=idx)
+    R = pd.DataFrame({_label(d): small[f"r{i}"].to_numpy() for i, d in enumerate(days)}, index=idx)
+    size = pd.Series(small["size"].to_numpy(), index=idx)
+    E.loc[ALL] = E.sum()
+    R.loc[ALL] = R.sum()
+    size.loc[ALL] = size.sum()
+    E.index.name = R.index.name = size.index.name = "cohort"
+    rates = R / E.where(E > 0)
+    from crmlab.present.cards import run_settings
+
+    return RetentionTable(rates.astype(float), E.astype(int), R.astype(int), size.astype(int), kind, cohort, end,
+                          **run_settings(o))

@@ -1,0 +1,158 @@
+"""The wake-up list (唤醒名单): one rule for every report.
+
+**Who is on it**: dormant customers (lifecycle stage ``dormant`` 休眠 — past the dormancy
+threshold, not yet lost; :func:`crmlab.analyses.lifecycle.lifecycle_stages`) whose RFM spend score
+is 4 or 5 (``M >= 4``: the top 40% of buyers by paid sales; :func:`crmlab.analyses.rfm.rfm_scores`).
+Membership uses the stages and the spend score only, so notebook 02 (no CLV model) and
+notebook 04 (with it) list the same customers.
+
+**What the CLV model adds** (``values``, notebook 04): each customer's P(alive) and CLV as
+columns, "likely still a customer" in the reason when P(alive) is above ``p_alive_cutoff``,
+and the order: by expected CLV, highest first. Without it the list is ordered by paid sales.
+
+``reason`` says in plain words why each row is there, e.g. ``top 20% by spend (M=5)`` or
+``top 40% by spend (M=4); likely still a customer (P(alive) 72%), CLV ¥310``.
+
+The frame keeps real customer ids (the CSV lists for operations); reports show it through
+:func:`crmlab.report.notebook.table`, which masks them.
+
+:func:`wakeup_table` is the list without CLV values as an engine expression (from
+:func:`crmlab.analyses.lifecycle.stage_table`): write it with
+:func:`crmlab.engine.aggregates.write_rows` on a store too big for a pandas frame per customer.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from crmlab.present import formatting as fmt
+
+__all__ = ["wakeup_list", "wakeup_table", "MIN_SPEND_SCORE", "P_ALIVE_CUTOFF", "RULE"]
+
+#: the lowest RFM spend score (M, 1–5) on the list
+MIN_SPEND_SCORE = 4
+#: P(alive) above this reads "likely still a customer"
+P_ALIVE_CUTOFF = 0.5
+#: the rule in one sentence (the glossary's entry, :data:`crmlab.present.formatting.GLOSSARY`)
+RULE = fmt.GLOSSARY["wake-up"][2]
+
+_SPEND = {5: "top 20% by spend (M=5)", 4: "top 40% by spend (M=4)"}
+_CLV_COLS = ("p_alive", "clv", "clv_low", "clv_high", "frequency", "monetary_value")
+
+
+def _spend_scores(stages: pd.DataFrame, bins: int = 5) -> pd.Series:
+    """The RFM spend score M of every buyer from the stages' paid sales: the same quantile
+    score as :func:`crmlab.analyses.rfm.rfm_scores` (both from the engine's customer frame)."""
+    from crmlab.analyses.rfm import _quantile_score
+
+    buyers = stages.loc[stages["paid_orders"] > 0, "sales"].astype(float)
+    if buyers.empty:
+        return pd.Series(dtype="int64", name="M")
+    return _quantile_score(buyers, bins, True).rename("M")
+
+
+def _spend_reason(m) -> str:
+    m = int(m)
+    return _SPEND.get(m, f"spend score M={m}")
+
+
+def wakeup_list(stages: pd.DataFrame, scores: pd.DataFrame | None = None, values: pd.DataFrame | None = None,
+                min_spend_score: int = MIN_SPEND_SCORE, p_alive_cutoff: float = P_ALIVE_CUTOFF) -> pd.DataFrame:
+    """The wake-up list: dormant customers with a spend score of ``min_spend_score`` or more.
+
+    Parameters
+    ----------
+    stages : DataFrame
+        :func:`~crmlab.analyses.lifecycle.lifecycle_stages` (indexed by customer id).
+    scores : DataFrame, optional
+        :func:`~crmlab.analyses.rfm.rfm_scores` of the same orders and date (``R``, ``F``, ``M``,
+        ``segment``); without it ``M`` is computed from ``stages["sales"]`` the same way
+        (quintiles of paid sales among buyers) and ``R``/``F`` are not shown.
+    values : DataFrame, optional
+        Per-customer CLV (:attr:`ClvResult.values <crmlab.clv.pipeline.ClvResult>`:
+        ``p_alive``, ``clv``, ``clv_low``, ``clv_high``, ...). Adds those columns, the
+        "likely still a customer" reason and the order by CLV; it never changes who is listed.
+    min_spend_score : int
+        The lowest M on the list (default 4: the top two fifths).
+    p_alive_cutoff : float
+        P(alive) above this is "likely still a customer".
+
+    Returns
+    -------
+    DataFrame indexed by customer_id (real ids): ``paid_orders``, ``sales``,
+    ``days_since_last``, ``R``, ``F``, ``M``, ``rfm`` (with ``scores``), the CLV columns
+    (with ``values``) and ``reason``; ordered by ``clv`` (with ``values``), else by ``sales``,
+    highest first. ``attrs``: ``rule``, ``likely_alive`` (rows above the cutoff, or None).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> stages = pd.DataFrame({"stage": ["dormant", "dormant", "new"], "paid_orders": [3, 1, 1],
+    ...                        "sales": [900.0, 20.0, 500.0], "days_since_last": [120, 200, 10]},
+    ...                       index=pd.Index(["a", "b", "c"], name="customer_id"))
+    >>> wakeup_list(stages, min_spend_score=3)["reason"].to_dict()
+    {'a': 'top 20% by spend (M=5)'}
+    """
+    st = stages.copy()
+    st.index = st.index.astype(str)
+    if scores is not None:
+        sc = scores.copy()
+        sc.index = sc.index.astype(str)
+        keep = [c for c in ("R", "F", "M", "segment") if c in sc.columns]
+        sc = sc[keep].rename(columns={"segment": "rfm"})
+    else:
+        sc = _spend_scores(st).to_frame()
+    dormant = st[st["stage"] == "dormant"]
+    m = sc["M"].reindex(dormant.index)
+    on = dormant.index[(m >= min_spend_score).to_numpy()]
+    cols = [c for c in ("paid_orders", "sales", "days_since_last") if c in st.columns]
+    out = st.loc[on, cols].join(sc.loc[on])
+    out["M"] = out["M"].astype("int64")
+    reason = out["M"].map(_spend_reason)
+    likely = None
+    if values is not None:
+        v = values.copy()
+        v.index = v.index.astype(str)
+        vc = [c for c in _CLV_COLS if c in v.columns]
+        out = out.join(v[vc], how="left")
+        pa = out["p_alive"] if "p_alive" in out else pd.Series(np.nan, index=out.index)
+        clv = out["clv"] if "clv" in out else pd.Series(np.nan, index=out.index)
+        alive = (pa > p_alive_cutoff).to_numpy()
+        likely = int(alive.sum())
+        extra = [f"; likely still a customer (P(alive) {fmt.pct(p, 0)})" + (
+            f", CLV {fmt.money(c)}" if not fmt.is_missing(c) else "") if a else ""
+                 for a, p, c in zip(alive, pa, clv)]
+        reason = reason + pd.Series(extra, index=out.index)
+        out = out.assign(_clv=clv.fillna(-np.inf), _pa=pa.fillna(-np.inf)).sort_values(
+            ["_clv", "_pa", "sales"], ascending=False, kind="mergesort").drop(columns=["_clv", "_pa"])
+        reason = reason.reindex(out.index)
+    else:
+        out = out.sort_values("sales", ascending=False, kind="mergesort")
+        reason = reason.reindex(out.index)
+    out["reason"] = reason
+    out.index.name = "customer_id"
+    out.attrs.update(rule=RULE, min_spend_score=min_spend_score, p_alive_cutoff=p_alive_cutoff,
+                     likely_alive=likely)
+    return out
+
+
+def wakeup_table(orders, as_of=None, rule: str = "ladder", min_spend_score: int = MIN_SPEND_SCORE, engine=None,
+                 **stage_kw):
+    """:func:`wakeup_list` without CLV values, as an engine expression (an Ibis table).
+
+    The same rows, columns (``customer_id``, ``paid_orders``, ``sales``,
+    ``days_since_last``, ``R``, ``F``, ``M``, ``rfm``, ``reason``) and order (paid sales,
+    highest first; ties by customer id) as ``wakeup_list(lifecycle_stages(...),
+    rfm_scores(...))``, evaluated in the engine; ``stage_kw`` go to
+    :func:`crmlab.analyses.lifecycle.stage_table` (``ladder``, ``lost_days``, the rule's own)."""
+    import ibis
+
+    from crmlab.analyses.lifecycle import stage_table
+
+    st = stage_table(orders, as_of, rule, engine=engine, **stage_kw)
+    w = st.filter((st.stage == "dormant") & (st.M >= min_spend_score))
+    reason = ibis.cases(*[(w.M == k, v) for k, v in _SPEND.items()],
+                        else_=ibis.literal("spend score M=") + w.M.cast("string"))
+    w = w.select("customer_id", "paid_orders", "sales", "days_since_last", "R", "F", "M", rfm=w.segment,
+                 reason=reason)
+    return w.order_by([ibis.desc("sales"), "customer_id"])

@@ -1,0 +1,1 @@
+"""The ``crmlab`` command line."""

@@ -1,0 +1,1 @@
+"""Customer lifetime value: buy-till-you-die models, their likelihoods, the pipeline."""

@@ -1,0 +1,1 @@
+"""Reading a store's exports: values, screening, the ledger, the readers."""

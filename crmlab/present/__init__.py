@@ -1,0 +1,1 @@
+"""Presentation primitives: the one formatter, result cards, figures, safe CSV lists."""

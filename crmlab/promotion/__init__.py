@@ -1,0 +1,1 @@
+"""Big promotions (大促): the season calendar, the plan and the review."""

@@ -1,0 +1,1 @@
+"""The report layer: notebook helpers, the HTML export, the papermill runner."""

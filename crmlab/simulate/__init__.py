@@ -1,0 +1,1 @@
+"""A simulated store with planted truth."""

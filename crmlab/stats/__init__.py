@@ -1,0 +1,1 @@
+"""Statistics with no crmlab imports above them: proportions and their intervals."""
