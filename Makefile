@@ -6,12 +6,12 @@ CRMLAB := $(VENV)/bin/crmlab
 SAMPLE := data/sample
 OUT    ?= reports/{date}
 
-.PHONY: install report test lab sample bench mutate clean screenshots
+.PHONY: install report test lab sample bench mutate clean screenshots docs
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,spark]'
+	$(PY) -m pip install --quiet -e '.[test,spark,docs]'
 	$(PY) -m ipykernel install --sys-prefix --name crmlab --display-name "crmlab (Python 3)" >/dev/null
 	touch $@
 
@@ -45,6 +45,12 @@ screenshots:
 	      && echo "$(RUN)/screenshots/$$b-$$w.png" || echo "make screenshots: $$b at $$w px failed"; \
 	  done; \
 	done
+
+# `make docs`: the documentation site (MkDocs + mkdocstrings, mkdocs.yml) into site/, strict:
+# a warning (a broken link, a missing page, a docstring mkdocstrings cannot read) fails it.
+# `make test` builds it too (tests/test_docs.py).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 lab: install
 	$(VENV)/bin/jupyter lab notebooks/

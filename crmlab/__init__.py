@@ -25,12 +25,13 @@ the magic number (:func:`repurchase_curve`, :func:`magic_number`), customers
 :class:`CrmlabInputError`. Names resolve on first use, so ``import crmlab`` loads neither
 the engine (Ibis, DuckDB) nor the statistics (statsmodels, SciPy).
 
-Layers, top to bottom: :mod:`crmlab.ingest.readers` (loading, validation, the ledger) ->
-:mod:`crmlab.engine` (orders in DuckDB or Spark via Ibis; the shared aggregates) -> analyses
-(:mod:`~crmlab.analyses.retention`, :mod:`~crmlab.analyses.repurchase`, :mod:`~crmlab.analyses.lifecycle`,
-:mod:`~crmlab.analyses.rfm`, :mod:`~crmlab.analyses.magic`, :mod:`~crmlab.clv.models`, :mod:`~crmlab.experiments`)
--> :mod:`crmlab.present.figures` and :mod:`crmlab.present.cards` -> notebooks -> :mod:`crmlab.report.runner`
-(the papermill runner).
+Layers, bottom to top (a module imports only its own layer or below; ``tests/test_architecture.py``):
+:mod:`crmlab.schema`, :mod:`crmlab.settings`, :mod:`crmlab.privacy` -> :mod:`crmlab.present` (the one
+formatter, the Result base, charts) -> :mod:`crmlab.ingest` and :mod:`crmlab.engine` -> :mod:`crmlab.stats`
+-> the analyses (:mod:`crmlab.analyses`, :mod:`crmlab.clv`, :mod:`crmlab.experiments`,
+:mod:`crmlab.promotion`, :mod:`crmlab.simulate`) -> :mod:`crmlab.report` (notebook helpers, HTML, the
+papermill runner; the notebooks and templates are package data) -> :mod:`crmlab.api`, :mod:`crmlab.cli`
+and this package.
 """
 from crmlab._version import __version__
 

@@ -13,6 +13,17 @@ from crmlab.simulate.store import write_sample
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+@pytest.fixture(autouse=True)
+def _session_settings():
+    """Each test starts from the session settings it found and leaves them so: a test that
+    calls ``set_currency("$")`` or ``set_timezone(...)`` does not change the next test's."""
+    from crmlab import settings
+
+    saved = settings.current()
+    yield
+    settings.use(saved)
+
+
 @pytest.fixture(scope="session")
 def small_store(tmp_path_factory) -> Path:
     """3,000 customers, seed 1: fast enough for the report runner tests."""

@@ -37,15 +37,11 @@ def shop(tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _settings():
-    """Every test starts and ends with the default time zone and no notebook engine."""
-    from crmlab.engine.connection import _default
-
-    saved = dict(_default)
+    """Every test starts and ends with the default time zone (the session's settings, the
+    engine among them, are restored by tests/conftest.py)."""
     crmlab.set_timezone(None)
     yield
     crmlab.set_timezone(None)
-    _default.clear()
-    _default.update(saved)
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +165,7 @@ def test_set_engine_takes_a_spark_session(monkeypatch):
         seen.update(engine=engine, **kw)
         return "engine"
 
-    monkeypatch.setattr("crmlab.engine.set_engine", fake)
+    monkeypatch.setattr("crmlab.engine.connection.set_engine", fake)
 
     class SparkSession:  # what a notebook's `spark` looks like to crmlab
         sparkContext = None
@@ -198,8 +194,10 @@ class _Html(html.parser.HTMLParser):
 
 
 def _headline(name: str, r) -> list[str]:
-    """The numbers each display must show."""
-    from crmlab.present.cards import pct
+    """The numbers each display must show, written from the definitions (a share as a percent
+    with one decimal, money with the store's default currency ¥ and thousands separators)."""
+    def pct(x, digits=1):
+        return f"{100 * float(x):.{digits}f}%"
 
     if name == "retention":
         return [pct(r.rates.at["all cohorts", 30]), f"{int(r.eligible.at['all cohorts', 30]):,}"]

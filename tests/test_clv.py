@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from scipy.stats import chisquare, mannwhitneyu
 
+from crmlab.clv import expectations as ex
 from crmlab.clv import likelihoods as lk
 from crmlab.cli.main import main
 from crmlab.clv.models import (LABELS, ClvFitError, FittedModel, choose_model, clv_pipeline, customer_value, fit_clv_models,
@@ -271,10 +272,10 @@ def test_expectations_equal_lifetimes(cdnow_money, cdnow_fits):
         th = m.params_.to_numpy(float)
         # same closed forms (BG/MBG): 1e-10; Pareto/NBD: quadrature vs lifetimes' hyp2f1: 1e-7
         rtol = 1e-7 if name == "pareto_nbd" else 1e-10
-        np.testing.assert_allclose(lk.p_alive(name, th, x, tx, T), ref.conditional_probability_alive(x, tx, T),
+        np.testing.assert_allclose(ex.p_alive(name, th, x, tx, T), ref.conditional_probability_alive(x, tx, T),
                                    rtol=rtol)
         for t in (1.0, 39.0):
-            np.testing.assert_allclose(lk.expected_purchases(name, th, t, x, tx, T),
+            np.testing.assert_allclose(ex.expected_purchases(name, th, t, x, tx, T),
                                        ref.conditional_expected_number_of_purchases_up_to_time(t, x, tx, T), rtol=rtol)
         v = customer_value(d, m, gg, horizon_months=12, discount_rate=0.01, margin=1.0)
         theirs = _lifetimes_fitter(gg).customer_lifetime_value(ref, d["frequency"], d["recency"], d["T"],
@@ -284,7 +285,7 @@ def test_expectations_equal_lifetimes(cdnow_money, cdnow_fits):
         assert v.attrs["total"] == pytest.approx(float(theirs.sum()), rel=rtol)
         assert (0 <= v["clv_low"]).all() and (v["clv_low"] <= v["clv"]).all() and (v["clv"] <= v["clv_high"]).all()
     # BG/NBD keeps every one-time buyer alive (model property)
-    bg = lk.p_alive("bgnbd", cdnow_fits["bgnbd"].params_.to_numpy(), x, tx, T)
+    bg = ex.p_alive("bgnbd", cdnow_fits["bgnbd"].params_.to_numpy(), x, tx, T)
     assert (bg[x == 0] == 1).all()
 
 
@@ -293,7 +294,7 @@ def test_pmf_of_repeat_purchases_equals_lifetimes(cdnow_fits):
         f = _lifetimes_fitter(m)
         th = m.params_.to_numpy(float)
         for t in (5.0, 39.0, 78.0):
-            p = lk.pmf_repeat(name, th, [t], 6)[0]
+            p = ex.pmf_repeat(name, th, [t], 6)[0]
             assert p.sum() == pytest.approx(1.0, abs=1e-12)
             for n in range(6):
                 ref = (f.conditional_probability_of_n_purchases_up_to_time(n, t, 0, 0, 0) if name == "pareto_nbd"
@@ -432,7 +433,7 @@ def test_simulated_store_pipeline_choice_p_alive_and_spend(store, store_orders):
 
 
 def test_bgnbd_chosen_takes_p_alive_from_a_model_with_one_time_dropout(small_store, monkeypatch):
-    import crmlab.clv.pipeline as cp
+    import crmlab.clv.holdout as cp
 
     monkeypatch.setattr(cp, "choose_model", lambda m, band=0.1: ("bgnbd", "forced for the test", True))
     o, _ = load_orders(small_store / "orders.csv")
@@ -498,7 +499,7 @@ def test_cli_model_fits_only_that_and_margin_says_profit(small_store, capsys):
 
 
 def test_notebook_and_cli_run_the_same_pipeline():
-    nb = json.loads(open(os.path.join(os.path.dirname(__file__), "..", "notebooks", "04_clv.ipynb"),
+    nb = json.loads(open(os.path.join(os.path.dirname(__file__), "..", "crmlab", "report", "notebooks", "04_clv.ipynb"),
                          encoding="utf-8").read())
     code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     assert "clv_pipeline(" in code and "fit_clv_models(" not in code and "holdout_comparison(" not in code

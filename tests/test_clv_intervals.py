@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from scipy.stats import binom, norm
 
+from crmlab.clv import expectations as ex
 from crmlab.clv import likelihoods as lk
 from crmlab.clv.models import clv_pipeline, customer_value, fit_clv_models, fit_gamma_gamma, holdout_comparison
 from crmlab.ingest.readers import load_orders
@@ -31,8 +32,8 @@ def _planted_clv_total(summary: pd.DataFrame, truth: dict) -> float:
     expectation with the planted values (equal to lifetimes' customer_lifetime_value to 1e-10:
     tests/test_clv.py::test_expectations_equal_lifetimes; lifetimes' own is 40× slower here)."""
     x, tx, T, m = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T", "monetary_value"))
-    purchases = lk.discounted_purchases("bgnbd", [truth[k] for k in ("r", "alpha", "a", "b")], x, tx, T, "W", 12, 0.01)
-    spend = lk.gg_expected_spend([truth[k] for k in ("p", "q", "v")], x, m)
+    purchases = ex.discounted_purchases("bgnbd", [truth[k] for k in ("r", "alpha", "a", "b")], x, tx, T, "W", 12, 0.01)
+    spend = ex.gg_expected_spend([truth[k] for k in ("p", "q", "v")], x, m)
     return float(purchases @ spend)
 
 
@@ -81,7 +82,7 @@ def test_purchase_noise_simulation_matches_lifetimes_expectations():
     rng = np.random.default_rng(0)
     for name, m in fits.items():
         th = m.params_.to_numpy(float)
-        sims = lk.simulate_paths(name, th, rows.x, rows.tx, rows.T, [10.0, 39.0], 400, rng)
+        sims = ex.simulate_paths(name, th, rows.x, rows.tx, rows.T, [10.0, 39.0], 400, rng)
         tot = np.einsum("r,krw->kw", rows.w, sims)  # 400 replicate store totals at 10 and 39 weeks
         f = m.fitter
         for j, t in enumerate((10.0, 39.0)):

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crmlab.engine import connect, order_table, write_clean
+from crmlab.engine.connection import connect
+from crmlab.engine.sources import order_table, write_clean
 from crmlab.engine.aggregates import customer_frame, order_sequence, write_rows
 from crmlab.ingest.readers import load_orders
 from crmlab.analyses.lifecycle import (STAGE_CN, STAGES, gap_percentile, lifecycle_counts, lifecycle_stages, stage_counts,
@@ -296,7 +297,7 @@ def test_cli_lifecycle_writes_every_customers_stage(small_store, tmp_path, capsy
 def test_counts_state_the_dormancy_threshold(small_store):
     """The threshold ``crmlab lifecycle --json`` reports is the one :func:`dormancy_threshold`
     gives each buyer: the ladder's fixed step (90 days by default) or the gap percentile."""
-    from crmlab.engine import load
+    from crmlab.engine.loading import load
     from crmlab.analyses.lifecycle import LADDER, dormancy_threshold
 
     o, _ = load(str(small_store / "orders.csv"))

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from crmlab.clv.models import rfm_summary
-from crmlab.engine import connect, order_table, read_clean_ledger, write_clean
+from crmlab.engine.connection import connect
+from crmlab.engine.sources import order_table, read_clean_ledger, write_clean
 from crmlab.engine.aggregates import customer_frame
 from crmlab.experiments.analysis import campaign_outcomes
 from crmlab.ingest.readers import load_orders, load_sends
@@ -132,7 +133,7 @@ def test_validation_in_spark_equals_duckdb(fixture, small_store, duck, spark):
     whichever engine validates; the bad fixture exercises every exclusion reason."""
     from pathlib import Path
 
-    from crmlab.engine import load
+    from crmlab.engine.loading import load
 
     src = small_store / "orders.csv" if fixture == "small" else Path(__file__).parent / "fixtures" / "orders_bad.csv"
     (a, la), (b, lb) = load(str(src), duck, now="2026-01-01"), load(str(src), spark, now="2026-01-01")

@@ -21,7 +21,7 @@ def _spec(req: str) -> str:
 def test_environment_yml_lists_the_same_packages_as_pyproject():
     py = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = py["optional-dependencies"]
-    want = {_spec(r.split(";")[0]) for r in py["dependencies"] + extras["test"] + extras["spark"]}
+    want = {_spec(r.split(";")[0]) for r in py["dependencies"] + extras["test"] + extras["spark"] + extras["docs"]}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     have = set()
     for d in env["dependencies"]:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from crmlab.engine import order_table
+from crmlab.engine.sources import order_table
 from crmlab.experiments.analysis import analyse_experiment
 from crmlab.experiments.monitoring import cs_rho, daily_panel, sequence_bounds
 from crmlab.experiments.synthetic import planted_campaign

@@ -1,6 +1,6 @@
 """Issue 22 (class 7, silently wrong numbers), the experiment part: an SMS experiment the data
 cannot carry gets NO verdict, says why, and shows the counts it has, without a warning or a
-traceback. The rule is crmlab.experiments.decision.verdict_preconditions (module doc there):
+traceback. The rule is crmlab.experiments.preconditions.verdict_preconditions (module doc there):
 a holdout, something delivered in every messaged arm, orders covering the windows, and at
 least 5 expected buyers and non-buyers per arm and its holdout (Cochran; R's prop.test warns
 below it).

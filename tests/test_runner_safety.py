@@ -298,15 +298,17 @@ def phone_id_run(small_store, tmp_path_factory):
 
 
 def test_phone_shaped_customer_ids_leave_no_trace_in_any_artefact(phone_id_run):
+    """Issue 23 (left from 22): the ledger's notice makes the notebooks mask the ids in the lists
+    they write (``mask_ids``), so 02 runs instead of being withheld for personal data."""
     rc, _, root = phone_id_run
-    assert rc == 1
+    assert rc == 0
     assert PHONE_PATTERN.search("13800000001")
     for f in _artefacts(root):
         assert find_pii(f.read_text(encoding="utf-8", errors="replace")) == [], f
     run = json.loads((root / "run" / "run.json").read_text())
     st = {r["name"]: r for r in run["reports"]}
-    assert st["02_retention_repurchase"]["status"] == "failed" and st["02_retention_repurchase"]["ok"] is False
-    assert "personal data" in st["02_retention_repurchase"]["error"]
+    assert st["02_retention_repurchase"]["status"] == "ok" and st["02_retention_repurchase"]["error"] is None
+    assert (root / "run" / "wakeup_list.csv").is_file()  # written, with masked ids
 
 
 def test_no_absolute_local_path_in_any_artefact(phone_id_run, small_store, tmp_path, capfd):

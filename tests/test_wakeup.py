@@ -26,6 +26,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from crmlab import settings
 from crmlab.present import formatting as fmt
 from crmlab.clv.models import wakeup_candidates
 from crmlab.ingest.readers import load_orders
@@ -58,8 +59,11 @@ def hand():
 
 
 @pytest.fixture(autouse=True)
-def _yuan(monkeypatch):
-    monkeypatch.setattr(fmt, "_CURRENCY", ["¥"])
+def _yuan():
+    before = settings.current()
+    settings.use(settings.DEFAULT)  # the session's currency: ¥
+    yield
+    settings.use(before)
 
 
 def test_the_fixture_is_what_the_docstring_says(hand):
@@ -98,6 +102,13 @@ def test_clv_evidence_enriches_and_reorders_but_never_changes_who_is_listed(hand
     w2 = wakeup_list(stages, scores, values, p_alive_cutoff=0.4)
     assert list(w2.index) == ["c", "a"] and w2.at["c", "reason"] == C_REASON + (
         "; likely still a customer (P(alive) 50%), CLV ¥520")
+
+
+def test_the_clv_in_the_reason_is_in_the_currency_of_the_given_settings(hand):
+    stages, scores, values = hand
+    w = wakeup_list(stages, scores, values, settings=settings.Settings(currency="£"))
+    assert w.at["a", "reason"] == "top 20% by spend (M=5); likely still a customer (P(alive) 72%), CLV £310"
+    assert "¥" not in "".join(w["reason"])
 
 
 def test_a_customer_without_clv_values_stays_on_the_list_after_those_with(hand):

@@ -1,1 +1,2 @@
-"""The analyses of a store's orders: retention, repurchase, lifecycle, RFM, magic number."""
+"""The analyses of a store's orders: retention, repurchase, the repurchase curve and the magic
+number, lifecycle, RFM, the wake-up list and the overview."""

@@ -44,9 +44,9 @@ import pandas as pd
 
 import ibis
 
-from crmlab.engine import order_table
+from crmlab.engine.sources import order_table
 from crmlab.engine.aggregates import customer_table, day_number, double, order_sequence
-from crmlab.analyses.magic import km_factors, km_survival
+from crmlab.stats.survival import km_factors, km_survival
 from crmlab.analyses.rfm import _score_exprs, segment_expr
 
 __all__ = ["lifecycle_stages", "stage_table", "lifecycle_counts", "stage_transitions", "dormancy_threshold",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from crmlab.engine import order_table
+from crmlab.engine.sources import order_table
 from crmlab.engine.aggregates import order_sequence, paid_orders, ts
 from crmlab.ingest.readers import STATUSES
 

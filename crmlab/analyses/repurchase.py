@@ -7,7 +7,7 @@
   who buy this month) and 次季度复购率 (of last quarter's buyers, the share who buy this
   quarter).
 * The X-order repurchase rate (of customers with X orders, the share who place order
-  X+1) is :func:`crmlab.analyses.magic.repurchase_curve`: one implementation, censoring-aware.
+  X+1) is :func:`crmlab.analyses.curve.repurchase_curve`: one implementation, censoring-aware.
 
 A period that the observation end cuts short is censored: its rate is NaN (its buyers
 have not had the whole period), never a low number.
@@ -19,7 +19,7 @@ import pandas as pd
 
 import ibis
 
-from crmlab.engine import order_table
+from crmlab.engine.sources import order_table
 from crmlab.engine.aggregates import paid_orders
 from crmlab.stats.proportion import rate_frame
 

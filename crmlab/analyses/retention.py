@@ -7,7 +7,7 @@ cell with none is NaN (drawn blank), never 0.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Sequence
 
 import numpy as np
@@ -15,8 +15,12 @@ import pandas as pd
 
 import ibis
 
-from crmlab.engine import order_table
+from crmlab.engine.sources import order_table
 from crmlab.engine.aggregates import paid_orders
+from crmlab.present import figures
+from crmlab.present.formatting import MISSING, number, pct
+from crmlab.present.result import Card, Result, result
+from crmlab.settings import Settings, current
 from crmlab.stats.proportion import wilson
 
 __all__ = ["RetentionTable", "retention_table", "cohort_labels"]
@@ -25,8 +29,12 @@ ALL = "all cohorts"
 _KINDS = ("exact", "on_or_after", "bracket")
 
 
-@dataclass(frozen=True)
-class RetentionTable:
+_KIND_WORDS = {"exact": "a paid order on that day", "on_or_after": "a paid order on that day or later",
+               "bracket": "a paid order within those days"}
+
+
+@result
+class RetentionTable(Result):
     """Retention by cohort and day.
 
     Attributes
@@ -38,8 +46,10 @@ class RetentionTable:
         New buyers per cohort.
     kind, cohort : str
     observation_end : Timestamp
+    settings : Settings
+        The context it was computed under (the orders' engine, store time zone, currency).
     engine, timezone : str
-        The engine that computed it and the store time zone in force (shown in the display).
+        The engine that computed it and the store time zone (from ``settings``).
 
     In a notebook the table shows itself (the latest cohorts, the all-cohorts row and the
     headline); :meth:`plot` draws it.
@@ -52,30 +62,47 @@ class RetentionTable:
     kind: str
     cohort: str
     observation_end: pd.Timestamp
-    engine: str | None = field(default=None, compare=False)
-    timezone: str | None = field(default=None, compare=False)
+    settings: Settings = field(default_factory=current, compare=False)
 
-    def _card(self):
-        from crmlab.present.cards import retention_card
+    @property
+    def engine(self) -> str:
+        """The engine that computed the table."""
+        return self.context.engine
 
-        return retention_card(self)
+    @property
+    def timezone(self) -> str:
+        """The store time zone of the orders."""
+        return self.context.timezone
 
-    def headline(self) -> str:
-        """The one-line finding: day-30 retention of all cohorts (or the last observable day)."""
-        return self._card().finding
+    def _key_day(self):
+        """The headline day: day 30 when there is one, else the last day with eligible customers."""
+        elig = self.eligible.loc[ALL]
+        if 30 in self.rates.columns and elig[30] > 0:
+            return 30
+        ok = [c for c in self.rates.columns if elig[c] > 0]
+        return ok[-1] if ok else self.rates.columns[-1]
 
-    def __repr__(self) -> str:
-        return self._card().text()
-
-    def _repr_html_(self) -> str:
-        return self._card().html()
+    def _card(self, last: int = 6) -> Card:
+        d = self._key_day()
+        n = int(self.eligible.at[ALL, d])
+        label = f"days {d}" if isinstance(d, str) else f"day-{d}"
+        finding = (f"{label} retention {pct(self.rates.at[ALL, d])} of {n:,} eligible new buyers "
+                   f"(all cohorts; {_KIND_WORDS.get(self.kind, self.kind)})")
+        cohorts = [c for c in self.rates.index if c != ALL]
+        rows = cohorts[-last:] + [ALL]
+        tab = self.rates.loc[rows].apply(lambda col: col.map(pct))
+        tab.columns = [f"day {c}" if not isinstance(c, str) else f"days {c}" for c in self.rates.columns]
+        tab.insert(0, "new buyers", self.size.loc[rows].map(number))
+        cap = (f"the latest {min(last, len(cohorts))} of {len(cohorts)} cohorts by {self.cohort}; {MISSING} : not "
+               "yet observable (censored), never 0")
+        return Card("RetentionTable", f"cohort retention by {self.cohort} ({self.kind})", finding, tab, cap,
+                    settings=self.footer(self.observation_end),
+                    hint=".plot() curves, .plot(kind='heatmap'); .to_frame(): every cell with its interval")
 
     def plot(self, ax=None, kind: str = "curves", **kw):
         """Draw the table: ``kind="curves"`` (:func:`crmlab.present.figures.retention_curves`) or
         ``"heatmap"`` (:func:`crmlab.present.figures.retention_heatmap`); keyword arguments go to the
         figure function. Returns the new Figure, or ``ax`` when given."""
-        from crmlab.present import figures
-
         if kind not in ("curves", "heatmap"):
             raise ValueError(f"kind must be 'curves' or 'heatmap', not {kind!r}")
         draw = figures.retention_curves if kind == "curves" else figures.retention_heatmap
@@ -93,14 +120,15 @@ class RetentionTable:
         df["ci_low"], df["ci_high"] = wilson(df["retained"], df["eligible"])
         return df[["cohort", "day", "size", "eligible", "retained", "rate", "ci_low", "ci_high"]]
 
-    def to_dict(self) -> dict:
-        """The CLI's JSON: observation_end, kind, cohorts[{cohort, size, days{N: {rate, eligible, retained}}}]."""
+    def _as_dict(self) -> dict:
+        """The CLI's JSON (:meth:`to_dict`): observation_end, kind, cohort_by,
+        cohorts[{cohort, size, days{N: {rate, eligible, retained}}}]."""
         cohorts = []
         for c in self.rates.index:
             days = {}
             for d in self.rates.columns:
                 r = self.rates.at[c, d]
-                days[str(d)] = {"rate": None if pd.isna(r) else float(r), "eligible": int(self.eligible.at[c, d]),
+                days[str(d)] = {"rate": r, "eligible": int(self.eligible.at[c, d]),
                                 "retained": int(self.retained.at[c, d])}
             cohorts.append({"cohort": str(c), "size": int(self.size[c]), "days": days})
         return {"observation_end": str(self.observation_end), "kind": self.kind, "cohort_by": self.cohort,
@@ -164,7 +192,7 @@ def retention_table(orders: pd.DataFrame, cohort: str = "month", days: Sequence 
     Parameters
     ----------
     orders : OrderTable or DataFrame
-        An :class:`crmlab.engine.OrderTable`, or orders from :func:`crmlab.ingest.readers.load_orders`.
+        An :class:`crmlab.engine.sources.OrderTable`, or orders from :func:`crmlab.ingest.readers.load_orders`.
     cohort : {"day", "week", "month", "channel"}
         Grouping of customers by their first paid order.
     days : sequence of int, or of (start, end) pairs for ``kind="bracket"``
@@ -174,23 +202,39 @@ def retention_table(orders: pd.DataFrame, cohort: str = "month", days: Sequence 
     observation_end : optional
         Defaults to the loader's.
     engine : str or Engine, optional
-        Where a DataFrame is scanned (default: :func:`crmlab.engine.get_engine`).
+        Where a DataFrame is scanned (default: :func:`crmlab.engine.connection.get_engine`).
 
     Returns
     -------
     RetentionTable
     """
+    days = _checked_days(days, kind)
+    o = order_table(orders, engine, observation_end)
+    end = o.observation_end
+    small = _cohort_counts(o, cohort, days, kind)
+    E, R, size = _tables(small, cohort, days)
+    rates = R / E.where(E > 0)
+    return RetentionTable(rates.astype(float), E.astype(int), R.astype(int), size.astype(int), kind, cohort, end,
+                          o.settings)
+
+
+def _checked_days(days: Sequence, kind: str) -> list:
+    """``days`` as ints (or (start, end) pairs for brackets), checked."""
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {_KINDS}, not {kind!r}")
     if kind == "bracket":
         days = [tuple(int(x) for x in d) for d in days]
         if any(a > b or a < 1 for a, b in days):
             raise ValueError("brackets are (start, end) with 1 <= start <= end")
-    else:
-        days = [int(d) for d in days]
-        if any(d < 1 for d in days):
-            raise ValueError("days must be >= 1 (day 0 is the first order itself)")
-    o = order_table(orders, engine, observation_end)
+        return days
+    days = [int(d) for d in days]
+    if any(d < 1 for d in days):
+        raise ValueError("days must be >= 1 (day 0 is the first order itself)")
+    return days
+
+
+def _cohort_counts(o, cohort: str, days: list, kind: str) -> pd.DataFrame:
+    """Per cohort key, in the engine: ``size`` and per day i eligible ``e{i}`` and retained ``r{i}``."""
     end = o.observation_end
     # the last complete calendar day: day D is observed when end >= D 23:59:59.999999
     last_full = ((end + pd.Timedelta(microseconds=1)).normalize() - pd.Timedelta(days=1)).date()
@@ -217,6 +261,11 @@ def retention_table(orders: pd.DataFrame, cohort: str = "month", days: Sequence 
     small = o.engine.to_pandas(cust.group_by("key").aggregate(**agg)).sort_values("key")
     if cohort == "channel":
         small = small.sort_values(["size", "key"], ascending=[False, True], kind="stable")
+    return small
+
+
+def _tables(small: pd.DataFrame, cohort: str, days: list) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Eligible, retained (cohorts × days) and size per cohort, with the all-cohorts row."""
     idx = pd.Index(cohort_labels(small["key"], cohort).to_numpy(), name="cohort")
     E = pd.DataFrame({_label(d): small[f"e{i}"].to_numpy() for i, d in enumerate(days)}, index=idx)
     R = pd.DataFrame({_label(d): small[f"r{i}"].to_numpy() for i, d in enumerate(days)}, index=idx)
@@ -225,8 +274,4 @@ def retention_table(orders: pd.DataFrame, cohort: str = "month", days: Sequence 
     R.loc[ALL] = R.sum()
     size.loc[ALL] = size.sum()
     E.index.name = R.index.name = size.index.name = "cohort"
-    rates = R / E.where(E > 0)
-    from crmlab.present.cards import run_settings
-
-    return RetentionTable(rates.astype(float), E.astype(int), R.astype(int), size.astype(int), kind, cohort, end,
-                          **run_settings(o))
+    return E, R, size

@@ -44,7 +44,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from crmlab.engine import order_table
+from crmlab.engine.sources import order_table
 from crmlab.engine.aggregates import customer_table, double
 
 __all__ = ["rfm_scores", "rfm_table", "rfm_cut_points", "rfm_segments", "segment_summary", "SEGMENTS"]

@@ -22,10 +22,14 @@ The frame keeps real customer ids (the CSV lists for operations); reports show i
 """
 from __future__ import annotations
 
+import ibis
 import numpy as np
 import pandas as pd
 
+from crmlab.analyses.lifecycle import stage_table
+from crmlab.analyses.rfm import _quantile_score
 from crmlab.present import formatting as fmt
+from crmlab.settings import Settings
 
 __all__ = ["wakeup_list", "wakeup_table", "MIN_SPEND_SCORE", "P_ALIVE_CUTOFF", "RULE"]
 
@@ -43,8 +47,6 @@ _CLV_COLS = ("p_alive", "clv", "clv_low", "clv_high", "frequency", "monetary_val
 def _spend_scores(stages: pd.DataFrame, bins: int = 5) -> pd.Series:
     """The RFM spend score M of every buyer from the stages' paid sales: the same quantile
     score as :func:`crmlab.analyses.rfm.rfm_scores` (both from the engine's customer frame)."""
-    from crmlab.analyses.rfm import _quantile_score
-
     buyers = stages.loc[stages["paid_orders"] > 0, "sales"].astype(float)
     if buyers.empty:
         return pd.Series(dtype="int64", name="M")
@@ -57,7 +59,8 @@ def _spend_reason(m) -> str:
 
 
 def wakeup_list(stages: pd.DataFrame, scores: pd.DataFrame | None = None, values: pd.DataFrame | None = None,
-                min_spend_score: int = MIN_SPEND_SCORE, p_alive_cutoff: float = P_ALIVE_CUTOFF) -> pd.DataFrame:
+                min_spend_score: int = MIN_SPEND_SCORE, p_alive_cutoff: float = P_ALIVE_CUTOFF,
+                settings: Settings | None = None) -> pd.DataFrame:
     """The wake-up list: dormant customers with a spend score of ``min_spend_score`` or more.
 
     Parameters
@@ -76,6 +79,9 @@ def wakeup_list(stages: pd.DataFrame, scores: pd.DataFrame | None = None, values
         The lowest M on the list (default 4: the top two fifths).
     p_alive_cutoff : float
         P(alive) above this is "likely still a customer".
+    settings : Settings, optional
+        The context whose currency the reason's CLV is written in (default: the session's;
+        pass the CLV result's ``settings``).
 
     Returns
     -------
@@ -95,45 +101,52 @@ def wakeup_list(stages: pd.DataFrame, scores: pd.DataFrame | None = None, values
     """
     st = stages.copy()
     st.index = st.index.astype(str)
-    if scores is not None:
-        sc = scores.copy()
-        sc.index = sc.index.astype(str)
-        keep = [c for c in ("R", "F", "M", "segment") if c in sc.columns]
-        sc = sc[keep].rename(columns={"segment": "rfm"})
-    else:
-        sc = _spend_scores(st).to_frame()
-    dormant = st[st["stage"] == "dormant"]
-    m = sc["M"].reindex(dormant.index)
-    on = dormant.index[(m >= min_spend_score).to_numpy()]
+    sc = _score_frame(st, scores)
+    dormant = st.index[(st["stage"] == "dormant").to_numpy()]
+    on = dormant[(sc["M"].reindex(dormant) >= min_spend_score).to_numpy()]
     cols = [c for c in ("paid_orders", "sales", "days_since_last") if c in st.columns]
     out = st.loc[on, cols].join(sc.loc[on])
     out["M"] = out["M"].astype("int64")
-    reason = out["M"].map(_spend_reason)
-    likely = None
+    reason, likely = out["M"].map(_spend_reason), None
     if values is not None:
-        v = values.copy()
-        v.index = v.index.astype(str)
-        vc = [c for c in _CLV_COLS if c in v.columns]
-        out = out.join(v[vc], how="left")
-        pa = out["p_alive"] if "p_alive" in out else pd.Series(np.nan, index=out.index)
-        clv = out["clv"] if "clv" in out else pd.Series(np.nan, index=out.index)
-        alive = (pa > p_alive_cutoff).to_numpy()
-        likely = int(alive.sum())
-        extra = [f"; likely still a customer (P(alive) {fmt.pct(p, 0)})" + (
-            f", CLV {fmt.money(c)}" if not fmt.is_missing(c) else "") if a else ""
-                 for a, p, c in zip(alive, pa, clv)]
-        reason = reason + pd.Series(extra, index=out.index)
-        out = out.assign(_clv=clv.fillna(-np.inf), _pa=pa.fillna(-np.inf)).sort_values(
-            ["_clv", "_pa", "sales"], ascending=False, kind="mergesort").drop(columns=["_clv", "_pa"])
-        reason = reason.reindex(out.index)
+        out, reason, likely = _with_values(out, reason, values, p_alive_cutoff, fmt.Formatter(settings))
     else:
         out = out.sort_values("sales", ascending=False, kind="mergesort")
-        reason = reason.reindex(out.index)
-    out["reason"] = reason
+    out["reason"] = reason.reindex(out.index)
     out.index.name = "customer_id"
     out.attrs.update(rule=RULE, min_spend_score=min_spend_score, p_alive_cutoff=p_alive_cutoff,
                      likely_alive=likely)
     return out
+
+
+def _score_frame(st: pd.DataFrame, scores: pd.DataFrame | None) -> pd.DataFrame:
+    """``R``, ``F``, ``M``, ``rfm`` from ``scores`` (ids as text), else ``M`` from the stages' sales."""
+    if scores is None:
+        return _spend_scores(st).to_frame()
+    sc = scores.copy()
+    sc.index = sc.index.astype(str)
+    keep = [c for c in ("R", "F", "M", "segment") if c in sc.columns]
+    return sc[keep].rename(columns={"segment": "rfm"})
+
+
+def _with_values(out: pd.DataFrame, reason: pd.Series, values: pd.DataFrame, p_alive_cutoff: float,
+                 f: fmt.Formatter) -> tuple[pd.DataFrame, pd.Series, int]:
+    """The list with the CLV columns, the "likely still a customer" reason and the order by
+    CLV; the number of rows above the P(alive) cutoff."""
+    v = values.copy()
+    v.index = v.index.astype(str)
+    vc = [c for c in _CLV_COLS if c in v.columns]
+    out = out.join(v[vc], how="left")
+    pa = out["p_alive"] if "p_alive" in out else pd.Series(np.nan, index=out.index)
+    clv = out["clv"] if "clv" in out else pd.Series(np.nan, index=out.index)
+    alive = (pa > p_alive_cutoff).to_numpy()
+    extra = [f"; likely still a customer (P(alive) {fmt.pct(p, 0)})" + (
+        f", CLV {f.money(c)}" if not fmt.is_missing(c) else "") if a else ""
+             for a, p, c in zip(alive, pa, clv)]
+    reason = reason + pd.Series(extra, index=out.index)
+    out = out.assign(_clv=clv.fillna(-np.inf), _pa=pa.fillna(-np.inf)).sort_values(
+        ["_clv", "_pa", "sales"], ascending=False, kind="mergesort").drop(columns=["_clv", "_pa"])
+    return out, reason.reindex(out.index), int(alive.sum())
 
 
 def wakeup_table(orders, as_of=None, rule: str = "ladder", min_spend_score: int = MIN_SPEND_SCORE, engine=None,
@@ -145,10 +158,6 @@ def wakeup_table(orders, as_of=None, rule: str = "ladder", min_spend_score: int 
     highest first; ties by customer id) as ``wakeup_list(lifecycle_stages(...),
     rfm_scores(...))``, evaluated in the engine; ``stage_kw`` go to
     :func:`crmlab.analyses.lifecycle.stage_table` (``ladder``, ``lost_days``, the rule's own)."""
-    import ibis
-
-    from crmlab.analyses.lifecycle import stage_table
-
     st = stage_table(orders, as_of, rule, engine=engine, **stage_kw)
     w = st.filter((st.stage == "dormant") & (st.M >= min_spend_score))
     reason = ibis.cases(*[(w.M == k, v) for k, v in _SPEND.items()],

@@ -16,9 +16,9 @@ from __future__ import annotations
 import ibis
 import pandas as pd
 
-from crmlab.engine import OrderTable, order_table
+from crmlab.engine.sources import OrderTable, order_table
 from crmlab.engine.aggregates import day_number, paid_orders, purchase_days, ts
-from crmlab.ingest.readers import parse_observation_end
+from crmlab.ingest.values import parse_observation_end
 
 __all__ = ["summary_table", "rfm_rows", "TIME_UNITS"]
 
@@ -55,7 +55,8 @@ def summary_table(orders, time_unit: str = "D", observation_end=None, calibratio
     end = o.observation_end
     if calibration_end is None:
         return _per_customer(purchase_days(o), day_number(end), unit), o
-    cal = parse_observation_end(calibration_end)
+    # store-local: a time with an offset is read in the orders' own time zone; a Timestamp stays itself
+    cal = parse_observation_end(calibration_end, o.settings.timezone, "calibration_end")
     if cal >= end:
         raise ValueError(f"calibration_end {cal} must be before the observation end {end}")
     s = _per_customer(purchase_days(o, cal), day_number(cal), unit)

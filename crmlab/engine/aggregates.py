@@ -21,6 +21,7 @@ import ibis
 import pandas as pd
 
 from crmlab.engine.sources import OrderTable
+from crmlab.present.spreadsheet import FORMULA_LEADS
 
 __all__ = ["ts", "paid_orders", "order_sequence", "customer_table", "customer_frame", "purchase_days",
            "day_number", "double", "write_rows", "neutralise_strings"]
@@ -113,8 +114,6 @@ def neutralise_strings(expr: ibis.Table) -> ibis.Table:
     and Spark alike): a value starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
     return gets a leading ``'`` (:func:`crmlab.present.spreadsheet.neutralise_cell`); numbers and
     other text are untouched, nulls stay null."""
-    from crmlab.present.spreadsheet import FORMULA_LEADS
-
     cols = []
     for name, typ in expr.schema().items():
         c = expr[name]

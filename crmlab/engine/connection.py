@@ -4,6 +4,11 @@ Every scan of the order table in crmlab is an Ibis expression; the backend is ch
 the edge (the CLI's ``--engine``, a notebook's ``engine`` parameter, ``CRMLAB_ENGINE``)
 and only small aggregates come back to pandas.
 
+The default engine is the session's (:func:`crmlab.settings.current`: ``engine``,
+``spark_master``, ``memory_limit``); :func:`set_engine` changes it, :func:`get_engine` never
+does. ``CRMLAB_ENGINE`` and ``CRMLAB_MEMORY_LIMIT`` remain a fallback read while the session
+keeps the default (the CLI and the report runner set them for the kernels they start).
+
 ``duckdb``
     In-process, with ``threads`` = the machine's cores, a memory limit (default 60% of
     RAM) and a temporary directory so big jobs spill to disk instead of failing.
@@ -15,17 +20,27 @@ and only small aggregates come back to pandas.
 """
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
+import re
+import shutil
+import socket
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["ENGINES", "Engine", "connect", "set_engine", "get_engine", "current_engine"]
+from crmlab.schema import CrmlabInputError
+from crmlab.settings import DEFAULT, ENGINES, configure, current
 
-ENGINES = ("duckdb", "spark")
+__all__ = ["ENGINES", "Engine", "connect", "set_engine", "get_engine", "current_engine", "default_engine_name",
+           "ENGINE_ENV", "MEMORY_ENV"]
+
+#: environment variable naming the engine while the session keeps the default (the CLI's fallback)
+ENGINE_ENV = "CRMLAB_ENGINE"
 _names = itertools.count()
 
 
@@ -69,17 +84,15 @@ MIN_MEMORY_MB = 64
 
 def memory_limit_of(text: str | None) -> str:
     """``"600MB"``, ``"4GB"``, ``"1.5GiB"`` as DuckDB reads them, ``"40%"`` as that share of
-    RAM; None: ``$CRMLAB_MEMORY_LIMIT``, else 60% of RAM.
+    RAM; None: the session's ``memory_limit`` setting, else ``$CRMLAB_MEMORY_LIMIT``, else 60% of RAM.
 
     Raises
     ------
     CrmlabInputError
         Anything else (naming the variable when the value came from it).
     """
-    import re
-
-    from crmlab.schema import CrmlabInputError
-
+    if text is None and current().memory_limit is not None:
+        text = current().memory_limit
     where = "memory_limit" if text is not None else MEMORY_ENV
     text = str(text if text is not None else os.environ.get(MEMORY_ENV) or "60%").strip()
     m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(%|[KMGT]i?B)", text, flags=re.I)
@@ -99,9 +112,6 @@ def memory_limit_of(text: str | None) -> str:
 def _spill_folder() -> str:
     """A spill folder of this process's own (two processes sharing one would overwrite each
     other's temporary files), removed when the process ends."""
-    import atexit
-    import shutil
-
     base = os.path.join(tempfile.gettempdir(), "crmlab-duckdb-spill")
     os.makedirs(base, exist_ok=True)
     folder = tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=base)
@@ -158,10 +168,6 @@ def master_hosts(master: str) -> list[tuple[str, int]]:
         A URL that is none of ``local``, ``local[N]``, ``local[*]``, ``spark://HOST:PORT[,HOST:PORT]``,
         ``yarn``, ``k8s://[https://]HOST:PORT``, ``mesos://HOST:PORT``.
     """
-    import re
-
-    from crmlab.schema import CrmlabInputError
-
     text = str(master).strip()
     bad = CrmlabInputError(f"--spark-master {text[:80]!r}: expected local[*], local[N], spark://HOST:PORT, yarn or "
                            "k8s://HOST:PORT")
@@ -184,10 +190,6 @@ def master_hosts(master: str) -> list[tuple[str, int]]:
 def check_master(master: str | None, timeout: float = MASTER_TIMEOUT) -> None:
     """Fail fast on an unreachable Spark master: a short TCP connect to its host:port (Spark
     would retry for about a minute and then print a Java stack trace)."""
-    import socket
-
-    from crmlab.schema import CrmlabInputError
-
     if not master:
         return
     hosts = master_hosts(master)
@@ -212,10 +214,6 @@ SPARK_START_TIMEOUT = float(os.environ.get("CRMLAB_SPARK_START_TIMEOUT", "20"))
 def _start(builder, master: str):
     """``builder.getOrCreate()`` bounded by :data:`SPARK_START_TIMEOUT` (a master that accepts
     the connection but never answers would hold the command for a minute or more)."""
-    import threading
-
-    from crmlab.schema import CrmlabInputError
-
     box: dict = {}
 
     def run():
@@ -256,8 +254,6 @@ def _spark(spark, spark_master: str | None):
     try:
         from pyspark.sql import SparkSession
     except ImportError:
-        from crmlab.ingest.readers import CrmlabInputError
-
         raise CrmlabInputError("--engine spark: PySpark is not installed (pip install 'crmlab[spark]'; "
                                "Spark needs Java 17+)") from None
     if spark is None:
@@ -278,10 +274,20 @@ def _spark(spark, spark_master: str | None):
     return ibis.pyspark.connect(spark)
 
 
+def default_engine_name() -> str:
+    """The session's engine (:func:`crmlab.settings.current`); while it is the default,
+    ``$CRMLAB_ENGINE`` when set."""
+    name = current().engine
+    if name == DEFAULT.engine:
+        name = os.environ.get(ENGINE_ENV) or name
+    return name
+
+
 def connect(engine: str | None = None, *, spark=None, spark_master: str | None = None,
             memory_limit: str | None = None, temp_directory: str | None = None,
             threads: int | None = None) -> Engine:
-    """Connect to ``engine`` (default ``CRMLAB_ENGINE`` or ``"duckdb"``).
+    """Connect to ``engine`` (default: the session's, :func:`default_engine_name`): the one
+    place an engine name becomes an engine.
 
     Parameters
     ----------
@@ -289,54 +295,61 @@ def connect(engine: str | None = None, *, spark=None, spark_master: str | None =
     spark : pyspark.sql.SparkSession, optional
         Use this session (implies ``engine="spark"``).
     spark_master : str, optional
-        Master URL for a session crmlab starts (default ``local[*]``).
+        Master URL for a session crmlab starts (default: the session's ``spark_master``,
+        else ``local[*]``).
     memory_limit, temp_directory, threads
-        DuckDB settings (defaults: 60% of RAM, a spill folder under the temp dir, all cores).
+        DuckDB settings (defaults: the session's ``memory_limit``, else 60% of RAM; a spill
+        folder under the temp dir; all cores).
+
+    Returns
+    -------
+    Engine
+        A new connection (the session's default is :func:`get_engine`'s).
 
     Examples
     --------
-    >>> from crmlab.engine import connect
+    >>> from crmlab.engine.connection import connect
     >>> connect("duckdb").name
     'duckdb'
     """
-    from crmlab.ingest.readers import CrmlabInputError
-
     if spark is not None:
         engine = "spark"
-    engine = (engine or os.environ.get("CRMLAB_ENGINE") or "duckdb").strip().lower()
+    engine = str(engine or default_engine_name()).strip().lower()
     if engine not in ENGINES:
         raise CrmlabInputError(f"--engine: choose from {', '.join(ENGINES)}, not {engine!r}")
     if engine == "duckdb":
         return Engine("duckdb", _duckdb(memory_limit, temp_directory, threads))
-    return Engine("spark", _spark(spark, spark_master))
+    return Engine("spark", _spark(spark, spark_master or current().spark_master))
 
 
-_default: dict[str, Engine] = {}
+#: connections made by :func:`set_engine` and :func:`get_engine`, by engine name (a cache of
+#: open connections, not a setting: which one is the default is the session's ``engine``)
+_connections: dict[str, Engine] = {}
 
 
 def set_engine(engine: str | Engine | None = None, **kw) -> Engine:
-    """Choose the engine once (e.g. at the top of a notebook); analyses use it by default."""
+    """Choose the session's engine once (e.g. at the top of a notebook): ``engine`` (a name,
+    or an :class:`Engine`) becomes the default every analysis uses; ``spark_master`` and
+    ``memory_limit`` are kept in the session's settings too. Returns the engine."""
     e = engine if isinstance(engine, Engine) else connect(engine, **kw)
-    _default["engine"] = e
+    _connections[e.name] = e
+    configure(engine=e.name, spark_master=kw.get("spark_master"), memory_limit=kw.get("memory_limit"))
     return e
 
 
 def current_engine() -> Engine | None:
-    """The engine chosen by :func:`set_engine` (or connected by a first analysis), or None:
-    never connects (for showing the notebook's settings)."""
-    return _default.get("engine")
+    """The session's engine if it is connected already, else None: never connects (for
+    showing the notebook's settings)."""
+    return _connections.get(default_engine_name())
 
 
 def get_engine(engine: str | Engine | None = None) -> Engine:
-    """``engine`` itself, a new connection by name, or the default set by :func:`set_engine`
-    (connected on first use from ``CRMLAB_ENGINE``, else DuckDB)."""
+    """``engine`` itself; by name, that engine's connection (made on first use, then kept);
+    ``None``: the session's engine. The session's default engine is never changed: that is
+    :func:`set_engine`'s job."""
     if isinstance(engine, Engine):
         return engine
-    if engine is not None:
-        cur = _default.get("engine")
-        if cur is not None and cur.name == engine:
-            return cur
-        return set_engine(engine)
-    if "engine" not in _default:
-        set_engine(None)
-    return _default["engine"]
+    name = str(engine or default_engine_name()).strip().lower()
+    if name not in _connections:
+        _connections[name] = connect(name)
+    return _connections[name]

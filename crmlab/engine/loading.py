@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import os
 
-from crmlab.engine.connection import Engine, get_engine
-from crmlab.engine.sources import OrderTable, order_table, read_clean_ledger
 import pandas as pd
 
-from crmlab.ingest.export import load_export
-from crmlab.ingest.readers import DEFAULT_TIMEZONE, CrmlabInputError, Ledger
+from crmlab.engine.connection import Engine, get_engine
+from crmlab.engine.sources import OrderTable, order_table, read_clean_ledger
+# the module, not the name: ``crmlab.engine`` re-exports :func:`load`, so importing
+# crmlab.ingest.export first runs this module while export is still half-made
+from crmlab.ingest import export as _export
+from crmlab.ingest.ledger import Ledger
+from crmlab.ingest.values import DEFAULT_TIMEZONE
+from crmlab.schema import CrmlabInputError
 
 __all__ = ["load", "ledger_from_dict", "is_engine_table"]
 
@@ -47,7 +51,7 @@ def load(source, engine: str | Engine | None = None, *, columns=None, observatio
         An export, validated into the engine (:func:`crmlab.ingest.export.load_export`;
         the keyword arguments ``columns``, ``timezone``, ``decimal``, ``dayfirst``, ``now``
         are :func:`crmlab.ingest.readers.load_orders`'); a clean
-        Parquet file written by :func:`crmlab.engine.write_clean` (read as it is, with the
+        Parquet file written by :func:`crmlab.engine.sources.write_clean` (read as it is, with the
         ledger stored in it); ``duckdb:FILE:TABLE`` or ``spark:DB.TABLE`` (a warehouse
         table with the clean columns, trusted: its ledger counts its rows).
     sheet : str, optional
@@ -57,7 +61,7 @@ def load(source, engine: str | Engine | None = None, *, columns=None, observatio
 
     Examples
     --------
-    >>> from crmlab.engine import load  # doctest: +SKIP
+    >>> from crmlab.engine.loading import load  # doctest: +SKIP
     >>> orders, ledger = load("data/sample/orders.csv")  # doctest: +SKIP
     """
     if source is None:
@@ -65,19 +69,24 @@ def load(source, engine: str | Engine | None = None, *, columns=None, observatio
                                "got None)")
     eng = get_engine(engine)
     if isinstance(source, OrderTable):
-        return source.until(observation_end), Ledger(file=source.source, input_rows=0)
+        return source.until(observation_end), Ledger(file=source.source, input_rows=0, settings=source.settings)
     if is_engine_table(source):
         o = order_table(source, eng, observation_end)
         n = int(eng.to_pandas(o.table.count().name("n").as_table())["n"].iloc[0])
-        led = Ledger(file=source, input_rows=n)
+        led = Ledger(file=source, input_rows=n, settings=o.settings)
         led.orders = n
         led.observation_end = o.observation_end
         return o, led
     if isinstance(source, (str, os.PathLike)) and str(source).endswith((".parquet", ".pq")) and \
             os.path.isfile(source) and (meta := read_clean_ledger(str(source))) is not None:
+        o = order_table(str(source), eng, observation_end)
         led = ledger_from_dict(meta)
-        return order_table(str(source), eng, observation_end), led
+        led.settings = o.settings
+        return o, led
     if isinstance(source, pd.DataFrame) and {"line", "status"} <= set(source.columns):
-        return order_table(source, eng, observation_end), Ledger(file="<DataFrame>", input_rows=len(source))
-    return load_export(source, eng, columns=columns, observation_end=observation_end, timezone=timezone,
-                       decimal=decimal, dayfirst=dayfirst, now=now, sheet=sheet)
+        o = order_table(source, eng, observation_end)
+        return o, Ledger(file="<DataFrame>", input_rows=len(source), settings=o.settings)
+    if timezone is None and isinstance(source, pd.DataFrame):  # load_orders' frame: the zone it was read in
+        timezone = source.attrs.get("timezone")
+    return _export.load_export(source, eng, columns=columns, observation_end=observation_end, timezone=timezone,
+                               decimal=decimal, dayfirst=dayfirst, now=now, sheet=sheet)

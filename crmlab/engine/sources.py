@@ -18,16 +18,21 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from crmlab.ingest import readers as _io
 from crmlab.engine.connection import Engine, get_engine
-from crmlab.settings import DEFAULT, Settings
+from crmlab.ingest.tables import _listed, _short
+from crmlab.ingest.values import parse_observation_end
+from crmlab.schema import CrmlabInputError
+from crmlab.settings import Settings, current
 
-__all__ = ["OrderTable", "order_table", "write_clean", "read_clean_ledger", "CLEAN_COLUMNS", "OPTIONAL_COLUMNS"]
+__all__ = ["OrderTable", "order_table", "write_clean", "read_clean_ledger", "settings_for", "CLEAN_COLUMNS",
+           "OPTIONAL_COLUMNS"]
 
 CLEAN_COLUMNS = ("customer_id", "order_id", "order_time", "amount", "status", "line")
 OPTIONAL_COLUMNS = ("channel", "region", "product", "category", "quantity")
@@ -43,8 +48,8 @@ class OrderTable:
     engine: Engine
     source: str = "<orders>"
     #: the settings the orders were read under (time zone, currency …): every result computed
-    #: from them carries these as its context
-    settings: Settings = DEFAULT
+    #: from them carries these as its context (default: the session's when the table is made)
+    settings: Settings = field(default_factory=current)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -57,15 +62,19 @@ class OrderTable:
         """The same orders seen as of an earlier (or explicit) observation end."""
         if observation_end is None:
             return self
-        from crmlab.ingest.readers import parse_observation_end
-
-        return replace(self, observation_end=parse_observation_end(observation_end))
+        return replace(self, observation_end=parse_observation_end(observation_end, self.settings.timezone))
 
     def __repr__(self) -> str:
         # no query here: a repr must not scan the orders
         end = pd.Timestamp(self.observation_end)
         return (f"<OrderTable {self.source}: engine {self.engine.name}, observation end {end:%Y-%m-%d %H:%M:%S}, "
                 f"columns {', '.join(self.columns)}>")
+
+
+def settings_for(engine: Engine, timezone: str | None = None) -> Settings:
+    """The session's settings with the engine the orders live in and the time zone they were
+    read in (``None``: the session's): the context of every result computed from them."""
+    return current().replace(engine=engine.name, timezone=timezone)
 
 
 def _frame_for_engine(orders: pd.DataFrame) -> pd.DataFrame:
@@ -104,14 +113,13 @@ def order_table(orders, engine: str | Engine | None = None, observation_end=None
         if end is None:
             end = orders["order_time"].max()
         table = eng.register(_frame_for_engine(orders), "crmlab_orders")
-        ot = OrderTable(table, pd.Timestamp(end), eng, orders.attrs.get("source", "<DataFrame>"))
+        ot = OrderTable(table, pd.Timestamp(end), eng, orders.attrs.get("source", "<DataFrame>"),
+                        settings_for(eng, orders.attrs.get("timezone")))
         return ot.until(observation_end)
     return _from_path(str(orders), eng).until(observation_end)
 
 
 def _from_path(spec: str, eng: Engine) -> OrderTable:
-    from crmlab.ingest.readers import CrmlabInputError
-
     if spec.startswith("duckdb:") or spec.startswith("spark:"):
         kind, _, rest = spec.partition(":")
         if kind != eng.name:
@@ -127,13 +135,13 @@ def _from_path(spec: str, eng: Engine) -> OrderTable:
                     eng.con.attach(path, name=db, read_only=True)
             except Exception as e:  # not a DuckDB file, locked by a writer, newer format
                 raise CrmlabInputError(f"{spec}: cannot open {os.path.basename(path)} as a DuckDB database "
-                                       f"({type(e).__name__}: {_io._short(e, 160)})") from None
+                                       f"({type(e).__name__}: {_short(e, 160)})") from None
             tables = [r[0] for r in eng.con.con.execute(
                 "SELECT table_name FROM duckdb_tables() WHERE database_name = ? UNION ALL "
                 "SELECT view_name FROM duckdb_views() WHERE database_name = ? ORDER BY 1", [db, db]).fetchall()]
             if name not in tables:
-                raise CrmlabInputError(f"{spec}: no table {_io._short(name)!r} in {os.path.basename(path)} "
-                                       f"(tables: {_io._listed(tables) or 'none'})")
+                raise CrmlabInputError(f"{spec}: no table {_short(name)!r} in {os.path.basename(path)} "
+                                       f"(tables: {_listed(tables) or 'none'})")
             table = eng.con.table(name, database=db)
         else:
             db, _, name = rest.rpartition(".")
@@ -141,28 +149,27 @@ def _from_path(spec: str, eng: Engine) -> OrderTable:
                 table = eng.con.table(name, database=db or None)
             except Exception as e:  # no such table or database
                 raise CrmlabInputError(f"{spec}: cannot read the table ({type(e).__name__}: "
-                                       f"{_io._short(e, 160)})") from None
+                                       f"{_short(e, 160)})") from None
         missing = [c for c in CLEAN_COLUMNS if c not in table.columns and c != "line"]
         if missing:
             raise CrmlabInputError(f"{spec}: missing column(s) {', '.join(missing)} (columns found: "
-                                   f"{_io._listed(list(table.columns))})")
+                                   f"{_listed(list(table.columns))})")
         _check_types(spec, table)
         if "line" not in table.columns:
             table = table.mutate(line=table.order_id.hash())
         end = eng.to_pandas(table.order_time.max().name("end").as_table())["end"].iloc[0]
-        return OrderTable(table, pd.Timestamp(end), eng, spec)
+        return OrderTable(table, pd.Timestamp(end), eng, spec, settings_for(eng))
     meta = read_clean_ledger(spec)
     if meta is None:
         raise CrmlabInputError(f"{os.path.basename(spec)}: not a clean file written by crmlab")
     table = eng.con.read_parquet(spec)
-    return OrderTable(table, pd.Timestamp(meta["observation_end"]), eng, meta.get("file", os.path.basename(spec)))
+    return OrderTable(table, pd.Timestamp(meta["observation_end"]), eng, meta.get("file", os.path.basename(spec)),
+                      settings_for(eng, meta.get("timezone")))
 
 
 def _check_types(spec: str, table) -> None:
     """An engine table is trusted for its rows, not for its types: text amounts or times
     would fail deep inside an analysis. One line naming the column and its type instead."""
-    from crmlab.ingest.readers import CrmlabInputError
-
     want = {"order_time": ("timestamp", lambda t: t.is_timestamp()),
             "amount": ("number", lambda t: t.is_numeric()),
             "customer_id": ("text", lambda t: t.is_string()),
@@ -194,9 +201,6 @@ def write_clean(orders, ledger, path: str) -> str:
         target = "'" + str(path).replace("'", "''") + "'"
         o.engine.con.con.execute(f"COPY ({sql}) TO {target} (FORMAT parquet, KV_METADATA {kv})")
         return path
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     batches = o.engine.con.to_pyarrow_batches(expr)
     schema = batches.schema.with_metadata({_MARK: text.encode()})
     # microseconds: Spark 3.5 cannot read nanosecond Parquet timestamps
@@ -208,8 +212,6 @@ def write_clean(orders, ledger, path: str) -> str:
 
 def read_clean_ledger(path: str) -> dict | None:
     """The ledger stored in a clean Parquet file, or None when the file is not one."""
-    import pyarrow.parquet as pq
-
     try:
         md = pq.read_schema(path).metadata or {}
     except (OSError, ValueError):

@@ -26,7 +26,7 @@ Tests (each equal to R where R has it; see tests/test_experiments*.py):
   :mod:`crmlab.experiments.monitoring`;
 * **no verdict** when the data cannot carry the tests (nothing delivered, no holdout, sends
   outside the orders' observation, too few conversions for the normal approximation): the
-  rule is in :func:`crmlab.experiments.decision.verdict_preconditions`.
+  rule is in :func:`crmlab.experiments.preconditions.verdict_preconditions`.
 
 The building blocks live in :mod:`crmlab.experiments.metrics`, the readout in
 :mod:`crmlab.experiments.readout`; this module gathers them (and imports nothing back).

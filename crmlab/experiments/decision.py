@@ -54,12 +54,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from crmlab.experiments.clocks import split_arm
 from crmlab.experiments.design import minimum_detectable_effect, sample_size
 from crmlab.experiments.metrics import control_rows
+from crmlab.experiments.preconditions import MIN_EXPECTED, verdict_preconditions
+from crmlab.present.formatting import Formatter
+from crmlab.settings import Settings
 
 __all__ = ["decide", "verdict_preconditions", "no_verdict_decision", "PROFIT_METHOD", "MIN_EXPECTED"]
-
-MIN_EXPECTED = 5  # Cochran: expected buyers and non-buyers per group for the normal approximation
 
 PROFIT_METHOD = ("delta method: profit per message = margin x value per converting customer x conversion "
                  "difference - cost per message; variance from the binomial conversion variances and the "
@@ -72,10 +74,6 @@ def _pp(x: float) -> str:
 
 def _ci_pp(lo: float, hi: float) -> str:
     return f"[{100 * lo:.2f}, {100 * hi:.2f}]"
-
-
-def _money(x: float, digits: int = 2) -> str:
-    return f"¥{x:,.{digits}f}" if x >= 0 else f"-¥{-x:,.{digits}f}"
 
 
 class _Profit:
@@ -123,7 +121,7 @@ def _choose_time(fact: dict, z: float) -> dict:
             "rates": {t: st[t][0] for t in times}}
 
 
-def _choose_copy(fact: dict, profit: _Profit, current: str | None) -> dict:
+def _choose_copy(fact: dict, profit: _Profit, current: str | None, fmt: Formatter) -> dict:
     cells, copies, times = fact["cells"], fact["copies"], fact["times"]
     st = {c: _level_stats(cells, copies, times, "copy", c) for c in copies}
     current = current if current in copies else copies[0]
@@ -143,8 +141,8 @@ def _choose_copy(fact: dict, profit: _Profit, current: str | None) -> dict:
             w = max(wins, key=lambda t: t["extra_profit_value"])
             return {**w, "copy": w["challenger"], "equal_costs": True,
                     "text": f"copy {w['challenger']} converts {_pp(w['extra_conversion'])} more than {current} at the same "
-                            f"cost, extra profit {_money(w['extra_profit_value'])} per message "
-                            f"[{_money(w['extra_profit_ci_low'])}, {_money(w['extra_profit_ci_high'])}]"}
+                            f"cost, extra profit {fmt.money(w['extra_profit_value'], 2)} per message "
+                            f"[{fmt.money(w['extra_profit_ci_low'], 2)}, {fmt.money(w['extra_profit_ci_high'], 2)}]"}
         return {**shown, "copy": current, "equal_costs": True,
                 "text": f"the copies cost the same and convert alike ({shown['challenger']} vs {current} "
                         f"{_pp(shown['extra_conversion'])}, no detectable difference): keep the current copy {current}"}
@@ -159,18 +157,16 @@ def _choose_copy(fact: dict, profit: _Profit, current: str | None) -> dict:
         if t["extra_profit_ci_low"] > 0:
             inc = c
     t = last
-    body = (f"copy {t['challenger']}'s extra profit per message, {_money(t['extra_profit_value'])} "
-            f"[{_money(t['extra_profit_ci_low'])}, {_money(t['extra_profit_ci_high'])}] "
-            f"({_pp(t['extra_conversion'])} conversion x {_money(profit.v)} per buyer x margin {profit.m:g} "
-            f"- {_money(t['extra_cost_per_message'], 3)} extra cost)")
+    body = (f"copy {t['challenger']}'s extra profit per message, {fmt.money(t['extra_profit_value'], 2)} "
+            f"[{fmt.money(t['extra_profit_ci_low'], 2)}, {fmt.money(t['extra_profit_ci_high'], 2)}] "
+            f"({_pp(t['extra_conversion'])} conversion x {fmt.money(profit.v, 2)} per buyer x margin {profit.m:g} "
+            f"- {fmt.money(t['extra_cost_per_message'], 3)} extra cost)")
     text = (f"{body} is above zero: the costlier copy {inc} pays for itself" if inc == t["challenger"] else
             f"{body} is not above zero: the cheaper copy {inc}")
     return {**t, "copy": inc, "equal_costs": False, "text": text}
 
 
 def _choose_arm(arms: pd.DataFrame, control: str, profit: _Profit, current: str | None, inter: dict | None) -> dict:
-    from crmlab.experiments.clocks import split_arm
-
     m = arms.drop(index=control)
     p = m["buyers"] / m["targeted"]
     c = m["cost"] / m["targeted"]
@@ -228,62 +224,6 @@ def _design(outcomes: pd.DataFrame, control: str, fact: dict | None, alpha: floa
             "target_effect": target, "needed_for_target": need}
 
 
-def _fmt_time(t) -> str:
-    return f"{pd.Timestamp(t):%Y-%m-%d %H:%M}"
-
-
-def verdict_preconditions(outcomes: pd.DataFrame, arms: pd.DataFrame, control: str, *, holdout_declared: bool = True,
-                          first_order=None, observation_end=None, window_hours: float = 72) -> list[str]:
-    """Why the data cannot carry a verdict (the module doc's rule, in its order); empty when it can.
-
-    ``outcomes`` from ``campaign_outcomes``, ``arms`` from ``arm_table``; ``holdout_declared``:
-    the control was named or an arm is named like a holdout; ``first_order`` and
-    ``observation_end``: the orders' observation.
-    """
-    out = []
-    messaged = arms.drop(index=control)
-    if not holdout_declared:
-        out.append(f"no holdout: no arm is named holdout/control/对照组 and no control arm was given (arms: "
-                   f"{', '.join(map(str, arms.index))}), so there is nothing to measure the campaign against "
-                   "(name the no-message arm: --control ARM)")
-    dead = [a for a in messaged.index if int(messaged.at[a, "delivered"]) == 0]
-    if dead:
-        sent = int(messaged.loc[dead, "sends"].sum())
-        out.append(("no message was delivered" if len(dead) == len(messaged) else
-                    f"no message was delivered in {', '.join(map(str, dead))}")
-                   + f" (0 of {sent:,} sends to {int(messaged.loc[dead, 'targeted'].sum()):,} customers)")
-    if first_order is None:
-        out.append("the orders have no order up to the observation end: there is no outcome to count")
-    else:
-        send = outcomes["send_time"]
-        W = pd.Timedelta(hours=window_hours)
-        end = pd.Timestamp(observation_end) if observation_end is not None else None
-        covered = (send + W >= first_order) & ((send <= end) if end is not None else True)
-        if not covered.any():
-            where = (f"before the first order ({_fmt_time(first_order)})" if (send + W < first_order).all() else
-                     f"outside the orders' observation ({_fmt_time(first_order)} to {_fmt_time(end)})")
-            out.append(f"every send ({_fmt_time(send.min())} to {_fmt_time(send.max())}) is dated {where}: the "
-                       "orders do not cover the campaign, so every conversion would read 0")
-    if out:  # the counts below would only repeat these reasons
-        return out
-    short = []
-    for a in messaged.index:
-        t = outcomes[outcomes["arm"] == a]
-        c = control_rows(outcomes, a, control)
-        n1, x1, n0, x0 = len(t), int(t["converted"].sum()), len(c), int(c["converted"].sum())
-        p = (x1 + x0) / (n1 + n0)
-        expected = min(n1, n0) * min(p, 1 - p)
-        if expected < MIN_EXPECTED:
-            clock = c["clock"].iloc[0] if c["clock"].nunique() == 1 and c["clock"].iloc[0] != "all" else None
-            short.append(f"{a} {x1}/{n1} vs {control}{f' ({clock} clock)' if clock else ''} {x0}/{n0} "
-                         f"(expected {expected:.1f})")
-    if short:
-        out.append(f"too few conversions for the tests against the {control}: each messaged arm and the {control} "
-                   f"customers it is compared with need at least {MIN_EXPECTED} expected buyers and {MIN_EXPECTED} "
-                   f"expected non-buyers (buyers/customers): " + "; ".join(short))
-    return out
-
-
 def no_verdict_decision(reasons: list[str], outcomes: pd.DataFrame, control: str, *, alpha: float = 0.05,
                         margin: float = 0.3, target_effect: float | None = None) -> dict:
     """The decision object when :func:`verdict_preconditions` gives reasons: every key of
@@ -325,10 +265,13 @@ def _blockers(arms, srm, control, planned_n, complete, uncovered: int = 0) -> li
 
 def decide(outcomes: pd.DataFrame, arms: pd.DataFrame, fact: dict | None, srm: dict, control: str, *,
            planned_n: int | None = None, alpha: float = 0.05, complete: float = 1.0, margin: float = 0.3,
-           current_copy: str | None = None, target_effect: float | None = None, uncovered: int = 0) -> dict:
+           current_copy: str | None = None, target_effect: float | None = None, uncovered: int = 0,
+           settings: Settings | None = None) -> dict:
     """The decision object (see the module doc). ``outcomes`` from ``campaign_outcomes``,
     ``arms`` from ``arm_table``, ``fact`` from ``factorial_effects``; ``uncovered``: targeted
-    customers whose whole window ends before the first order (a blocker)."""
+    customers whose whole window ends before the first order (a blocker); ``settings``: the
+    orders' context, whose currency the texts' money is in (default: the session's)."""
+    fmt = Formatter(settings)
     z = stats.norm.isf(alpha / 2)
     msg = outcomes[outcomes["arm"] != control]
     rev = msg.loc[msg["converted"], "revenue"].to_numpy(float)
@@ -340,7 +283,7 @@ def decide(outcomes: pd.DataFrame, arms: pd.DataFrame, fact: dict | None, srm: d
     time_c = copy_c = None
     if by_factors:
         time_c = _choose_time(fact, z)
-        copy_c = _choose_copy(fact, profit, current_copy)
+        copy_c = _choose_copy(fact, profit, current_copy, fmt)
         copy, send_time = copy_c["copy"], time_c["send_time"]
         arm = f"{copy}@{send_time}" if send_time else f"{copy}@any"
         reason = f"send copy {copy} " + (f"at {send_time}: " if send_time else "at any time: ") + \
@@ -352,8 +295,8 @@ def decide(outcomes: pd.DataFrame, arms: pd.DataFrame, fact: dict | None, srm: d
         reason = f"send {arm}: {arm_c['text']}"
         sel = outcomes["arm"] == arm
     inc = _vs_control(outcomes, control, sel, profit)
-    reason += (f"; {_money(inc['value'], 0)} incremental profit per 1,000 messages "
-               f"[{_money(inc['ci_low'], 0)}, {_money(inc['ci_high'], 0)}] against the holdout")
+    reason += (f"; {fmt.money(inc['value'])} incremental profit per 1,000 messages "
+               f"[{fmt.money(inc['ci_low'])}, {fmt.money(inc['ci_high'])}] against the holdout")
     worth = True if inc["ci_low"] > 0 else (False if inc["ci_high"] < 0 else None)
     blockers = _blockers(arms, srm, control, planned_n, complete, uncovered)
     design = _design(outcomes, control, fact if by_factors else None, alpha, target_effect)
@@ -371,7 +314,7 @@ def decide(outcomes: pd.DataFrame, arms: pd.DataFrame, fact: dict | None, srm: d
     d["no_verdict_reason"] = "; ".join(blockers) if blockers else None
     d["verdict"] = ("inconclusive: " + "; ".join(blockers)) if blockers else reason
     d["headline"] = "inconclusive" if blockers else (
-        f"{arm}: {_money(inc['value'], 0)} profit per 1,000 messages")
+        f"{arm}: {fmt.money(inc['value'])} profit per 1,000 messages")
     d["next_steps"] = _next_steps(d)
     return d
 

@@ -11,20 +11,25 @@ arms (``ratio`` = n2 / n1) the same formula with pbar = (p1 + r p2) / (1 + r),
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import field
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from crmlab.present.formatting import integer, number, pct, pp
+from crmlab.present.result import Card, Result, result
+from crmlab.settings import Settings, current
+
 __all__ = ["SampleSize", "sample_size", "power_two_proportions", "minimum_detectable_effect", "Assignment", "assign",
            "design_summary"]
 
 
-@dataclass(frozen=True)
-class SampleSize:
-    """Customers per arm to detect ``baseline`` -> ``target``."""
+@result
+class SampleSize(Result):
+    """Customers per arm to detect ``baseline`` -> ``target`` (``n_per_arm`` rounded up from
+    ``n_exact``; ``n_other_arm`` = ``n_per_arm`` x ``ratio``); ``settings``: the context."""
 
     n_per_arm: int
     n_exact: float
@@ -35,19 +40,18 @@ class SampleSize:
     power: float
     ratio: float
     alternative: str
+    settings: Settings = field(default_factory=current)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def __repr__(self) -> str:
-        from crmlab.present.cards import sample_size_card
-
-        return sample_size_card(self).text()
-
-    def _repr_html_(self) -> str:
-        from crmlab.present.cards import sample_size_card
-
-        return sample_size_card(self).html()
+    def _card(self) -> Card:
+        """Customers per arm, the exact n, the proportions and their difference."""
+        other = f" ({self.n_other_arm:,} in the other arm)" if self.ratio != 1 else ""
+        finding = (f"{self.n_per_arm:,} customers per arm{other} to detect {pct(self.baseline)} → {pct(self.target)} "
+                   f"({self.alternative}, α = {self.alpha:g}, power {self.power:g})")
+        tab = pd.DataFrame({"value": [number(self.n_exact, 2), pct(self.baseline, 2), pct(self.target, 2),
+                                      pp(self.target - self.baseline, 2), f"{self.ratio:g}"]},
+                           index=["n (exact)", "baseline", "target", "difference", "ratio n2/n1"])
+        return Card("SampleSize", "customers per arm for two proportions", finding, tab,
+                    "R's power.prop.test (normal approximation)")
 
 
 def _z_alpha(alpha: float, alternative: str) -> float:
@@ -75,10 +79,11 @@ def power_two_proportions(baseline: float, target: float, n_per_arm: float, alph
 
 def sample_size(baseline: float, target: float | None = None, relative_lift: float | None = None,
                 alpha: float = 0.05, power: float = 0.8, ratio: float = 1.0,
-                alternative: str = "two-sided") -> SampleSize:
+                alternative: str = "two-sided", settings: Settings | None = None) -> SampleSize:
     """Customers per arm for two proportions (see the module doc for the formula).
 
-    Give ``target`` (e.g. 0.12) or ``relative_lift`` (e.g. 0.2 for +20%).
+    Give ``target`` (e.g. 0.12) or ``relative_lift`` (e.g. 0.2 for +20%). ``settings``: the
+    result's context (default: the session's).
     Example: 0.10 vs 0.12 at power 0.8 -> 3,840.85, so 3,841 per arm.
     """
     if (target is None) == (relative_lift is None):
@@ -93,7 +98,8 @@ def sample_size(baseline: float, target: float | None = None, relative_lift: flo
     za, zb = _z_alpha(alpha, alternative), stats.norm.ppf(power)
     n = (za * math.sqrt(pbar * (1 - pbar) * (1 + 1 / r)) + zb * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2) / r)) ** 2 \
         / (p1 - p2) ** 2
-    return SampleSize(math.ceil(n - 1e-9), float(n), math.ceil(n * r - 1e-9), p1, p2, alpha, power, r, alternative)
+    return SampleSize(math.ceil(n - 1e-9), float(n), math.ceil(n * r - 1e-9), p1, p2, alpha, power, r, alternative,
+                      settings if settings is not None else current())
 
 
 def minimum_detectable_effect(baseline: float, n_per_arm: float, alpha: float = 0.05, power: float = 0.8,
@@ -107,17 +113,36 @@ def minimum_detectable_effect(baseline: float, n_per_arm: float, alpha: float = 
     return float(optimize.brentq(f, baseline + 1e-9, hi, xtol=1e-12) - baseline)
 
 
-@dataclass(frozen=True)
-class Assignment:
+@result
+class Assignment(Result):
     """``table``: customer_id, arm, stratum. ``balance``: customers per stratum and arm with the
-    planned and actual shares and a chi-square goodness-of-fit p-value per stratum."""
+    planned and actual shares and a chi-square goodness-of-fit p-value per stratum;
+    ``settings``: the context."""
 
     table: pd.DataFrame
     balance: pd.DataFrame
     seed: int
+    settings: Settings = field(default_factory=current)
 
     def to_frame(self) -> pd.DataFrame:
+        """One row per customer: ``customer_id``, ``arm``, ``stratum``."""
         return self.table.copy()
+
+    def _card(self) -> Card:
+        """Customers per arm, and how evenly each stratum was split."""
+        arms = [c for c in self.balance.columns if c not in ("customers", "max_share_gap", "chi2_p")]
+        per_arm = self.table["arm"].value_counts().reindex(arms, fill_value=0)
+        strata = len(self.balance)
+        finding = (f"{len(self.table):,} customers in {len(arms)} arms ("
+                   + ", ".join(f"{a} {integer(n)}" for a, n in per_arm.items())
+                   + f"), seed {self.seed}" + (f", {strata} strata" if strata > 1 else ""))
+        b = self.balance
+        tab = pd.DataFrame({**{a: b[a].map(integer) for a in arms}, "customers": b["customers"].map(integer),
+                            "largest share gap": b["max_share_gap"].map(lambda x: pp(x, 2, sign=False)),
+                            "balance p": b["chi2_p"].map(lambda x: number(x, 3))}, index=b.index)
+        return Card("Assignment", "seeded assignment of customers to arms", finding, tab,
+                    "each stratum split in the planned shares (largest remainders); balance p: chi-square "
+                    "goodness of fit of the stratum's arm sizes", hint=".to_frame(): one row per customer")
 
 
 def _counts(n: int, shares: np.ndarray) -> np.ndarray:
@@ -129,7 +154,7 @@ def _counts(n: int, shares: np.ndarray) -> np.ndarray:
 
 
 def assign(customers, arms: Sequence[str], holdout_share: float = 0.1, stratify_by: str | None = None,
-           seed: int = 0, holdout_name: str = "holdout") -> Assignment:
+           seed: int = 0, holdout_name: str = "holdout", settings: Settings | None = None) -> Assignment:
     """Seeded, reproducible assignment of customers to arms plus a no-message holdout.
 
     Parameters
@@ -143,6 +168,8 @@ def assign(customers, arms: Sequence[str], holdout_share: float = 0.1, stratify_
         A column of ``customers`` (lifecycle stage, RFM segment): each stratum is split
         in the planned shares exactly (up to rounding), so the arms are balanced on it.
     seed : int
+    settings : Settings, optional
+        The result's context (default: the session's).
     """
     if isinstance(customers, pd.DataFrame):
         df = customers.reset_index() if "customer_id" not in customers.columns else customers.copy()
@@ -168,7 +195,7 @@ def assign(customers, arms: Sequence[str], holdout_share: float = 0.1, stratify_
     bal["customers"] = counts.sum(axis=1)
     bal["max_share_gap"] = (counts.div(counts.sum(axis=1), axis=0) - shares).abs().max(axis=1)
     bal["chi2_p"] = p
-    return Assignment(table, bal, seed)
+    return Assignment(table, bal, seed, settings if settings is not None else current())
 
 
 def design_summary(arms: Sequence[str], n_per_arm: int, baseline: float, price_per_message: float,

@@ -15,11 +15,11 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep
 
-from crmlab.engine import order_table
+from crmlab.engine.sources import order_table
 from crmlab.engine.aggregates import ts
 from crmlab.experiments.clocks import holdout_clocks
-from crmlab.ingest.readers import CrmlabInputError
 from crmlab.experiments.sms import sms_segments
+from crmlab.schema import CrmlabInputError
 
 __all__ = ["campaign_outcomes", "arm_table", "compare_proportions", "welch_revenue", "srm_check", "parse_split",
            "control_rows", "holm", "first_order_time", "Z975", "DEFAULT_PRICE_PER_MESSAGE", "HOLDOUT_NAMES"]
@@ -117,6 +117,37 @@ def _default_control(arms: Sequence[str]) -> str:
     return sorted(arms)[0]
 
 
+def _one_campaign(sends: pd.DataFrame, campaign: str | None) -> pd.DataFrame:
+    """The sends of ``campaign`` (the only one when None), customer ids as text."""
+    s = sends
+    camps = s["campaign_id"].unique()
+    if campaign is not None:
+        s = s[s["campaign_id"].astype(str) == str(campaign)]
+        if s.empty:
+            raise CrmlabInputError(f"sends: no campaign {campaign!r} (have: {', '.join(map(str, camps))})")
+    elif len(camps) > 1:
+        raise CrmlabInputError(f"sends hold {len(camps)} campaigns ({', '.join(map(str, camps[:5]))}): name one")
+    return s.assign(customer_id=s["customer_id"].astype(str))
+
+
+def _billing(s: pd.DataFrame, price_per_message: float | None) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Per message: billed segments, cost (the log's when valid, else segments x price) and
+    whether the log's cost or segments was invalid (negative or infinite)."""
+    seg = _billed_segments(s)
+    priced = seg * (price_per_message or 0.0)
+    bad = pd.Series(False, index=s.index)
+    for c in ("cost", "segments"):
+        if c in s.columns:
+            v = s[c].astype(float)
+            bad |= v.notna() & ~(np.isfinite(v) & (v >= 0))
+    if "cost" in s.columns:
+        logged = s["cost"].astype(float)
+        cost = logged.where(np.isfinite(logged) & (logged >= 0)).fillna(priced)
+    else:
+        cost = priced
+    return seg, cost, bad
+
+
 def campaign_outcomes(sends: pd.DataFrame, orders, window_hours: float = 72,
                       arm_column: str = "variant", campaign: str | None = None,
                       observation_end=None, engine=None, *, control: str | None = None,
@@ -140,27 +171,8 @@ def campaign_outcomes(sends: pd.DataFrame, orders, window_hours: float = 72,
         raise CrmlabInputError(f"price per message must be a number >= 0, not {price_per_message!r}")
     if arm_column not in sends.columns:
         raise CrmlabInputError(f"sends: no arm column {arm_column!r} (columns: {', '.join(sends.columns)})")
-    s = sends
-    camps = s["campaign_id"].unique()
-    if campaign is not None:
-        s = s[s["campaign_id"].astype(str) == str(campaign)]
-        if s.empty:
-            raise CrmlabInputError(f"sends: no campaign {campaign!r} (have: {', '.join(map(str, camps))})")
-    elif len(camps) > 1:
-        raise CrmlabInputError(f"sends hold {len(camps)} campaigns ({', '.join(map(str, camps[:5]))}): name one")
-    s = s.assign(customer_id=s["customer_id"].astype(str))
-    seg = _billed_segments(s)
-    priced = seg * (price_per_message or 0.0)
-    bad = pd.Series(False, index=s.index)
-    for c in ("cost", "segments"):
-        if c in s.columns:
-            v = s[c].astype(float)
-            bad |= v.notna() & ~(np.isfinite(v) & (v >= 0))
-    if "cost" in s.columns:
-        logged = s["cost"].astype(float)
-        cost = logged.where(np.isfinite(logged) & (logged >= 0)).fillna(priced)
-    else:
-        cost = priced
+    s = _one_campaign(sends, campaign)
+    seg, cost, bad = _billing(s, price_per_message)
     g = s.assign(_seg=seg, _cost=cost).groupby("customer_id", sort=True)
     out = pd.DataFrame({"arm": g[arm_column].first().astype(str), "send_time": g["send_time"].min(),
                         "delivered": g["delivered"].any(), "sends": g.size(), "segments": g["_seg"].sum(),

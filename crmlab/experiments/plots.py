@@ -6,6 +6,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from crmlab.present.figures import COLORS, pct_axis, style
+from crmlab.present.formatting import Formatter
+from crmlab.settings import Settings
 
 __all__ = ["cuped_figure", "monitoring_figure", "response_figure"]
 
@@ -29,8 +31,10 @@ def cuped_figure(rows: pd.DataFrame, title: str, unit: str) -> Figure:
     return fig
 
 
-def monitoring_figure(mon: pd.DataFrame, metric: str = "conversion") -> Figure:
-    """Per arm: the difference by day with the fixed-horizon interval and the confidence sequence."""
+def monitoring_figure(mon: pd.DataFrame, metric: str = "conversion", settings: Settings | None = None) -> Figure:
+    """Per arm: the difference by day with the fixed-horizon interval and the confidence sequence.
+
+    ``settings``: the context whose currency labels the revenue axis (default: the session's)."""
     pre = "" if metric == "conversion" else "rev_"
     scale = 100 if metric == "conversion" else 1
     arms = list(dict.fromkeys(mon["arm"]))
@@ -51,7 +55,8 @@ def monitoring_figure(mon: pd.DataFrame, metric: str = "conversion") -> Figure:
             ax.set_xticks(x)
         for ax in axes[len(arms):]:
             ax.set_visible(False)
-        axes[0].set_ylabel("points" if metric == "conversion" else "¥ per targeted customer")
+        axes[0].set_ylabel("points" if metric == "conversion"
+                           else f"{Formatter(settings).currency} per targeted customer")
         axes[0].legend(fontsize=8, loc="upper left")
         fig.suptitle("每日监测 Daily looks: " + ("conversion difference" if metric == "conversion"
                                                   else "revenue per targeted customer"))

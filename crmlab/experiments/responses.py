@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crmlab.engine import order_table
+from crmlab.engine.sources import order_table
 from crmlab.engine.aggregates import ts
 
 __all__ = ["response_history", "unresponsive", "exclude_unresponsive", "RESPONSE_COLUMNS"]

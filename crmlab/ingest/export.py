@@ -21,14 +21,15 @@ import tempfile
 import ibis
 import pandas as pd
 
-from crmlab.ingest import readers as _io
-from crmlab.ingest import values as _v
 from crmlab.engine.aggregates import ts
 from crmlab.engine.connection import Engine, get_engine, local_duckdb
+from crmlab.engine.sources import OrderTable, settings_for
+from crmlab.ingest import columns as _cols
+from crmlab.ingest import values as _v
+from crmlab.ingest.ledger import Ledger
 from crmlab.ingest.screening import CHUNK_ROWS, OPTIONAL
 from crmlab.ingest.screening_sql import raw_lines, screen_export
-from crmlab.engine.sources import OrderTable
-from crmlab.ingest.readers import PII_COLUMNS, CrmlabInputError, Ledger
+from crmlab.schema import PII_COLUMNS, CrmlabInputError
 
 __all__ = ["load_export", "REASONS"]
 
@@ -48,7 +49,7 @@ def _stage(source, columns, chunk_rows: int, raw, out: str, *, dayfirst, sheet=N
         ex, n = raw_lines(raw, source, columns, chunk_rows, rel, sheet)
         if n == 0:
             raise CrmlabInputError(f"{ex.name}: no rows")
-        where = _io._where(ex.name, ex.origin, "order_time")
+        where = _cols._where(ex.name, ex.origin, "order_time")
         screen_export(raw, rel, out, dayfirst=dayfirst, where=where, chunk_rows=chunk_rows, **screen)
     finally:
         kind = raw.execute(f"SELECT count(*) FROM duckdb_views() WHERE view_name = '{rel}'").fetchone()[0]
@@ -168,9 +169,9 @@ def _outlier_warnings(eng: Engine, kept: ibis.Table, led: Ledger) -> None:
 def _phone_ids_warning(eng: Engine, kept: ibis.Table, led: Ledger) -> None:
     """One warning when the customer ids look like phone numbers (the distinct ids of the
     first lines checked: a filter on the line number, cheap in every engine)."""
-    first = eng.to_pandas(kept.filter(kept.row < 10 * _io._ID_SAMPLE).select("customer_id", "row"))
-    first = first.sort_values("row").drop_duplicates("customer_id").head(_io._ID_SAMPLE)
-    note = _io.phone_shaped_ids(list(first["customer_id"]), first["row"].to_numpy())
+    first = eng.to_pandas(kept.filter(kept.row < 10 * _cols._ID_SAMPLE).select("customer_id", "row"))
+    first = first.sort_values("row").drop_duplicates("customer_id").head(_cols._ID_SAMPLE)
+    note = _cols.phone_shaped_ids(list(first["customer_id"]), first["row"].to_numpy())
     if note:
         led.warnings.append(note)
 
@@ -221,7 +222,8 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
         n, ex = _stage(source, columns, chunk_rows, raw, out, zone=zone, tzname=tzname, dayfirst=dayfirst,
                        decimal=decimal, now=now_ts, keep_pii=keep_pii, sheet=sheet)
         lines = _screened_lines(eng, raw, out, n)
-        led = Ledger(file=ex.name, input_rows=n, sha256=ex.sha256, kind="orders")
+        settings = settings_for(eng, tzname)
+        led = Ledger(file=ex.name, input_rows=n, sha256=ex.sha256, kind="orders", settings=settings)
         led.timezone, led.warnings = tzname, list(ex.warnings)
         t, per_order = _mark_set_level(lines, obs_end)
         kept = t.filter(t.reason.isnull())
@@ -245,4 +247,4 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
         led.orders, led.customers = int(size["n"].iloc[0]), int(size["c"].iloc[0])
     finally:
         raw.execute(f"DROP TABLE IF EXISTS {out}")
-    return OrderTable(orders, obs_end, eng, ex.name), led
+    return OrderTable(orders, obs_end, eng, ex.name, settings), led

@@ -18,9 +18,10 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from crmlab.ingest import readers as _io
+from crmlab.ingest import columns as _cols
+from crmlab.ingest import tables as _io
 from crmlab.ingest import values as _v
-from crmlab.ingest.readers import ORDER_ALIASES, PII_COLUMNS, STATUS_MAP, CrmlabInputError
+from crmlab.schema import ORDER_ALIASES, PII_COLUMNS, STATUS_MAP, CrmlabInputError
 
 __all__ = ["Export", "open_export", "screen_lines", "ROW_REASONS", "CHUNK_ROWS"]
 
@@ -130,7 +131,7 @@ def _raw_chunks(source, header_ok, chunk_rows: int,
 
 def check_columns(mapped: pd.DataFrame, name: str, found: list[str]) -> None:
     """The required columns are there (after mapping), else one line naming what was found."""
-    _io._require(mapped, _REQUIRED, name, found)
+    _cols._require(mapped, _REQUIRED, name, found)
     if "amount" not in mapped.columns and not {"quantity", "unit_price"} <= set(mapped.columns):
         raise CrmlabInputError(
             f"{name}: missing column 'amount' (or 'quantity' and 'unit_price') (columns found: {_io._listed(found)})")
@@ -144,22 +145,22 @@ def open_export(source, columns=None, chunk_rows: int = CHUNK_ROWS, sheet: str |
     CrmlabInputError
         Missing or unreadable file, a mapped column not found, a required column absent.
     """
-    cols = _io.parse_columns(columns)
-    header_ok = _io._header_test(cols, ORDER_ALIASES, _REQUIRED, _ALTERNATIVES)
+    cols = _cols.parse_columns(columns)
+    header_ok = _cols._header_test(cols, ORDER_ALIASES, _REQUIRED, _ALTERNATIVES)
     raw, name, sha, notes = _raw_chunks(source, header_ok, chunk_rows, sheet)
     first = next(raw, None)
     if first is None:
         raise CrmlabInputError(f"{name}: no rows")
     first.columns = [str(c).strip().lstrip("\ufeff") for c in first.columns]
     found = list(first.columns)
-    mapped_first, mapped, origin = _io._map_columns(first, cols, ORDER_ALIASES, name)
+    mapped_first, mapped, origin = _cols._map_columns(first, cols, ORDER_ALIASES, name)
     check_columns(mapped_first, name, found)
 
     def mapped_chunks():
         yield mapped_first
         for c in raw:
             c.columns = found
-            yield _io._map_columns(c, cols, ORDER_ALIASES, name)[0]
+            yield _cols._map_columns(c, cols, ORDER_ALIASES, name)[0]
     return Export(name, sha, origin, notes + mapped, mapped_chunks())
 
 

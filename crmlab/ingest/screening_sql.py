@@ -28,10 +28,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from crmlab.ingest import readers as _io
-from crmlab.ingest.screening import OPTIONAL, Export, check_columns, open_export, status_of
-from crmlab.schema import CrmlabInputError
-from crmlab.ingest.readers import PII_COLUMNS
+from crmlab.ingest import columns as _cols
+from crmlab.ingest import tables as _io
+from crmlab.ingest.screening import (OPTIONAL, Export, check_columns, decide_dayfirst, open_export, screen_lines,
+                                     status_of)
+from crmlab.schema import ORDER_ALIASES, PII_COLUMNS, CrmlabInputError
 
 __all__ = ["WHITESPACE", "raw_lines", "screen_export", "quote"]
 
@@ -164,8 +165,6 @@ def _screen_slow(raw, rel: str, out: str, types: dict, chunk_rows: int, *, dayfi
                  **screen) -> None:
     """The lines SQL could not type, through the reference code in chunks (one query each:
     a DuckDB result cannot stay open while the connection inserts)."""
-    from crmlab.ingest.screening import decide_dayfirst, screen_lines
-
     raw.execute(f"""CREATE OR REPLACE TEMP TABLE crmlab_slow AS
         SELECT r.*, o.hash AS __hash, row_number() OVER (ORDER BY r.__row) - 1 AS __k
         FROM {rel} r JOIN {out} o ON r.__row = o.row AND NOT o.typed ORDER BY r.__row""")
@@ -199,7 +198,7 @@ def _parquet_raw(raw, path: str, columns, rel: str) -> Export:
         raise CrmlabInputError(f"{name}: cannot read file ({type(e).__name__}: {_io._short(e, 200)})") from None
     _io._check_width(len(found), name)
     probe = pd.DataFrame([range(len(found))], columns=[c.strip().lstrip("\ufeff") for c in found])
-    mapped, notes, origin = _io._map_columns(probe, _io.parse_columns(columns), _io.ORDER_ALIASES, name)
+    mapped, notes, origin = _cols._map_columns(probe, _cols.parse_columns(columns), ORDER_ALIASES, name)
     check_columns(mapped, name, [c.strip().lstrip("\ufeff") for c in found])
     sel = ", ".join(f"{quote(found[int(mapped[c].iloc[0])])} AS {quote(c)}" for c in mapped.columns)
     raw.execute(f"CREATE OR REPLACE TEMP VIEW {rel} AS SELECT file_row_number AS __row, {sel} "

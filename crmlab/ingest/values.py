@@ -10,21 +10,22 @@ decimal mark, blanks.
 from __future__ import annotations
 
 import warnings as _warnings
+import zoneinfo
 
 import numpy as np
 import pandas as pd
 
 from crmlab.schema import CrmlabInputError
+from crmlab.settings import DEFAULT, configure, current
 
-#: The store time zone when none is given: times with an offset are converted to it.
-DEFAULT_TIMEZONE = "Asia/Shanghai"
-
-
-_SETTINGS: dict = {"timezone": None}
+#: The store time zone when none is given (the default settings'): times with an offset are
+#: converted to it.
+DEFAULT_TIMEZONE = DEFAULT.timezone
 
 
 def set_timezone(timezone: str | None) -> str:
-    """Set the store's time zone once, e.g. at the top of a notebook.
+    """Set the session's store time zone once, e.g. at the top of a notebook (a shortcut for
+    ``crmlab.settings.configure(timezone=...)``).
 
     Every loader called without ``timezone=`` then reads times in this zone (times with an
     offset are converted to it), and so do observation ends given with an offset.
@@ -35,24 +36,19 @@ def set_timezone(timezone: str | None) -> str:
     CrmlabInputError
         Not an IANA time zone name.
     """
-    if timezone is None:
-        _SETTINGS["timezone"] = None
-        return DEFAULT_TIMEZONE
-    _, name = _zone(timezone)
-    _SETTINGS["timezone"] = name
+    _, name = _zone(DEFAULT_TIMEZONE if timezone is None else timezone)
+    configure(timezone=name)
     return name
 
 
 def get_timezone() -> str:
-    """The time zone a loader uses without ``timezone=``: :func:`set_timezone`'s, else
-    :data:`DEFAULT_TIMEZONE`."""
-    return _SETTINGS["timezone"] or DEFAULT_TIMEZONE
+    """The time zone a loader uses without ``timezone=``: the session's
+    (:func:`crmlab.settings.current`), by default :data:`DEFAULT_TIMEZONE`."""
+    return current().timezone
 
 
 def _zone(timezone):
     """Validate a time zone name (None: :func:`get_timezone`); returns ``(ZoneInfo, name)``."""
-    import zoneinfo
-
     tzname = get_timezone() if timezone is None else str(timezone).strip()
     try:
         return zoneinfo.ZoneInfo(tzname), tzname

@@ -30,6 +30,11 @@ import numpy as np
 import pandas as pd
 from matplotlib import font_manager
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from crmlab.present.formatting import Formatter, integer, pct, pp
+from crmlab.present.ticks import PercentTicks, percent_locator
+from crmlab.settings import Settings
 
 __all__ = ["cjk_font_path", "style", "CrmlabFigure", "monthly_sales_figure", "spread_figure", "retention_heatmap",
            "retention_curves", "rates_over_time", "stage_bar", "matrix_figure", "repurchase_curve_figure",
@@ -119,8 +124,6 @@ def _cjk_ticks(ax) -> None:
 
 def pct_axis(ax, axis: str = "y") -> None:
     """Percent ticks on nice steps, with the decimals they need and no repeated label."""
-    from crmlab.present.formatting import PercentTicks, percent_locator
-
     a = ax.yaxis if axis == "y" else ax.xaxis
     a.set_major_formatter(PercentTicks(1.0))
     a.set_major_locator(percent_locator())
@@ -128,10 +131,11 @@ def pct_axis(ax, axis: str = "y") -> None:
 
 # ------------------------------------------------------------------ 01 store overview
 
-def monthly_sales_figure(monthly: pd.DataFrame, ax=None):
+def monthly_sales_figure(monthly: pd.DataFrame, ax=None, settings: Settings | None = None):
     """Sales by month split new vs returning buyers, and the returning share by month.
 
-    ``ax``: a pair of Axes (sales, share); returned as given. Without it: a new Figure."""
+    ``ax``: a pair of Axes (sales, share); returned as given. Without it: a new Figure.
+    ``settings``: the store's (the currency on the sales axis); default: the session's."""
     with style():
         if ax is not None:
             a1, a2 = ax
@@ -145,7 +149,7 @@ def monthly_sales_figure(monthly: pd.DataFrame, ax=None):
         a1.bar(x, monthly["new_sales"] / 1e4, label="首购客 first-time", color=COLORS[0])
         a1.bar(x, monthly["returning_sales"] / 1e4, bottom=monthly["new_sales"] / 1e4, label="老客 returning",
                color=COLORS[1])
-        a1.set_title("月销售额 Sales by month (万元 ¥10k)")
+        a1.set_title(f"月销售额 Sales by month ({Formatter(settings).ten_thousands()})")
         a2.plot(x, monthly["returning_buyer_share"], marker="o", label="老客买家占比 returning buyers")
         a2.plot(x, monthly["returning_sales_share"], marker="s", label="老客销售占比 returning sales")
         pct_axis(a2)
@@ -176,10 +180,6 @@ def retention_heatmap(table, max_rows: int = 24, ax=None, min_n: int = 50):
     """Cohort x day retention; censored cells (no eligible customer) blank; n under each rate;
     the cohort's size beside its label; cells with fewer than ``min_n`` eligible customers grey
     (their rate and n still shown) and outside the colour scale."""
-    from matplotlib.patches import Rectangle
-
-    from crmlab.present.formatting import PercentTicks
-
     rates = table.rates.iloc[-(max_rows + 1):]
     elig = table.eligible.loc[rates.index]
     sizes = getattr(table, "size", None)
@@ -198,10 +198,10 @@ def retention_heatmap(table, max_rows: int = 24, ax=None, min_n: int = 50):
                     ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="#e4e4e4", edgecolor="white", lw=0.5))
                 if np.isfinite(v):
                     dark = not small[i, j] and v > 0.6 * (vmax or 1)
-                    ax.text(j, i, f"{100 * v:.1f}%\nn={elig.iat[i, j]:,.0f}", ha="center", va="center", fontsize=7,
+                    ax.text(j, i, f"{pct(v)}\nn={integer(elig.iat[i, j])}", ha="center", va="center", fontsize=7,
                             color="white" if dark else "#777" if small[i, j] else "#222")
         ax.set_xticks(range(rates.shape[1]), [f"day {c}" for c in rates.columns])
-        ylab = [f"{i}  (n={sizes.get(i):,.0f})" if sizes is not None and i in sizes.index and np.isfinite(sizes.get(i))
+        ylab = [f"{i}  (n={integer(sizes.get(i))})" if sizes is not None and i in sizes.index and np.isfinite(sizes.get(i))
                 else str(i) for i in rates.index]
         ax.set_yticks(range(len(rates)), ylab, fontsize=8)
         ax.grid(False)
@@ -255,7 +255,7 @@ def stage_bar(counts: pd.DataFrame, ax=None):
         labels = [f"{i}\n{r['名称']}" for i, r in counts.iterrows()]
         ax.bar(labels, counts["customers"], color=COLORS[0])
         for i, (n, s) in enumerate(zip(counts["customers"], counts["share"])):
-            ax.text(i, n, f"{n:,}\n{100 * s:.1f}%", ha="center", va="bottom", fontsize=8)
+            ax.text(i, n, f"{integer(n)}\n{pct(s)}", ha="center", va="bottom", fontsize=8)
         ax.set_title("生命周期 Customers by lifecycle stage")
         ax.set_ylim(0, counts["customers"].max() * 1.25)
     return ax if given else fig
@@ -268,7 +268,7 @@ def matrix_figure(m: pd.DataFrame, title: str, ax=None):
         ax.imshow(m.to_numpy(float), cmap="Oranges", aspect="auto")
         for i in range(m.shape[0]):
             for j in range(m.shape[1]):
-                ax.text(j, i, f"{int(m.iat[i, j]):,}", ha="center", va="center", fontsize=8)
+                ax.text(j, i, integer(m.iat[i, j]), ha="center", va="center", fontsize=8)
         ax.set_xticks(range(m.shape[1]), [str(c) for c in m.columns], rotation=20)
         ax.set_yticks(range(m.shape[0]), [str(i) for i in m.index])
         ax.set_xlabel(m.columns.name or "")
@@ -350,8 +350,6 @@ def p_alive_heatmap(matrix: pd.DataFrame, T: float, unit: str, ax=None):
         ax.set_ylabel("frequency (repeat purchases)")
         ax.grid(False)
         ax.set_title(f"存活概率 P(alive) for customers first seen {T:.0f} {unit} ago")
-        from crmlab.present.formatting import PercentTicks
-
         fig.colorbar(im, ax=ax, format=PercentTicks(1.0))
     return ax if given else fig
 
@@ -362,7 +360,7 @@ def clv_figure(deciles: pd.DataFrame, horizon_months: int, ax=None):
         fig, ax, given = _canvas(ax, 8, 3.8)
         ax.bar([str(i) for i in deciles.index], deciles["share_of_value"], color=COLORS[1])
         for i, v in enumerate(deciles["share_of_value"]):
-            ax.text(i, v, f"{100 * v:.0f}%", ha="center", va="bottom", fontsize=8)
+            ax.text(i, v, pct(v, 0), ha="center", va="bottom", fontsize=8)
         pct_axis(ax)
         ax.set_xlabel("CLV decile (10 = most valuable tenth)")
         ax.set_title(f"终身价值分布 Share of {horizon_months}-month expected value by decile")
@@ -382,7 +380,7 @@ def forest_plot(rows: pd.DataFrame, title: str, reference: str, ax=None):
         ax.errorbar(100 * rows["diff"], y, xerr=[100 * (rows["diff"] - rows["low"]), 100 * (rows["high"] - rows["diff"])],
                     fmt="o", capsize=4, lw=2, color=COLORS[0])
         for yi, (_, r) in zip(y, rows.iterrows()):
-            ax.text(100 * r["high"], yi, f"  {100 * r['diff']:+.2f} pp", va="center", fontsize=9)
+            ax.text(100 * r["high"], yi, f"  {pp(r['diff'], 2)}", va="center", fontsize=9)
         ax.axvline(0, color="#999", ls="--")
         ax.set_yticks(y, [str(i) for i in rows.index])
         ax.set_xlabel(f"difference in conversion, percentage points (vs {reference})")

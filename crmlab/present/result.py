@@ -133,11 +133,13 @@ class Result:
         """The one formatter, from this result's context."""
         return Formatter(self.context)
 
-    def footer(self, **more) -> dict:
-        """The card's footer: engine, time zone, then ``more`` (``None`` values left out)."""
+    def footer(self, observation_end=None, **more) -> dict:
+        """The card's footer: engine, time zone, observation end (to the second), then
+        ``more`` (``calibration_end=...`` reads "calibration end"; ``None`` values left out)."""
         c = self.context
-        out = {"engine": c.engine, "time zone": c.timezone}
-        out.update(more)
+        out = {"engine": c.engine, "time zone": c.timezone,
+               "observation end": self.fmt.timestamp(observation_end)}
+        out.update({k.replace("_", " "): v for k, v in more.items()})
         return {k: v for k, v in out.items() if v is not None and v != ""}
 
     # -- what the subclass says --------------------------------------------------------

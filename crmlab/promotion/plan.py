@@ -19,32 +19,30 @@ Definitions (the ``crmlab promotion`` contract):
   vs last year's, i.e. last year's participation rate (old buyers / active base) applied
   to this year's base. Cross-checked against the BG/NBD expected purchases of the base.
 * Review (once the export reaches D): target, actual, attainment = actual / target and
-  the change vs last year.
+  the change vs last year (:class:`~crmlab.promotion.review.PromotionResult`).
 
 Every count and sum is one Ibis expression run in the engine; only per phase × type rows
 (and the per-day season series) come back to pandas.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import ibis
 import numpy as np
 import pandas as pd
 
-from crmlab.engine import order_table
+from crmlab.engine.sources import order_table
 from crmlab.engine.aggregates import paid_orders
-from crmlab.ingest.readers import CrmlabInputError
-from crmlab.promotion.season import (DEFAULT_PHASES, PHASE_LABELS, Phase, _d, _paid_with_first, default_date,
-                                     parse_date, parse_growth, parse_phases, promotion_daily, span)
+from crmlab.present.formatting import pct
+from crmlab.promotion.calendar import (DEFAULT_PHASES, PHASE_LABELS, Phase, default_date, parse_date, parse_growth,
+                                       parse_phases, span)
+from crmlab.promotion.clv_check import clv_check as _clv_check, clv_note as _clv_note
+from crmlab.promotion.review import COUNTS, METRICS, TYPES, PromotionResult
+from crmlab.promotion.season import _d, _paid_with_first, promotion_daily
+from crmlab.schema import CrmlabInputError
 
 __all__ = ["Phase", "PromotionResult", "DEFAULT_PHASES", "PHASE_LABELS", "METRICS", "TYPES", "parse_date",
            "parse_phases", "parse_growth", "default_date", "analyse_promotion", "promotion_daily",
            "warm_up_list"]
-
-TYPES = ("new", "old", "all")
-COUNTS = ("buyers", "orders", "sales", "units")
-METRICS = ("buyers", "orders", "sales", "units", "aov", "orders_per_buyer", "units_per_buyer")
 
 
 def _figures(o, days: dict[str, pd.Timestamp], phases) -> pd.DataFrame:
@@ -113,7 +111,7 @@ def _bases(o, cut: pd.Timestamp, cut_last: pd.Timestamp) -> dict:
     return out
 
 
-# ----------------------------------------------------------------------------- plan, review, result
+# ----------------------------------------------------------------------------- plan
 
 def _plan(last_counts: pd.DataFrame, growth: dict[str, float], phases) -> pd.DataFrame:
     """Targets: last year's counts × (1 + growth of the row's type); ratios follow."""
@@ -124,168 +122,8 @@ def _plan(last_counts: pd.DataFrame, growth: dict[str, float], phases) -> pd.Dat
     return _with_all(g.astype(float), phases)
 
 
-def _clv_check(o, cuts: dict, periods: dict, target_old: float, last_old: float) -> dict:
-    """BG/NBD expected purchases of the base existing at each cut, over each year's period.
-
-    Wrapped by the caller: any failure drops the check with a note."""
-    from crmlab.clv.models import fit_clv_models, rfm_summary
-
-    exp = {}
-    for label in ("this_year", "last_year"):
-        cut, (s, e) = cuts[label], periods[label]
-        summ = rfm_summary(o, observation_end=f"{cut - pd.Timedelta(days=1):%Y-%m-%d}", time_unit="D")
-        fit = fit_clv_models(summ, models=("bgnbd",))["bgnbd"].fitter
-        a, n = float((s - cut).days), float((e - s).days + 1)
-        f, r, T = (summ[c].to_numpy(float) for c in ("frequency", "recency", "T"))
-        with np.errstate(all="ignore"):
-            v = (np.asarray(fit.conditional_expected_number_of_purchases_up_to_time(a + n, f, r, T), float)
-                 - (np.asarray(fit.conditional_expected_number_of_purchases_up_to_time(a, f, r, T), float)
-                    if a > 0 else 0.0))
-        exp[label] = {"base_customers": int(len(summ)), "expected_purchases": float(np.nansum(v)),
-                      "fitted_up_to": f"{cut - pd.Timedelta(days=1):%Y-%m-%d}"}
-    lift = last_old / exp["last_year"]["expected_purchases"] if exp["last_year"]["expected_purchases"] > 0 else None
-    model_orders = exp["this_year"]["expected_purchases"] * lift if lift else None
-    return {"model": "bgnbd", "this_year": exp["this_year"],
-            "last_year": {**exp["last_year"], "actual_old_orders": last_old, "actual_over_model": lift},
-            "plan_old_orders": target_old, "model_old_orders": model_orders,
-            "plan_over_model": target_old / model_orders - 1 if model_orders else None,
-            "note": ("BG/NBD counts purchase days of the customers who had bought before the cut and knows "
-                     "nothing of promotions; last year's actual old orders over its prediction (the promotion's "
-                     "pull) scales this year's prediction into comparable old orders")}
-
-
-def _nested(f: pd.DataFrame, cell=None) -> dict:
-    out: dict = {}
-    for (ph, typ), row in f.iterrows():
-        out.setdefault(ph, {})[typ] = {m: (cell(ph, typ, m) if cell else _num(row[m])) for m in METRICS}
-    return out
-
-
-def _num(v):
-    if v is None or pd.isna(v):
-        return None
-    v = float(v)
-    return int(v) if v.is_integer() and abs(v) < 2**53 else v
-
-
-@dataclass(frozen=True)
-class PromotionResult:
-    """This year's and last year's promotion figures, the plan and (after D) the review.
-
-    ``this_year``, ``last_year`` and ``plan`` are indexed by (phase, type) with the
-    phases in order, then ``period``; types ``new``, ``old``, ``all``; columns
-    :data:`METRICS`. ``units`` columns are NaN when the export has no quantity.
-
-    In a notebook it shows itself (sales per phase: last year, this year, target,
-    attainment, old customers' share); :meth:`plot` draws new vs old per phase."""
-
-    date: pd.Timestamp
-    last_year_date: pd.Timestamp
-    phases: tuple[Phase, ...]
-    observation_end: pd.Timestamp
-    this_year: pd.DataFrame
-    last_year: pd.DataFrame
-    plan: pd.DataFrame
-    growth: dict
-    growth_source: dict
-    assumptions: tuple[str, ...]
-    bases: dict = field(default_factory=dict)
-    clv_check: dict | None = None
-    has_units: bool = False
-    engine: str | None = field(default=None, compare=False)
-    timezone: str | None = field(default=None, compare=False)
-
-    def _card(self):
-        from crmlab.present.cards import promotion_card
-
-        return promotion_card(self)
-
-    def headline(self) -> str:
-        """The one-line finding: the review's attainment, or the plan's target before D."""
-        return self._card().finding
-
-    def __repr__(self) -> str:
-        return self._card().text()
-
-    def _repr_html_(self) -> str:
-        return self._card().html()
-
-    def plot(self, ax=None, metric: str = "sales"):
-        """New vs old customers per phase, last year beside this year
-        (:func:`crmlab.promotion.season.split_figure`). Returns the new Figure, or ``ax``
-        when given."""
-        from crmlab.promotion.season import split_figure
-
-        fig = split_figure(self.this_year, self.last_year, metric, PHASE_LABELS, ax=ax)
-        return ax if ax is not None else fig
-
-    @property
-    def period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
-        return span(self.date, self.phases)
-
-    @property
-    def last_year_period(self) -> tuple[pd.Timestamp, pd.Timestamp]:
-        return span(self.last_year_date, self.phases)
-
-    def complete(self, phase: str) -> bool:
-        """The phase's last day is wholly inside the export."""
-        end = self.period[1] if phase == "period" else {p.name: p for p in self.phases}[phase].days(self.date)[1]
-        return pd.Timestamp(self.observation_end) >= end + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-
-    @property
-    def reviewed(self) -> bool:
-        """A review exists once the export reaches the promotion day."""
-        return pd.Timestamp(self.observation_end).normalize() >= self.date
-
-    @property
-    def review(self) -> pd.DataFrame | None:
-        """Per (phase, type, metric): target, actual, attainment, last_year, change_vs_last_year."""
-        if not self.reviewed:
-            return None
-        t, a, ly = (x.stack(future_stack=True) for x in (self.plan, self.this_year, self.last_year))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = pd.DataFrame({"target": t, "actual": a, "attainment": a / t.where(t != 0),
-                                "last_year": ly, "change_vs_last_year": a / ly.where(ly != 0) - 1})
-        out.index.names = ["phase", "type", "metric"]
-        return out
-
-    def to_frame(self) -> pd.DataFrame:
-        """Long: per (phase, type, metric) last_year, this_year, target, attainment, change_vs_last_year."""
-        ly, ty, t = (x.stack(future_stack=True) for x in (self.last_year, self.this_year, self.plan))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = pd.DataFrame({"last_year": ly, "this_year": ty, "target": t,
-                                "attainment": (ty / t.where(t != 0)) if self.reviewed else np.nan,
-                                "change_vs_last_year": ty / ly.where(ly != 0) - 1})
-        out.index.names = ["phase", "type", "metric"]
-        return out
-
-    def to_dict(self) -> dict:
-        """The CLI's JSON (see the module docstring and ``crmlab promotion --help``)."""
-        def phase_list(day, done):
-            return [{"name": p.name, "start": f"{p.days(day)[0]:%Y-%m-%d}", "end": f"{p.days(day)[1]:%Y-%m-%d}",
-                     "offsets": [p.start, p.end], **({"complete": self.complete(p.name)} if done else {})}
-                    for p in self.phases]
-
-        rev = self.review
-        review = None
-        if rev is not None:
-            review = _nested(self.plan, lambda ph, typ, m: {k: _num(rev.at[(ph, typ, m), k]) for k in rev.columns})
-        s, e = self.period
-        s0, e0 = self.last_year_period
-        return {"date": f"{self.date:%Y-%m-%d}", "last_year_date": f"{self.last_year_date:%Y-%m-%d}",
-                "observation_end": str(self.observation_end), "phases": phase_list(self.date, True),
-                "last_year_phases": phase_list(self.last_year_date, False),
-                "period": {"start": f"{s:%Y-%m-%d}", "end": f"{e:%Y-%m-%d}", "complete": self.complete("period")},
-                "last_year_period": {"start": f"{s0:%Y-%m-%d}", "end": f"{e0:%Y-%m-%d}"},
-                "units_available": self.has_units,
-                "this_year": _nested(self.this_year), "last_year": _nested(self.last_year),
-                "growth": dict(self.growth), "growth_source": dict(self.growth_source),
-                "plan": {**_nested(self.plan), "assumptions": list(self.assumptions)},
-                "clv_check": self.clv_check, "review": review}
-
-
-def _pct(x) -> str:
-    return "n/a" if x is None or pd.isna(x) else f"{100 * x:+.1f}%"
+def _window(w: dict, k: str) -> str:
+    return f"{w[k][0]:%Y-%m-%d}…{w[k][1]:%Y-%m-%d}"
 
 
 def analyse_promotion(orders, date=None, last_year_date=None, phases=None, growth=None, observation_end=None,
@@ -314,6 +152,30 @@ def analyse_promotion(orders, date=None, last_year_date=None, phases=None, growt
     """
     o = order_table(orders, engine, observation_end)
     end = pd.Timestamp(o.observation_end)
+    day, last, ph, given = _arguments(end, date, last_year_date, phases, growth, today)
+    (s1, e1), (s0, e0) = span(day, ph), span(last, ph)
+    cut = min(s1, end.normalize() + pd.Timedelta(days=1))  # the plan uses what was known before the period
+    cut_last = s0 - (s1 - cut)
+    counts = _figures(o, {"this": day, "last": last}, ph)
+    this, last_y = _with_all(counts.loc["this"], ph), _with_all(counts.loc["last"], ph)
+    b = _bases(o, cut, cut_last)
+    notes = _calendar_notes(day, last, ph, end, cut, cut_last)
+    rate, source, part = _growth(given, b, last_y, notes)
+    notes += _coverage_notes(b, source, s0, o.has("quantity"))
+    plan = _plan(counts.loc["last"], rate, ph)
+    check = None
+    if clv_check:
+        check = _checked(o, {"this_year": cut, "last_year": cut_last}, {"this_year": (s1, e1), "last_year": (s0, e0)},
+                         float(plan.at[("period", "old"), "orders"]), float(last_y.at[("period", "old"), "orders"]),
+                         notes)
+    bases = {k: v for k, v in b.items() if k != "windows"}
+    bases["participation"] = None if part is None else part.to_dict()
+    return PromotionResult(day, last, ph, end, this, last_y, plan, rate, source, tuple(notes), bases, check,
+                           o.has("quantity"), o.settings)
+
+
+def _arguments(end: pd.Timestamp, date, last_year_date, phases, growth, today):
+    """The promotion day, last year's, the phases and the given growth, checked."""
     dflt = default_date(end, today)
     day = parse_date(date, "--date", dflt.year) if date is not None and str(date).strip() else dflt
     last = (parse_date(last_year_date, "--last-year-date", day.year - 1)
@@ -326,41 +188,42 @@ def analyse_promotion(orders, date=None, last_year_date=None, phases=None, growt
     if e0 >= s1:
         raise CrmlabInputError(f"--last-year-date: last year's period {s0:%Y-%m-%d}…{e0:%Y-%m-%d} overlaps this "
                                f"year's {s1:%Y-%m-%d}…{e1:%Y-%m-%d}; choose days further apart or shorter phases")
-    one = pd.Timedelta(days=1)
-    cut = min(s1, end.normalize() + one)  # the plan uses what was known before the period
-    cut_last = s0 - (s1 - cut)
-    counts = _figures(o, {"this": day, "last": last}, ph)
-    this, last_y = _with_all(counts.loc["this"], ph), _with_all(counts.loc["last"], ph)
-    b = _bases(o, cut, cut_last)
-    w = b["windows"]
+    return day, last, ph, given
 
-    def window(k):
-        return f"{w[k][0]:%Y-%m-%d}…{w[k][1]:%Y-%m-%d}"
 
-    rate, source, notes = {}, {}, []
-    notes.append(f"Promotion day {day:%Y-%m-%d}, last year's {last:%Y-%m-%d}. Phases are store-local calendar days, "
-                 "inclusive: " + "; ".join(f"{p.name} {p.days(day)[0]:%Y-%m-%d}…{p.days(day)[1]:%Y-%m-%d} "
-                                           f"(last year {p.days(last)[0]:%Y-%m-%d}…{p.days(last)[1]:%Y-%m-%d})"
-                                           for p in ph) + ". Days between phases belong to none.")
-    notes.append(f"New buyer: first paid order ever in the export on or after the period's start ({s1:%Y-%m-%d}; "
-                 f"last year {s0:%Y-%m-%d}); every other buyer is old. Paid orders only.")
-    notes.append("Targets = last year's buyers, orders, sales and units per phase and type × (1 + that type's "
-                 "growth); AOV, orders and units per buyer follow from them (so they equal last year's); "
-                 "all = new + old.")
+def _calendar_notes(day, last, ph, end, cut, cut_last) -> list[str]:
+    """The assumptions about days, phases and customer types."""
+    s1, s0, one = span(day, ph)[0], span(last, ph)[0], pd.Timedelta(days=1)
+    notes = [f"Promotion day {day:%Y-%m-%d}, last year's {last:%Y-%m-%d}. Phases are store-local calendar days, "
+             "inclusive: " + "; ".join(f"{p.name} {p.days(day)[0]:%Y-%m-%d}…{p.days(day)[1]:%Y-%m-%d} "
+                                       f"(last year {p.days(last)[0]:%Y-%m-%d}…{p.days(last)[1]:%Y-%m-%d})"
+                                       for p in ph) + ". Days between phases belong to none.",
+             f"New buyer: first paid order ever in the export on or after the period's start ({s1:%Y-%m-%d}; "
+             f"last year {s0:%Y-%m-%d}); every other buyer is old. Paid orders only.",
+             "Targets = last year's buyers, orders, sales and units per phase and type × (1 + that type's "
+             "growth); AOV, orders and units per buyer follow from them (so they equal last year's); "
+             "all = new + old."]
     if cut < s1:
         notes.append(f"The export ends on {end:%Y-%m-%d}, before the period: the growth windows end on "
                      f"{cut - one:%Y-%m-%d} (and last year's on {cut_last - one:%Y-%m-%d}).")
+    return notes
+
+
+def _growth(given: dict, b: dict, last_y: pd.DataFrame, notes: list[str]):
+    """Growth per customer type (given, estimated or 0), its source, and last year's participation;
+    the reasoning appended to ``notes``."""
+    rate, source, w = {}, {}, b["windows"]
     if "new" in given:
         rate["new"], source["new"] = given["new"], "given"
         notes.append(f"New-buyer growth {_pct(given['new'])}: given.")
     elif b["new_before"] > 0:
         rate["new"], source["new"] = b["new_recent"] / b["new_before"] - 1, "estimated"
         notes.append(f"New-buyer growth {_pct(rate['new'])}, estimated: {b['new_recent']:,} customers placed their "
-                     f"first paid order in the 12 months {window('new_recent')} vs {b['new_before']:,} in "
-                     f"{window('new_before')}.")
+                     f"first paid order in the 12 months {_window(w, 'new_recent')} vs {b['new_before']:,} in "
+                     f"{_window(w, 'new_before')}.")
     else:
         rate["new"], source["new"] = 0.0, "no history"
-        notes.append(f"New-buyer growth 0%: no first orders in {window('new_before')} to compare with.")
+        notes.append(f"New-buyer growth 0%: no first orders in {_window(w, 'new_before')} to compare with.")
     part = last_y.xs("old", level="type")["buyers"] / b["active_last"] if b["active_last"] else None
     if "old" in given:
         rate["old"], source["old"] = given["old"], "given"
@@ -368,55 +231,47 @@ def analyse_promotion(orders, date=None, last_year_date=None, phases=None, growt
     elif b["active_last"] > 0:
         rate["old"], source["old"] = b["active_this"] / b["active_last"] - 1, "estimated"
         notes.append(f"Old-buyer growth {_pct(rate['old'])}, estimated: this year's active old base (a paid order "
-                     f"in the 365 days {window('active_this')}) is {b['active_this']:,} customers vs "
-                     f"{b['active_last']:,} last year ({window('active_last')}); last year's participation (old "
+                     f"in the 365 days {_window(w, 'active_this')}) is {b['active_this']:,} customers vs "
+                     f"{b['active_last']:,} last year ({_window(w, 'active_last')}); last year's participation (old "
                      "buyers per active-base customer) applied to this year's base: "
-                     + ", ".join(f"{k} {100 * v:.1f}%" for k, v in part.items()) + ".")
+                     + ", ".join(f"{k} {pct(v, 1)}" for k, v in part.items()) + ".")
     else:
         rate["old"], source["old"] = 0.0, "no history"
-        notes.append(f"Old-buyer growth 0%: no active old base in {window('active_last')} to compare with.")
-    fd = b["first_day"]
+        notes.append(f"Old-buyer growth 0%: no active old base in {_window(w, 'active_last')} to compare with.")
+    return rate, source, part
+
+
+def _coverage_notes(b: dict, source: dict, s0: pd.Timestamp, has_quantity: bool) -> list[str]:
+    """Where the export does not cover what the figures need."""
+    notes, fd, w = [], b["first_day"], b["windows"]
     if fd is not None and fd > s0:
         notes.append(f"The export's first paid order is on {fd:%Y-%m-%d}, after last year's period started: last "
                      "year's figures, and the targets built on them, are understated.")
     for k, typ, what in (("new_before", "new", "the earlier new-buyer window"),
                          ("active_last", "old", "last year's active-base window")):
         if fd is not None and source[typ] == "estimated" and fd > w[k][0]:
-            notes.append(f"The export's first paid order is on {fd:%Y-%m-%d}, inside {what} ({window(k)}): it is not "
-                         f"fully covered, so {typ}-buyer growth is overstated.")
-    if not o.has("quantity"):
+            notes.append(f"The export's first paid order is on {fd:%Y-%m-%d}, inside {what} ({_window(w, k)}): it "
+                         f"is not fully covered, so {typ}-buyer growth is overstated.")
+    if not has_quantity:
         notes.append("The export has no quantity column: units and units per buyer are not available.")
-    plan = _plan(counts.loc["last"], rate, ph)
-    check = None
-    if clv_check:
-        try:
-            check = _clv_check(o, {"this_year": cut, "last_year": cut_last},
-                               {"this_year": (s1, e1), "last_year": (s0, e0)},
-                               float(plan.at[("period", "old"), "orders"]),
-                               float(last_y.at[("period", "old"), "orders"]))
-        except Exception as e:  # the cross-check is optional: any failure only drops it
-            check = {"error": f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"}
-            notes.append(f"CLV cross-check dropped: {check['error']}")
-        else:
-            notes.append(_clv_note(check))
-    bases = {k: v for k, v in b.items() if k != "windows"}
-    bases["participation"] = None if part is None else part.to_dict()
-    from crmlab.present.cards import run_settings
-
-    return PromotionResult(day, last, ph, end, this, last_y, plan, rate, source, tuple(notes), bases, check,
-                           o.has("quantity"), **run_settings(o))
+    return notes
 
 
-def _clv_note(c: dict) -> str:
-    t = c["this_year"]
-    note = (f"CLV cross-check: BG/NBD fitted on the orders up to {t['fitted_up_to']} expects "
-            f"{t['expected_purchases']:,.0f} purchases of the {t['base_customers']:,} existing customers over "
-            "the period")
-    if not c["model_old_orders"]:
-        return note + "."
-    return (note + f"; scaled by last year's actual/model ratio ({c['last_year']['actual_over_model']:.2f}) that is "
-            f"{c['model_old_orders']:,.0f} old-customer orders vs the plan's {c['plan_old_orders']:,.0f} "
-            f"({_pct(c['plan_over_model'])}).")
+def _checked(o, cuts: dict, periods: dict, target_old: float, last_old: float, notes: list[str]) -> dict:
+    """The CLV cross-check, or the error that dropped it (noted either way)."""
+    try:
+        check = _clv_check(o, cuts, periods, target_old, last_old)
+    except Exception as e:  # the cross-check is optional: any failure only drops it
+        check = {"error": f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"}
+        notes.append(f"CLV cross-check dropped: {check['error']}")
+    else:
+        notes.append(_clv_note(check))
+    return check
+
+
+def _pct(x) -> str:
+    """A growth rate with its sign (``+10.0%``)."""
+    return pct(x, 1, sign=True)
 
 
 def warm_up_list(orders, result: "PromotionResult", as_of=None, engine=None) -> pd.DataFrame:

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from crmlab.present.figures import cjk_font_path
+from crmlab.report.notebook import APPENDIX, _markdown
+
 __all__ = ["TEMPLATES", "STYLESHEET", "INDEX_MARKER", "CSP", "CSP_META", "Nav", "to_html", "embed_cjk_font",
            "stylesheet", "page", "nav_html", "index_page", "history_page", "notice_page", "notebook_title",
            "report_description", "DESCRIPTIONS"]
@@ -132,8 +135,6 @@ def _move_appendix(nb) -> None:
     """Outputs marked for the appendix (:data:`crmlab.report.notebook.APPENDIX`) go to a last cell."""
     from nbformat.v4 import new_code_cell
 
-    from crmlab.report.notebook import APPENDIX
-
     moved = []
     for c in nb.cells:
         if c.cell_type != "code":
@@ -180,8 +181,6 @@ def to_html(nb_path: Path, html_path: Path, nav: Nav | None = None, period: str 
 
 def _markdown_output(text) -> str:
     """A ``text/markdown`` output (``display(Markdown(...))``): raw HTML escaped, no links."""
-    from crmlab.report.notebook import _markdown
-
     return _markdown()(str(text))
 
 
@@ -206,8 +205,6 @@ def embed_cjk_font(html_text: str) -> str:
     import io
 
     chars = {c for c in _DATA.sub("", html_text) if ord(c) >= 0x2E80}
-    from crmlab.present.figures import cjk_font_path
-
     path = cjk_font_path()
     if not chars or path is None:
         return html_text

@@ -26,8 +26,11 @@ import numpy as np
 import pandas as pd
 
 from crmlab._version import __version__
-from crmlab.present import formatting as fmt
+from crmlab.present import formatting as fmt, ticks
 from crmlab.ingest.readers import Ledger
+from crmlab.present.figures import style
+from crmlab.present.spreadsheet import write_csv
+from crmlab.privacy import mask_ids
 
 __all__ = ["show", "findings", "run_info", "table", "record_headlines", "warning", "pct", "kpi", "kpis",
            "badge", "markdown", "md_escape", "escaped", "ID_COLUMNS", "APPENDIX"]
@@ -113,12 +116,10 @@ def pct(x: float, digits: int | None = 1) -> str:
 
 def show(fig, dpi: int = 200) -> None:
     """Display a Figure as a sharp PNG (rendered at 2×, shown at 1×), in crmlab's style;
-    percent axes get :class:`crmlab.present.formatting.PercentTicks` on nice steps."""
+    percent axes get :class:`crmlab.present.ticks.PercentTicks` on nice steps."""
     from IPython.display import Image
 
-    from crmlab.present.figures import style
-
-    fmt.fix_percent_axes(fig)
+    ticks.fix_percent_axes(fig)
     buf = io.BytesIO()
     with style():
         fig.savefig(buf, format="png", dpi=dpi)
@@ -178,8 +179,6 @@ def warning(text: str) -> None:
 # ------------------------------------------------------------------------- tables
 
 def _mask(df: pd.DataFrame, ids: Sequence[str]) -> pd.DataFrame:
-    from crmlab.privacy import mask_ids
-
     ids = set(ids)
     names = [n for n in df.index.names if n in ids]
     if names:
@@ -195,6 +194,19 @@ def _mask(df: pd.DataFrame, ids: Sequence[str]) -> pd.DataFrame:
         for c in cols:
             df[c] = mask_ids(df[c].map(lambda x: x if fmt.is_missing(x) else str(x)))
     return df
+
+
+def write_list(frame: pd.DataFrame, path: str, masked: bool = False, ids: Sequence[str] = ID_COLUMNS,
+               **to_csv_kw) -> None:
+    """Write a customer list (``wakeup_list.csv`` ...) as CSV, formula cells neutralised
+    (:func:`crmlab.present.spreadsheet.write_csv`; ``to_csv_kw`` go to ``DataFrame.to_csv``).
+
+    With ``masked`` the customer ids (``ids`` columns or index) are written masked
+    (:func:`crmlab.privacy.mask_ids`): the runner sets the notebooks' ``mask_ids`` parameter
+    when the ids look like phone numbers, so the lists can be shared with the report. By
+    default the real ids, for operations.
+    """
+    write_csv(_mask(frame, ids) if masked else frame, path, **to_csv_kw)
 
 
 def _money_digits(s: pd.Series) -> int:
@@ -215,23 +227,9 @@ def _whole(s: pd.Series) -> bool:
     return len(v) > 0 and bool((v == v.round()).all()) and bool((v.abs() < 1e15).all())
 
 
-def table(df: pd.DataFrame, percent: Iterable[str] = (), money: Iterable[str] = (), digits: int = 3,
-          caption: str | None = None, pp: Iterable[str] = (), integers: Iterable[str] = (),
-          pvalues: Iterable[str] = (), ratio: Iterable[str] = (), days: Iterable[str] = (),
-          ids: Sequence[str] = ID_COLUMNS, labels: bool = True, appendix: bool = False) -> None:
-    """Display a table formatted for a reader.
-
-    ``percent``: shares (``12.3%``); ``pp``: differences of shares (``+1.8 pp``); ``money``:
-    the store's currency, rounded to the yuan (2 decimals when every value is below 10);
-    ``integers``, ``days``: whole numbers; ``pvalues`` (also any column named ``p_value``,
-    ``p_holm``, ``p-value``): ``< 0.001``; ``ratio``: ``46.7×``. Other float columns get
-    ``digits`` decimals, or none when every value is whole; booleans ✓/✗; missing ``—``.
-    Customer ids (``ids`` columns or index) are masked. Headers in words when ``labels``.
-    """
-    df = _mask(pd.DataFrame(df), ids)
-    named_index = any(n is not None for n in df.index.names)
-    if named_index:
-        df = df.reset_index()
+def _formatters(df: pd.DataFrame, percent: Iterable[str], money: Iterable[str], digits: int, pp: Iterable[str],
+                integers: Iterable[str], pvalues: Iterable[str], ratio: Iterable[str], days: Iterable[str]) -> dict:
+    """column -> the function that writes its values for a reader (:func:`table`)."""
     kinds: dict[object, object] = {}
     for c in df.columns:
         s = df[c]
@@ -264,6 +262,11 @@ def table(df: pd.DataFrame, percent: Iterable[str] = (), money: Iterable[str] = 
                 f"{x:%Y-%m-%d}" if x == x.normalize() else f"{x:%Y-%m-%d %H:%M}")
         else:
             kinds[c] = lambda x, c=c: fmt.auto(c, x)
+    return kinds
+
+
+def _styler(df: pd.DataFrame, kinds: Mapping, named_index: bool, labels: bool, right: set):
+    """The escaped, aligned Styler of a formatted table (:func:`table`)."""
     # every cell and label is text from the data, never markup: escaped after formatting
     esc = _html.escape
     df = df.rename_axis(index=[None if n is None else esc(str(n)) for n in df.index.names],
@@ -273,7 +276,7 @@ def table(df: pd.DataFrame, percent: Iterable[str] = (), money: Iterable[str] = 
     st = st.format_index((lambda x: esc(fmt.label(x))) if labels else (lambda x: esc(str(x))), axis=1)
     if named_index or isinstance(df.index, pd.RangeIndex):
         st = st.hide(axis="index")
-    num = [c for c, f in kinds.items() if pd.api.types.is_numeric_dtype(df[c]) or c in set(money) | set(percent)]
+    num = [c for c, f in kinds.items() if pd.api.types.is_numeric_dtype(df[c]) or c in right]
     if num:
         st = st.set_properties(subset=num, **{"text-align": "right"})
     short = [c for c in df.columns if len(df) and max(len(str(x)) for x in df[c]) <= 24]
@@ -282,9 +285,31 @@ def table(df: pd.DataFrame, percent: Iterable[str] = (), money: Iterable[str] = 
     long = [c for c in df.columns if c not in short and len(df) and not pd.api.types.is_numeric_dtype(df[c])]
     if long:  # ... in a column wide enough to read (on a phone the table scrolls), not one word a line
         st = st.set_properties(subset=long, **{"min-width": "16em"})
+    return st
+
+
+def table(df: pd.DataFrame, percent: Iterable[str] = (), money: Iterable[str] = (), digits: int = 3,
+          caption: str | None = None, pp: Iterable[str] = (), integers: Iterable[str] = (),
+          pvalues: Iterable[str] = (), ratio: Iterable[str] = (), days: Iterable[str] = (),
+          ids: Sequence[str] = ID_COLUMNS, labels: bool = True, appendix: bool = False) -> None:
+    """Display a table formatted for a reader.
+
+    ``percent``: shares (``12.3%``); ``pp``: differences of shares (``+1.8 pp``); ``money``:
+    the store's currency, rounded to the yuan (2 decimals when every value is below 10);
+    ``integers``, ``days``: whole numbers; ``pvalues`` (also any column named ``p_value``,
+    ``p_holm``, ``p-value``): ``< 0.001``; ``ratio``: ``46.7×``. Other float columns get
+    ``digits`` decimals, or none when every value is whole; booleans ✓/✗; missing ``—``.
+    Customer ids (``ids`` columns or index) are masked. Headers in words when ``labels``.
+    """
+    df = _mask(pd.DataFrame(df), ids)
+    named_index = any(n is not None for n in df.index.names)
+    if named_index:
+        df = df.reset_index()
+    kinds = _formatters(df, percent, money, digits, pp, integers, pvalues, ratio, days)
+    st = _styler(df, kinds, named_index, labels, set(money) | set(percent))
     st = st.set_table_attributes('class="crmlab-table"')
     if caption:
-        st = st.set_caption(esc(caption))
+        st = st.set_caption(_html.escape(caption))
     if appendix:
         _html_out(st.to_html(), appendix=True)
     else:

@@ -24,12 +24,14 @@ from typing import Callable, Iterable, Mapping
 
 import yaml
 
-from crmlab.cli.arguments import (MAX_DAYS, at_most, day_list, moment, nonneg_float, nonneg_int, positive_float,
-                              positive_int, probability, split_spec)
+from crmlab.report.arguments import (MAX_DAYS, at_most, day_list, moment, nonneg_float, nonneg_int, positive_float,
+                                     positive_int, probability, split_spec)
+from crmlab.promotion.season import parse_date, parse_growth, parse_phases
 from crmlab.schema import CrmlabInputError
+from crmlab.settings import Settings
 
 __all__ = ["RUNNER_PARAMETERS", "RULES", "NOTEBOOK_RULES", "MAX_FILE_BYTES", "MAX_DEPTH", "MAX_NODES",
-           "NoAliasLoader", "load_parameter_file", "parse_param", "check_parameter", "check_parameters",
+           "NoAliasLoader", "load_parameter_file", "parse_param", "resolve_type", "check_parameter", "check_parameters",
            "read_parameters"]
 
 #: parameters the runner sets (name -> how to set it instead); never from -p / -f
@@ -61,7 +63,7 @@ def _text(value) -> str:
 
 
 def _cli(kind: Callable[[str], object]) -> Callable[[object], object]:
-    """A command-line type (``crmlab.cli.arguments``) as a rule for a typed value."""
+    """A command-line type (:mod:`crmlab.report.arguments`) as a rule for a typed value."""
     def rule(value):
         try:
             typed = kind(_text(value))
@@ -97,6 +99,10 @@ def _currency(value) -> str:
     v = _string(value)
     if len(v) > 8 or any(not c.isprintable() for c in v):
         raise _Bad(f"expected a currency symbol such as ¥, £ or US$ (at most 8 characters), got {_show(value)}")
+    try:  # what every notebook's Settings takes: plain characters, no markup
+        Settings(currency=v)
+    except CrmlabInputError:
+        raise _Bad(f"expected a currency symbol of plain characters (no < > & \" '), got {_show(value)}") from None
     return v
 
 
@@ -105,8 +111,6 @@ def _moment(value):
 
 
 def _day(value):
-    from crmlab.promotion.season import parse_date
-
     v = _date_text(value)
     if not isinstance(v, str):
         raise _Bad(f"expected a date such as 2025-11-11 or 11-11, got {_show(value)}")
@@ -143,12 +147,10 @@ def _parsed(parse: Callable, what: str):
 
 
 def _phases(value):
-    from crmlab.promotion.season import parse_phases
     return _parsed(parse_phases, "phases such as warm_up=-10:-1,day=0:0")(value)
 
 
 def _growth(value):
-    from crmlab.promotion.season import parse_growth
     return _parsed(parse_growth, "growth such as new=0.1,old=0.2")(value)
 
 
@@ -164,6 +166,8 @@ def _split(value):
 RULES: dict[str, tuple[Callable[[object], object], bool]] = {
     "observation_end": (_moment, True),                                   # --observation-end
     "currency": (_currency, True),
+    "interval_level": (_cli(probability), False),                         # 04: the CLV intervals' level
+    "mask_ids": (_flag, False),                                           # customer lists written masked
     # 02 (retention, lifecycle)
     "cohort": (_choice("day", "week", "month", "channel"), False),        # retention --cohort
     "retention_days": (_days, False),                                     # retention --days
@@ -352,10 +356,24 @@ def load_parameter_file(path: str) -> dict:
     return y
 
 
+def resolve_type(value: str):
+    """Type a ``-p name=value`` string as papermill's CLI does (bool, None, int, float, str)."""
+    if value in ("True", "true"):
+        return True
+    if value in ("False", "false"):
+        return False
+    if value in ("None", "none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value
+
+
 def parse_param(text: str) -> tuple[str, object]:
     """``-p name=value``: the name and the value typed as papermill's CLI does."""
-    from crmlab.report.runner import resolve_type
-
     if "=" not in text:
         raise CrmlabInputError(f"-p: expected name=value, got {_show(text)}")
     k, v = text.split("=", 1)

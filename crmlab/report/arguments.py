@@ -1,4 +1,5 @@
-"""The command line's argument types: every value checked up front, one-line errors.
+"""The argument types of the command line and of the report parameters: every value checked
+up front, one-line errors.
 
 Each type raises ``argparse.ArgumentTypeError`` with a short message; the parser
 (:class:`CrmlabArgumentParser`) prints it as one line ``crmlab: error: --arg: ...`` and
@@ -8,8 +9,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import stat
 from typing import Callable
 
+from crmlab.engine.connection import master_hosts, memory_limit_of
+from crmlab.ingest.columns import parse_columns
+from crmlab.ingest.values import parse_observation_end
+from crmlab.ingest.values import _zone
 from crmlab.schema import CrmlabInputError
 
 # Each raises argparse.ArgumentTypeError: argparse then names the argument in one line.
@@ -130,8 +137,6 @@ def bracket_list(text: str) -> list[tuple[int, int]]:
 
 def moment(text: str) -> str:
     """A date or time (a bare date = the end of that day); kept as text for the loader."""
-    from crmlab.ingest.readers import parse_observation_end
-
     if not str(text).strip():
         raise argparse.ArgumentTypeError("expected a date or time, got an empty value")
     try:
@@ -144,8 +149,6 @@ def moment(text: str) -> str:
 
 def timezone_name(text: str) -> str:
     """An IANA time zone name such as Asia/Shanghai."""
-    from crmlab.ingest.values import _zone
-
     try:
         return _zone(text)[1]
     except CrmlabInputError:
@@ -155,8 +158,6 @@ def timezone_name(text: str) -> str:
 
 def memory_size(text: str) -> str:
     """A DuckDB memory limit: ``600MB``, ``4GB``, ``1.5GiB`` or a share of RAM, ``40%``."""
-    from crmlab.engine.connection import memory_limit_of
-
     try:
         return memory_limit_of(text)
     except CrmlabInputError as e:
@@ -165,8 +166,6 @@ def memory_size(text: str) -> str:
 
 def column_spec(text: str) -> str:
     """``canonical=header,...`` (checked against the file by the loader)."""
-    from crmlab.ingest.readers import parse_columns
-
     try:
         cols = parse_columns(text)
     except CrmlabInputError as e:
@@ -194,8 +193,6 @@ def split_spec(text: str) -> str:
 
 def out_file(text: str) -> str:
     """A file to write: its folder must exist and it must not be a folder."""
-    import os
-
     path = os.path.abspath(os.path.expanduser(text))
     if not str(text).strip() or os.path.isdir(path):
         raise argparse.ArgumentTypeError(f"{text!r} is not a file name")
@@ -218,9 +215,6 @@ def in_file(text: str) -> str:
     """An input: not empty, and never a device, FIFO or socket (``/dev/zero`` would be read
     for ever). A missing file, a folder, ``duckdb:FILE:TABLE`` and ``spark:DB.TABLE`` are
     left to the loader, which names them."""
-    import os
-    import stat
-
     if not str(text).strip():
         raise argparse.ArgumentTypeError("expected a file name, got an empty value")
     try:
@@ -237,8 +231,6 @@ def in_file(text: str) -> str:
 def spark_master(text: str) -> str:
     """A Spark master URL: ``local[*]``, ``local[N]``, ``spark://HOST:PORT``, ``yarn``, ``k8s://HOST:PORT``
     (shape only; whether it answers is checked when Spark starts)."""
-    from crmlab.engine.connection import master_hosts
-
     try:
         master_hosts(text)
     except CrmlabInputError as e:
@@ -248,8 +240,6 @@ def spark_master(text: str) -> str:
 
 def out_dir(text: str) -> str:
     """A folder to write into (created if missing): not an existing file."""
-    import os
-
     if not str(text).strip() or (os.path.exists(text) and not os.path.isdir(text)):
         raise argparse.ArgumentTypeError(f"{text!r} is not a folder")
     return text
