@@ -14,7 +14,8 @@ __all__ = ['load_orders', 'load_sends', 'load', 'connect', 'set_engine', 'get_en
 
 
 def load_orders(source, columns=None, observation_end=None, keep_pii: bool = False, *, timezone: str | None = None,
-                decimal: str = ".", dayfirst: bool | None = None, now=None, sheet: str | None = None):
+                decimal: str = ".", dayfirst: bool | None = None, now=None, sheet: str | None = None,
+                returns: str | None = None):
     """Load an order export into pandas: validated, lines rolled up to orders, with its ledger.
 
     Parameters
@@ -37,6 +38,12 @@ def load_orders(source, columns=None, observation_end=None, keep_pii: bool = Fal
     sheet : str, optional
         The sheet of an Excel workbook holding the orders (default: the only sheet, or the
         only one with the required columns; several such sheets are an error).
+    returns : {"net", "ignore"}, optional
+        Separate reversals (credit notes, ``C``-invoices, refund rows: negative amounts)
+        netted against the same customer's purchases of the 30 days before: a fully
+        reversed order leaves the orders, a partial return lowers its amount
+        (``ledger.returns`` counts them). Default: the lines whose id says so (``C`` and a
+        digit); ``"net"``: every negative-amount line; ``"ignore"``: none.
 
     Returns
     -------
@@ -61,7 +68,7 @@ def load_orders(source, columns=None, observation_end=None, keep_pii: bool = Fal
     if source is None:
         raise CrmlabInputError("load_orders: no orders given (expected a path or a DataFrame, got None)")
     return _readers.load_orders(source, columns, observation_end, keep_pii, timezone=timezone, decimal=decimal, dayfirst=dayfirst,
-             now=now, sheet=sheet)
+             now=now, sheet=sheet, returns=returns)
 
 
 def load_sends(source, columns=None, observation_end=None, keep_pii: bool = False, *, timezone: str | None = None,
@@ -99,7 +106,8 @@ def load_sends(source, columns=None, observation_end=None, keep_pii: bool = Fals
 
 
 def load(source, engine=None, *, columns=None, observation_end=None, timezone: str | None = None,
-         decimal: str = ".", dayfirst: bool | None = None, now=None, sheet: str | None = None):
+         decimal: str = ".", dayfirst: bool | None = None, now=None, sheet: str | None = None,
+         returns: str | None = None):
     """Validated orders in the engine, and their ledger: what every analysis takes.
 
     Parameters
@@ -110,7 +118,7 @@ def load(source, engine=None, *, columns=None, observation_end=None, timezone: s
         ``duckdb:FILE.duckdb:TABLE`` / ``spark:DB.TABLE``.
     engine : str or Engine, optional
         Default: the notebook's (:func:`set_engine`), else DuckDB.
-    columns, observation_end, timezone, decimal, dayfirst, now, sheet
+    columns, observation_end, timezone, decimal, dayfirst, now, sheet, returns
         As in :func:`load_orders`.
 
     Returns
@@ -135,7 +143,7 @@ def load(source, engine=None, *, columns=None, observation_end=None, timezone: s
     if source is None:
         raise CrmlabInputError("load: no orders given (expected a path, a DataFrame or an engine table, got None)")
     return _loading.load(source, engine, columns=columns, observation_end=observation_end, timezone=timezone, decimal=decimal,
-             dayfirst=dayfirst, now=now, sheet=sheet)
+             dayfirst=dayfirst, now=now, sheet=sheet, returns=returns)
 
 
 def _is_spark_session(obj) -> bool:

@@ -94,7 +94,8 @@ def load_orders_of(a):
     ``validate`` re-validating an export of more than ``a.big_export_lines`` lines (set by
     :func:`crmlab.cli.main.main` from its ``BIG_EXPORT_LINES``) says how to validate once."""
     t0 = time.perf_counter()
-    o, led = load(a.orders, engine_of(a), observation_end=a.observation_end, sheet=a.sheet, **loader_kw(a))
+    o, led = load(a.orders, engine_of(a), observation_end=a.observation_end, sheet=a.sheet,
+                  returns=getattr(a, "returns", None), **loader_kw(a))
     notices(led)
     if a.command != "validate" and led.input_rows > a.big_export_lines and is_export(a.orders):
         # an export, validated again by this command: most of its time at this size

@@ -64,6 +64,10 @@ SHARED: dict[str, list[Flag]] = {
 }
 
 _COLUMNS = _f("--columns", type=column_spec, help="column mapping, e.g. customer_id=买家会员名,order_time=订单付款时间")
+_RETURNS = _f("--returns", choices=["net", "ignore"],
+              help="reversals (credit notes, C-invoices, refund rows: negative amounts): net them against the "
+                   "customer's purchases of the 30 days before (net: every negative line; default: the lines whose "
+                   "id says so, e.g. C536379) or ignore them (negative paid lines excluded)")
 _OBS_END = _f("--observation-end", type=moment, help="ignore orders after this time (a bare date = end of that day)")
 
 
@@ -71,7 +75,7 @@ def _orders(sends: str = "") -> list:
     """``--orders`` (``--sends``: ``"optional"`` or ``"required"``), the reading and engine flags, --json."""
     both = [_f("--sends", required=sends == "required", type=in_file, help="SMS send log"), _SENDS_SHEET] if sends else []
     return [_f("--orders", required=True, type=in_file, help="order export (CSV, Parquet, Excel)"), _SHEET, *both,
-            _COLUMNS, _OBS_END, "reading", "engine", _JSON]
+            _COLUMNS, _OBS_END, _RETURNS, "reading", "engine", _JSON]
 
 
 _WINDOW_HOURS = dict(type=at_most(positive_float, 24 * MAX_DAYS), default=72)
@@ -92,7 +96,7 @@ COMMANDS: dict[str, tuple[str, str, list]] = {
         _f("--orders", required=True, type=in_file), _SHEET,
         _f("--sends"), _SENDS_SHEET,
         _f("--columns", type=column_spec),
-        _f("--observation-end", type=moment),
+        _f("--observation-end", type=moment), _RETURNS,
         _f("-p", "--param", action="append", metavar="NAME=VALUE", help="notebook parameter"),
         _f("-f", "--parameters-file", action="append", metavar="PARAMS.yaml"),
         _f("--out", default="reports/latest", help="output dir; {date} expands to the run date"),

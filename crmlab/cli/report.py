@@ -37,7 +37,7 @@ def cmd_report(a) -> int:
     params = read_params(a)
     # -p names must be parameters of a selected notebook; -f keys of some notebook
     strict = {p.split("=", 1)[0].strip() for p in a.param or [] if "=" in p}
-    reading = {"timezone": a.timezone, "decimal": a.decimal, "dayfirst": a.dayfirst}
+    reading = {"timezone": a.timezone, "decimal": a.decimal, "dayfirst": a.dayfirst, "returns": a.returns}
     res = run_reports(a.orders, a.sends, a.notebooks, out=a.out, columns=a.columns, parameters=params,
                       strict_parameters=strict, reading=reading, engine=a.engine, spark_master=a.spark_master,
                       memory_limit=a.memory_limit, sheet=a.sheet, sends_sheet=a.sends_sheet)

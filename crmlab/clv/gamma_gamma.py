@@ -9,7 +9,11 @@ from crmlab.clv import likelihoods as lk
 from crmlab.clv.base import FittedModel, failed, fit_rows
 from crmlab.present.result import result
 
-__all__ = ["GammaGammaModel", "fit_gamma_gamma"]
+__all__ = ["GammaGammaModel", "fit_gamma_gamma", "MIN_REPEAT_CUSTOMERS"]
+
+#: the fewest repeat customers (frequency > 0, positive spend) Gamma-Gamma is fitted to: below
+#: it the spend model fails and no CLV in money is computed (04 is then skipped by the runner)
+MIN_REPEAT_CUSTOMERS = 10
 
 
 @result(frozen=False)
@@ -30,8 +34,9 @@ class GammaGammaModel(FittedModel, model="gamma_gamma"):
         f, m = f"frequency{suffix}", f"monetary_value{suffix}"
         settings = summary.attrs.get("settings")
         rep = summary[(summary[f] > 0) & (summary[m] > 0)]
-        if len(rep) < 10:
-            return failed("gamma_gamma", f"needs at least 10 repeat customers with positive spend; found {len(rep)}",
+        if len(rep) < MIN_REPEAT_CUSTOMERS:
+            return failed("gamma_gamma", f"needs at least {MIN_REPEAT_CUSTOMERS} repeat customers with positive spend; "
+                          f"found {len(rep)}",
                           (), len(rep), 0, settings)
         rows = lk.Rows.from_customers(rep[f].to_numpy(float), rep[m].to_numpy(float), np.zeros(len(rep)))[0]
         gg = fit_rows("gamma_gamma", rows, len(rep), cls.starts(rows), penalizer, settings=settings)

@@ -37,12 +37,14 @@ def ledger_from_dict(d: dict) -> Ledger:
     led.timezone = d.get("timezone", DEFAULT_TIMEZONE)
     led.warnings = list(d.get("warnings", []))
     led.observation_end = pd.Timestamp(d["observation_end"]) if d.get("observation_end") else None
+    if d.get("returns"):
+        led.returns = dict(d["returns"])
     return led
 
 
 def load(source, engine: str | Engine | None = None, *, columns=None, observation_end=None,
          timezone: str | None = None, decimal: str = ".", dayfirst: bool | None = None,
-         now=None, sheet: str | None = None) -> tuple[OrderTable, Ledger]:
+         now=None, sheet: str | None = None, returns: str | None = None) -> tuple[OrderTable, Ledger]:
     """Validated orders in ``engine`` and their ledger.
 
     Parameters
@@ -56,6 +58,9 @@ def load(source, engine: str | Engine | None = None, *, columns=None, observatio
         table with the clean columns, trusted: its ledger counts its rows).
     sheet : str, optional
         The sheet of an Excel workbook (see :func:`crmlab.ingest.readers.load_orders`).
+    returns : ``"net"``, ``"ignore"`` or None
+        Separate reversal documents netted against purchases (see
+        :func:`crmlab.ingest.readers.load_orders`); an export only.
     observation_end : optional
         A bare date is the end of that day, in the store's time zone.
 
@@ -89,4 +94,4 @@ def load(source, engine: str | Engine | None = None, *, columns=None, observatio
     if timezone is None and isinstance(source, pd.DataFrame):  # load_orders' frame: the zone it was read in
         timezone = source.attrs.get("timezone")
     return _export.load_export(source, eng, columns=columns, observation_end=observation_end, timezone=timezone,
-                               decimal=decimal, dayfirst=dayfirst, now=now, sheet=sheet)
+                               decimal=decimal, dayfirst=dayfirst, now=now, sheet=sheet, returns=returns)

@@ -27,6 +27,7 @@ from crmlab.engine.sources import OrderTable, settings_for
 from crmlab.ingest import columns as _cols
 from crmlab.ingest import values as _v
 from crmlab.ingest.ledger import Ledger
+from crmlab.ingest import returns as _ret
 from crmlab.ingest.screening import CHUNK_ROWS, OPTIONAL
 from crmlab.ingest.screening_sql import raw_lines, screen_export
 from crmlab.schema import PII_COLUMNS, CrmlabInputError
@@ -36,7 +37,7 @@ __all__ = ["load_export", "REASONS"]
 REASONS = ("exact_duplicate_line", "missing_customer_id", "missing_order_id", "unparseable_order_time",
            "in_the_future", "unknown_status", "ambiguous_decimal_comma", "ambiguous_decimal_point",
            "non_finite_amount", "non_numeric_amount", "negative_amount_on_paid_order",
-           "order_id_shared_by_customers", "after_observation_end")
+           "order_id_shared_by_customers", "after_observation_end", "reversal_line", "order_fully_reversed")
 _YEARS5 = pd.Timedelta(days=5 * 365.25)
 _stages = itertools.count()
 
@@ -200,9 +201,26 @@ def _orders(per_order: ibis.Table) -> ibis.Table:
     return o.select(o.order_id, o.lo.name("customer_id"), o.order_time, o.amount, o.status, *[o[c] for c in cols])
 
 
+def _netted(eng: Engine, t: ibis.Table, orders: ibis.Table, obs_end, led: Ledger) -> tuple[ibis.Table, ibis.Table]:
+    """Reversal lines netted against the orders (:mod:`crmlab.ingest.returns`): the lines
+    re-marked (reversals after ``obs_end``; the lines of fully reversed orders) and the orders."""
+    if obs_end is not None:
+        t = t.mutate(reason=ibis.ifelse((t.reason == "reversal_line") & (t.order_time > ts(obs_end)),
+                                        "after_observation_end", t.reason))
+    rev = t.filter(t.reason == "reversal_line").cache()
+    if int(eng.to_pandas(rev.aggregate(n=rev.row.count()))["n"].iloc[0]) == 0:  # nothing to net: as before
+        return t, orders
+    orders, gone, led.returns = _ret.net_returns(rev, t.filter(t.reason.isnull()), orders, eng)
+    t = t.left_join(gone, t.order_id == gone.gone_id)
+    t = t.mutate(reason=ibis.ifelse(t.reason.isnull() & t.gone_id.notnull(), "order_fully_reversed",
+                                    t.reason)).drop("gone_id")
+    return t, orders
+
+
 def load_export(source, engine: str | Engine | None = None, *, columns=None, observation_end=None,
                 timezone: str | None = None, decimal: str = ".", dayfirst: bool | None = None, now=None,
-                keep_pii: bool = False, chunk_rows: int = CHUNK_ROWS, sheet: str | None = None) -> tuple[OrderTable, Ledger]:
+                keep_pii: bool = False, chunk_rows: int = CHUNK_ROWS, sheet: str | None = None,
+                returns: str | None = None) -> tuple[OrderTable, Ledger]:
     """Validate an order export into ``engine``: the orders and the ledger (see the module doc
     and :func:`crmlab.ingest.readers.load_orders` for the parameters).
 
@@ -213,6 +231,7 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
     """
     zone, tzname = _v._zone(timezone)
     _v._check_decimal(decimal)
+    mode = _ret.check_mode(returns)
     obs_end = _v.parse_observation_end(observation_end, tzname)
     now_ts = _v._now(now, zone)
     eng = get_engine(engine)
@@ -225,23 +244,33 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
         settings = settings_for(eng, tzname)
         led = Ledger(file=ex.name, input_rows=n, sha256=ex.sha256, kind="orders", settings=settings)
         led.timezone, led.warnings = tzname, list(ex.warnings)
+        rev_mask = _ret.reversal_mask(lines, mode)
+        if rev_mask is not None:
+            lines = lines.mutate(reason=ibis.ifelse(rev_mask, "reversal_line", lines.reason))
         t, per_order = _mark_set_level(lines, obs_end)
         kept = t.filter(t.reason.isnull())
         if obs_end is None:
             whole = per_order.filter(per_order.lo == per_order.hi)
             end = eng.to_pandas(whole.last.max().name("end").as_table())["end"].iloc[0]
+            if rev_mask is not None:  # a credit note is a document of the export: its time counts too
+                rv = t.filter(t.reason == "reversal_line")
+                r_end = eng.to_pandas(rv.order_time.max().name("end").as_table())["end"].iloc[0]
+                end = end if pd.isna(r_end) else r_end if pd.isna(end) else max(end, r_end)
             obs_end = None if pd.isna(end) else pd.Timestamp(end)
         elif obs_end > now_ts:
             led.warnings.append(f"observation end {obs_end} is after the time of the run "
                                 f"({now_ts:%Y-%m-%d %H:%M} {tzname})")
         led.observation_end = obs_end
+        orders = _orders(per_order)
+        if rev_mask is not None:
+            t, orders = _netted(eng, t, orders, obs_end, led)
         _count_reasons(eng, t, led)
         led.check()
         if led.used_rows == 0:
             raise CrmlabInputError(f"{ex.name}: no usable rows left after exclusions ({led.excluded})")
         _outlier_warnings(eng, kept, led)
         _phone_ids_warning(eng, kept, led)
-        orders = _orders(per_order).cache()
+        orders = orders.cache()
         raw.execute(f"DROP TABLE IF EXISTS {out}")  # the orders are materialised: the lines can go
         size = eng.to_pandas(orders.aggregate(n=orders.line.count(), c=orders.customer_id.nunique()))
         led.orders, led.customers = int(size["n"].iloc[0]), int(size["c"].iloc[0])

@@ -42,6 +42,10 @@ class Ledger(Result):
         Things the rows were not excluded for but a reader should know: title rows skipped
         above the header, a column replaced by an explicit mapping, times far outside the
         bulk of the data, an observation end later than the run.
+    returns : dict
+        Separate reversal documents (credit notes, ``C`` invoices) netted against purchases
+        (:mod:`crmlab.ingest.returns`): ``reversal_lines``, ``matched``, ``unmatched``,
+        ``orders_fully_reversed``, ``amount_netted``.
     settings : Settings or None
         The settings the rows were read under (the card's context; ``None``: the session's,
         with the ledger's own time zone).
@@ -63,6 +67,8 @@ class Ledger(Result):
     timezone: str | None = None
     warnings: list[str] = field(default_factory=list)
     settings: Settings | None = None
+    returns: dict = field(default_factory=lambda: {"reversal_lines": 0, "matched": 0, "unmatched": 0,
+                                                   "orders_fully_reversed": 0, "amount_netted": 0.0})
 
     def __post_init__(self) -> None:
         self.used_rows = self.input_rows
@@ -105,6 +111,8 @@ class Ledger(Result):
             "timezone": self.timezone,
             "warnings": list(self.warnings),
         }
+        if self.kind == "orders":
+            d["returns"] = dict(self.returns)
         if self.sha256:
             d["sha256"] = self.sha256
         return d

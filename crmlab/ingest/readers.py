@@ -104,7 +104,8 @@ def _open(source, columns, aliases: Mapping[str, Sequence[str]], required: Seque
 
 def load_orders(source, columns: Mapping[str, str] | str | None = None, observation_end=None,
                 keep_pii: bool = False, *, timezone: str | None = None, decimal: str = ".",
-                dayfirst: bool | None = None, now=None, sheet: str | None = None) -> tuple[pd.DataFrame, Ledger]:
+                dayfirst: bool | None = None, now=None, sheet: str | None = None,
+                returns: str | None = None) -> tuple[pd.DataFrame, Ledger]:
     """Load an order export, validate it, roll lines up to orders.
 
     Parameters
@@ -140,6 +141,9 @@ def load_orders(source, columns: Mapping[str, str] | str | None = None, observat
         The sheet of an Excel workbook holding the orders. Default: the only sheet, or the
         only one with the required columns (the ledger warns which); an error when several
         sheets have them.
+    returns : ``"net"``, ``"ignore"`` or None
+        Reversal documents (negative lines: credit notes, ``C`` invoices) netted against the
+        customer's purchases, see :mod:`crmlab.ingest.returns`; ``ledger.returns`` counts them.
 
     Returns
     -------
@@ -157,7 +161,8 @@ def load_orders(source, columns: Mapping[str, str] | str | None = None, observat
     """
     eng = connect("duckdb")  # validation runs in an embedded DuckDB; the result comes back to pandas
     o, led = load_export(source, eng, columns=columns, observation_end=observation_end, timezone=timezone,
-                         decimal=decimal, dayfirst=dayfirst, now=now, keep_pii=keep_pii, sheet=sheet)
+                         decimal=decimal, dayfirst=dayfirst, now=now, keep_pii=keep_pii, sheet=sheet,
+                         returns=returns)
     led.settings = o.settings.replace(engine=current().engine)  # the frame's results run in the session's engine
     orders = _order_frame(eng.to_pandas(o.table.order_by(["order_time", "line"])))
     orders.attrs["observation_end"] = led.observation_end

@@ -262,7 +262,8 @@ def _checked(o, cuts: dict, periods: dict, target_old: float, last_old: float, n
     try:
         check = _clv_check(o, cuts, periods, target_old, last_old)
     except Exception as e:  # the cross-check is optional: any failure only drops it
-        check = {"error": f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"}
+        why = " ".join(str(e).split())[:200]  # what the data lacks is said in words; a bug keeps its name
+        check = {"error": why if isinstance(e, CrmlabInputError) else f"{type(e).__name__}: {why}"}
         notes.append(f"CLV cross-check dropped: {check['error']}")
     else:
         notes.append(_clv_note(check))

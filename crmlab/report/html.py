@@ -22,8 +22,8 @@ from crmlab.present.figures import cjk_font_path
 from crmlab.report.notebook import APPENDIX, _markdown
 
 __all__ = ["TEMPLATES", "STYLESHEET", "INDEX_MARKER", "CSP", "CSP_META", "Nav", "to_html", "embed_cjk_font",
-           "stylesheet", "page", "nav_html", "index_page", "history_page", "notice_page", "notebook_title",
-           "report_description", "DESCRIPTIONS"]
+           "stylesheet", "page", "nav_html", "index_page", "history_page", "notice_page", "skipped_page",
+           "notebook_title", "report_description", "DESCRIPTIONS"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STYLESHEET = TEMPLATES / "crmlab" / "crmlab.css"
@@ -189,6 +189,13 @@ def notice_page(name: str, notice: str, nav: Nav | None = None) -> str:
     return page(name, f"<h1>{html.escape(name)}</h1><p>{html.escape(notice)}</p>", nav)
 
 
+def skipped_page(title: str, reason: str, nav: Nav | None = None, period: str | None = None) -> str:
+    """The page of a report that does not apply to the data: its title and why it was skipped."""
+    per = f'<p class="crmlab-period">{html.escape(period)}</p>' if period else ""
+    return page(title, f"<h1>{html.escape(title)}</h1>{per}<section class='crmlab-skipped'><h2>Skipped 未生成</h2>"
+                       f"<p>{html.escape(reason)}</p></section>", nav)
+
+
 # ----------------------------------------------------------------------- the font
 
 _DATA = re.compile(r"data:[a-z]+/[a-z0-9.+-]+;base64,[A-Za-z0-9+/=\s]+")
@@ -263,7 +270,8 @@ def index_page(run: Mapping) -> str:
     for r in run["reports"]:
         n = html.escape(r["name"])
         title = html.escape(r.get("title") or r["name"])
-        head = f"<h2>{title}</h2>" if r.get("status") == "skipped" else f"<h2><a href='{n}.html'>{title}</a></h2>"
+        linked = r.get("status") != "skipped" or r.get("page")  # a skipped report may have a page saying why
+        head = f"<h2><a href='{n}.html'>{title}</a></h2>" if linked else f"<h2>{title}</h2>"
         desc = f"<p>{html.escape(r['description'])}</p>" if r.get("description") else ""
         items.append(f"<li>{head}{desc}{_status(r)}{_heads(r.get('headlines') or {})}</li>")
     inputs = html.escape(str(run["orders"])) + (f", {html.escape(run['sends'])}" if run.get("sends") else "")

@@ -138,6 +138,7 @@ class _Plan:
     titles: dict[str, str] = field(default_factory=dict)
     descriptions: dict[str, str] = field(default_factory=dict)
     pages: list[str] = field(default_factory=list)
+    skips: dict[str, str] = field(default_factory=dict)  # notebook -> why it does not apply to the data
     period: dict = field(default_factory=dict)
     phone_ids: bool = False
 
@@ -167,7 +168,8 @@ def _load_inputs(plan: _Plan, orders: str, sends: str | None, reading: Mapping[s
                                                  observation_end=obs_end, sheet=sheets.get("orders"), **reading)
     if sends:
         sends = str(Path(sends).resolve())
-        load_sends(sends, columns=cols, observation_end=obs_end, sheet=sheets.get("sends"), **reading)
+        load_sends(sends, columns=cols, observation_end=obs_end, sheet=sheets.get("sends"),
+                   **{k: v for k, v in reading.items() if k != "returns"})
     plan.inputs = {"orders": orders, "sends": sends or ""}
     plan.phone_ids = _phone_notice(plan.orders_led)
     plan.period = _data_period(plan.orders_t, plan.orders_led)

@@ -40,6 +40,7 @@ RUNNER_PARAMETERS: dict[str, str] = {
     "sends_file": "use --sends", "columns": "use --columns", "out_dir": "use --out", "out": "use --out",
     "engine": "use --engine", "spark_master": "use --spark-master", "memory_limit": "use --memory-limit",
     "timezone": "use --timezone", "decimal": "use --decimal", "dayfirst": "use --dayfirst or --monthfirst",
+    "returns": "use --returns",
     "salt": "every run has a new random one", "mask_salt": "every run has a new random one",
     "requires": "the notebook declares it", "kernel_name": "the runner uses the crmlab kernel",
 }

@@ -19,7 +19,10 @@ with a warning, by the next run beside it, once no run holds that folder's lock.
 parameters the runner sets (inputs, ``out_dir``, engine, reading options, salt) cannot be set
 with ``-p`` / ``-f``; every other value is checked first (:mod:`crmlab.report.parameters`).
 
-Exit codes (CLI): 0 all reports ran; 1 a notebook failed (its HTML shows the error);
+A report that does not apply to the data (:mod:`crmlab.report.applies`) is not run: it is
+``skipped`` with a one-sentence ``reason`` in ``run.json``, on the index and on its page.
+
+Exit codes (CLI): 0 all reports ran or were skipped; 1 a notebook failed (its HTML shows the error);
 2 bad input or arguments (one line on stderr, nothing run).
 """
 from __future__ import annotations
@@ -39,8 +42,9 @@ from typing import Collection, Mapping, Sequence
 from crmlab._version import __version__
 from crmlab.ingest.readers import CrmlabInputError, parse_columns
 from crmlab.privacy import SALT_ENV, find_pii, redact, scrub_paths
+from crmlab.report.applies import skip_reason
 from crmlab.report.html import (INDEX_MARKER, embed_cjk_font, index_page, notebook_title, period_text,
-                                report_description, to_html)
+                                report_description, skipped_page, to_html)
 from crmlab.report.index import _nav, _place, _point_latest, _write_history
 from crmlab.report.kernel import _execute, _install_signal_handlers
 from crmlab.report.inputs import (_link_inputs, _load_inputs, _local_roots, _Plan, _scrub_notebook, _withhold_pii,
@@ -63,6 +67,7 @@ class ReportResult:
     headlines: dict = field(default_factory=dict)
     status: str = "ok"  # "ok", "failed" or "skipped" (then ``reason`` says why)
     reason: str | None = None
+    page: bool = True  # False: skipped for a missing input, no page written
 
 
 @dataclass
@@ -181,6 +186,10 @@ def _plan(orders: str, sends: str | None, notebooks: Sequence[str] | None, out: 
     plan.titles = {nb.stem: notebook_title(nb) for nb in nbs}
     plan.descriptions = {nb.stem: report_description(nb) for nb in nbs}
     plan.pages = [nb.stem for nb in nbs if all(plan.inputs.get(k) for k in plan.needs[nb.stem])]
+    for name in plan.pages:  # does each report apply to this store? (cheap aggregates, before anything runs)
+        reason = skip_reason(name, plan.orders_t, {k: v for k, v in params.items() if k in declared[name]})
+        if reason:
+            plan.skips[name] = reason
     return plan
 
 
@@ -227,6 +236,14 @@ def _run_all(plan: _Plan, tmp: Path, kernel_name: str, quiet: bool) -> list[Repo
         missing = [k for k in plan.needs[nb.stem] if not plan.inputs.get(k)]
         if missing:
             reason = "; ".join(_MISSING.get(k, f"no {k} given") for k in missing)
+            results.append(ReportResult(nb.stem, False, 0.0, None, {}, status="skipped", reason=reason, page=False))
+            _log(f"[{i}/{n}] {nb.stem} skipped: {reason}", quiet)
+            continue
+        if nb.stem in plan.skips:  # the data cannot answer its question: a page saying why, no notebook run
+            reason = plan.skips[nb.stem]
+            (tmp / f"{nb.stem}.html").write_text(embed_cjk_font(skipped_page(
+                plan.titles[nb.stem], reason, _nav(nb.stem, plan.pages, plan.titles), period_text(plan.period))),
+                encoding="utf-8")
             results.append(ReportResult(nb.stem, False, 0.0, None, {}, status="skipped", reason=reason))
             _log(f"[{i}/{n}] {nb.stem} skipped: {reason}", quiet)
             continue
@@ -250,6 +267,7 @@ def _run_record(plan: _Plan, results: Sequence[ReportResult], started: float, se
                          "description": plan.descriptions.get(r.name, ""),
                          "status": r.status, "ok": r.ok, "seconds": round(r.seconds, 1),
                          "error": r.error, **({"reason": r.reason} if r.reason else {}),
+                         **({"page": r.page} if r.status == "skipped" else {}),
                          "headlines": r.headlines} for r in results]}
 
 
@@ -323,7 +341,9 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
     ----------
     orders, sends : str
         Input files (validated with :func:`crmlab.ingest.readers.load_orders` / ``load_sends`` first).
-        A notebook whose needed inputs are absent (05 needs ``sends``) is skipped.
+        A notebook whose needed inputs are absent (05 needs ``sends``) is skipped, and so is one
+        whose question the data cannot answer (:mod:`crmlab.report.applies`: 06 without last
+        year's season, 04 without enough repeat customers): ``status`` skipped with a ``reason``.
     notebooks : list of str, optional
         Names or prefixes (default: every numbered notebook).
     out : str
@@ -337,7 +357,7 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
         ``strict_parameters`` (when given; the CLI's ``-f`` keys) need only be one of some
         notebook in ``notebook_dir``. Each notebook gets the parameters it has.
     reading : dict, optional
-        How to read the exports (``timezone``, ``decimal``, ``dayfirst``; see
+        How to read the exports (``timezone``, ``decimal``, ``dayfirst``, ``returns``; see
         :func:`crmlab.ingest.readers.load_orders`); also passed to the notebooks that declare them.
     engine, spark_master, memory_limit : str, optional
         The run's settings (:data:`SETTINGS_PARAMETERS`, with ``timezone`` and the ``currency``
