@@ -39,6 +39,8 @@ def ledger_from_dict(d: dict) -> Ledger:
     led.observation_end = pd.Timestamp(d["observation_end"]) if d.get("observation_end") else None
     if d.get("returns"):
         led.returns = dict(d["returns"])
+    if d.get("truncation"):
+        led.truncation = dict(d["truncation"])
     return led
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 from crmlab.engine.aggregates import ts
 from crmlab.engine.connection import Engine, get_engine, local_duckdb
 from crmlab.engine.sources import OrderTable, settings_for
+from crmlab.engine.truncation import detect as _truncation
 from crmlab.ingest import columns as _cols
 from crmlab.ingest import values as _v
 from crmlab.ingest.ledger import Ledger
@@ -276,4 +277,6 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
         led.orders, led.customers = int(size["n"].iloc[0]), int(size["c"].iloc[0])
     finally:
         raw.execute(f"DROP TABLE IF EXISTS {out}")
-    return OrderTable(orders, obs_end, eng, ex.name, settings), led
+    ot = OrderTable(orders, obs_end, eng, ex.name, settings)
+    led.truncation = _truncation(ot)
+    return ot, led

@@ -46,6 +46,10 @@ class Ledger(Result):
         Separate reversal documents (credit notes, ``C`` invoices) netted against purchases
         (:mod:`crmlab.ingest.returns`): ``reversal_lines``, ``matched``, ``unmatched``,
         ``orders_fully_reversed``, ``amount_netted``.
+    truncation : dict
+        Whether the export looks like it starts in the middle of the store's life
+        (:mod:`crmlab.engine.truncation`): ``left_truncated``, ``evidence`` (one sentence),
+        ``lead_in_days`` (0: no lead-in applied).
     settings : Settings or None
         The settings the rows were read under (the card's context; ``None``: the session's,
         with the ledger's own time zone).
@@ -69,6 +73,7 @@ class Ledger(Result):
     settings: Settings | None = None
     returns: dict = field(default_factory=lambda: {"reversal_lines": 0, "matched": 0, "unmatched": 0,
                                                    "orders_fully_reversed": 0, "amount_netted": 0.0})
+    truncation: dict = field(default_factory=lambda: {"left_truncated": False, "evidence": "", "lead_in_days": 0})
 
     def __post_init__(self) -> None:
         self.used_rows = self.input_rows
@@ -113,6 +118,7 @@ class Ledger(Result):
         }
         if self.kind == "orders":
             d["returns"] = dict(self.returns)
+            d["truncation"] = dict(self.truncation)
         if self.sha256:
             d["sha256"] = self.sha256
         return d
@@ -138,6 +144,7 @@ class Ledger(Result):
                               "share": [f.pct(v) for v in t["share"]],
                               "example rows": list(t["example rows"])}, index=t.index)
         table.index.name = None
-        return Card(self.title, self.about, finding, table, notes=tuple(self.warnings),
+        notes = tuple(self.warnings) + ((self.truncation["evidence"],) if self.truncation.get("left_truncated") else ())
+        return Card(self.title, self.about, finding, table, notes=notes,
                     settings=self.footer(observation_end=self.observation_end),
                     hint=".to_frame() for the table; .examples for the first excluded rows")
