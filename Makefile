@@ -61,7 +61,7 @@ bench: install
 	$(PY) benchmarks/bench_analyses.py
 	$(PY) benchmarks/bench_scale.py --orders 5000000 --baseline
 
-# Mutation testing (README, "Mutation testing"; not part of `make test`): mutmut over the
+# Mutation testing (docs/methods/testing.md; not part of `make test`): mutmut over the
 # MUTATE_MODULES against the fast tests of [tool.mutmut] in pyproject.toml, in a fresh copy
 # of HEAD under MUTATE_DIR (mutmut writes mutants there, never into this checkout), stopped
 # after MUTATE_BUDGET seconds (what was tested by then still counts), 2 workers.

@@ -1,10 +1,10 @@
 """Every boundary and method choice of the stable statistics, pinned at the edge and one unit
-either side, each against an expectation written out by hand from the README's definitions
+either side, each against an expectation written out by hand from the definitions (docs/methods/definitions.md)
 (issue #18: mutation testing found a `<=` turned into `<` that no test noticed).
 
 The unit is one second for times (the at-risk rule, the repurchase window, phase days), one
 calendar day for day counts (retention day N, the dormancy ladder), one cent for amounts,
-one character for SMS parts. Independent references: the README's definitions computed by
+one character for SMS parts. Independent references: the definitions (docs/methods/definitions.md) computed by
 hand below; Wilson's closed form (``conftest.wilson_by_hand``); for Kaplan–Meier, the
 empirical distribution (equal to it when nobody is censored before the window ends).
 """
