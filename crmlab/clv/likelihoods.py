@@ -313,11 +313,8 @@ def _newton_polish(model, rows, z, f, steps: int = 4):
     if np.any(np.abs(z) > LOG_BOUND - 1.0):
         return z, None
     W = rows.w.sum()
-    Hlast = hessian(model, z, rows)
-    H = -Hlast / W
-    try:
-        np.linalg.cholesky(H)
-    except np.linalg.LinAlgError:
+    Hlast, H = _curvature(model, z, rows, W)
+    if H is None:
         return z, None
     val, g = f(z)
     for _ in range(steps):
@@ -334,10 +331,19 @@ def _newton_polish(model, rows, z, f, steps: int = 4):
             break
         z, val, g = zn, vn, g2
         if np.max(np.abs(step)) > 1e-3:  # a long step: the Hessian there is another
-            Hlast = hessian(model, z, rows)
-            H = -Hlast / W
-            try:
-                np.linalg.cholesky(H)
-            except np.linalg.LinAlgError:
+            Hlast, H = _curvature(model, z, rows, W)
+            if H is None:
                 return z, None
     return z, Hlast
+
+
+def _curvature(model: str, z: np.ndarray, rows: "Rows", W: float):
+    """The Hessian of the total log-likelihood at ``z`` and the mean negative Hessian, or
+    ``(Hessian, None)`` when the latter is not positive definite (no Newton step there)."""
+    Hlast = hessian(model, z, rows)
+    H = -Hlast / W
+    try:
+        np.linalg.cholesky(H)
+    except np.linalg.LinAlgError:
+        return Hlast, None
+    return Hlast, H
