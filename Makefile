@@ -26,25 +26,17 @@ report: install sample
 	$(CRMLAB) report --orders $(SAMPLE)/orders.csv --sends $(SAMPLE)/sends.csv --out '$(OUT)'
 
 test: install
-	$(PY) -m pytest -q -n 2   # two workers: notebook kernels and Spark wait on I/O
+	$(PY) -m pytest -q -n 2 --dist loadfile   # two workers (kernels and Spark wait on I/O); a file's tests
+	                                          # stay together, so its report run (a module fixture) runs once
 
-# `make screenshots [RUN=reports/latest]`: every page of a run (each report and index.html) as
-# headless Chromium (Debian's `chromium`) renders it, 1280 px (desktop) and 390 px (phone) wide,
-# into RUN/screenshots/. Without Chromium it says so and does nothing.
-RUN      ?= reports/latest
-CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser || command -v google-chrome)
+# `make screenshots [RUN=reports/latest]`: every page of a run (each report and index.html), whole,
+# as Debian's `chromium` renders it (driven by Playwright, no browser download), 1280 px (desktop)
+# and 390 px (phone) wide, into RUN/screenshots/ (crmlab/report/browser.py). Without Chromium it
+# says so and does nothing.
+RUN ?= reports/latest
 
-screenshots:
-	@if [ -z "$(CHROMIUM)" ]; then echo "make screenshots: no chromium found (apt-get install chromium); nothing done"; exit 0; fi; \
-	if [ ! -f '$(RUN)/run.json' ]; then echo "make screenshots: $(RUN) is not a crmlab run (make report first)"; exit 2; fi; \
-	run="$$(realpath '$(RUN)')"; mkdir -p "$$run/screenshots"; \
-	for f in "$$run"/*.html; do b="$$(basename "$$f" .html)"; \
-	  for w in 1280 390; do \
-	    timeout 120 '$(CHROMIUM)' --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=$$w,2400 \
-	      --screenshot="$$run/screenshots/$$b-$$w.png" "file://$$f" >/dev/null 2>&1 \
-	      && echo "$(RUN)/screenshots/$$b-$$w.png" || echo "make screenshots: $$b at $$w px failed"; \
-	  done; \
-	done
+screenshots: install
+	$(PY) -m crmlab.report.browser screenshots '$(RUN)'
 
 # `make docs`: the documentation site (MkDocs + mkdocstrings, mkdocs.yml) into site/, strict:
 # a warning (a broken link, a missing page, a docstring mkdocstrings cannot read) fails it.

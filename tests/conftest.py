@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +23,15 @@ def _session_settings():
     saved = settings.current()
     yield
     settings.use(saved)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _validation_cache(tmp_path_factory):
+    """The validation cache (crmlab.engine.cache) of this test session in its own folder, never
+    the user's ~/.cache/crmlab; the notebook kernels the runner starts inherit it."""
+    os.environ["CRMLAB_CACHE_DIR"] = str(tmp_path_factory.mktemp("validation_cache"))
+    os.environ.pop("CRMLAB_NO_CACHE", None)
+    yield
 
 
 @pytest.fixture(scope="session")

@@ -55,7 +55,8 @@ def results(shop):
     return {"orders": orders, "ledger": ledger, "retention": crmlab.retention_table(orders), "curve": curve,
             "magic": crmlab.magic_number(curve), "clv": clv, "model": clv.model, "gamma_gamma": clv.gamma_gamma,
             "experiment": crmlab.analyse_experiment(sends, orders), "sample_size": crmlab.sample_size(0.10, 0.12),
-            "promotion": crmlab.promotion_review(orders, date="2025-11-11", clv_check=False)}
+            "promotion": crmlab.promotion_review(orders, date="2025-11-11", growth="new=0.1,old=0.2",
+                                                  clv_check=False)}
 
 
 # ----------------------------------------------------------------------------- the namespace
@@ -204,7 +205,11 @@ def _headline(name: str, r) -> list[str]:
     if name == "curve":
         return [pct(r.table["rate"].iloc[0], 0), f"{int(r.table['at_risk'].iloc[0]):,}"]
     if name == "magic":
-        return ["no magic number", "would need about 663"] if r.magic_number is None else [f"magic number {r.magic_number}"]
+        # two order counts are told apart from 0.5 (z_.95 + z_.975)^2 / .03^2 = 7,220 at risk each; k = 4 has
+        # 295 here, so the plateau from 3 takes 7,220 / 295 = 24.5 times the store's customers. Not indicated
+        # either: k = 1 has 1,628 < 0.25 (z_.95 + z_.80)^2 / .03^2 = 1,718 at risk (test_magic_indicated.py)
+        return (["No magic number", "fewer than 7,220 customers at risk", "about 24.5×"] if r.magic_number is None
+                else [f"Magic number {r.magic_number}"])
     if name == "clv":
         return [f"¥{r.clv['total']:,.0f}", f"¥{r.clv['total_low']:,.0f}", f"{r.customers:,}"]
     if name in ("model", "gamma_gamma"):

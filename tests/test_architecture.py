@@ -32,7 +32,7 @@ LAYERS = [
     ("crmlab.present",),
     ("crmlab.ingest", "crmlab.engine"),
     ("crmlab.stats",),
-    ("crmlab.analyses", "crmlab.clv", "crmlab.experiments", "crmlab.promotion", "crmlab.simulate"),
+    ("crmlab.analyses", "crmlab.clv", "crmlab.experiments", "crmlab.promotion", "crmlab.simulate", "crmlab.targeting"),
     ("crmlab.report",),
     ("crmlab.api", "crmlab.cli", "crmlab"),
 ]

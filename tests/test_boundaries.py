@@ -151,11 +151,15 @@ def test_retention_bracket_edges_and_eligibility_at_the_bracket_end(ret_orders):
 
 
 def test_retention_on_or_after_edges(ret_orders):
-    t = retention_table(ret_orders, cohort="day", days=(30,), kind="on_or_after")
+    """On or after day N within a fixed horizon H: a paid order on days N..H; a customer
+    without H days of follow-up is censored (issue 25: one follow-up for every cohort)."""
+    t = retention_table(ret_orders, cohort="day", days=(30,), kind="on_or_after", horizon_days=31)
     assert [_by_day(t, d, 30)[:2] for d in ("2025-01-01", "2025-01-02", "2025-01-03", "2025-01-04")] == \
-        [(0, 1), (0, 1), (1, 1), (1, 1)]   # last order day 7, 8, 30, 31: on or after 30 from day 30
+        [(0, 1), (0, 1), (1, 1), (1, 1)]   # last order day 7, 8, 30, 31: days 30..31 count
     assert _by_day(t, "2025-03-02", 30)[:2] == (0, 0)
-    assert _by_day(t, "2025-03-01", 30)[:2] == (0, 1)
+    assert _by_day(t, "2025-03-01", 30)[:2] == (0, 0)   # 30 days observed, the horizon's day 31 not: censored
+    t = retention_table(ret_orders, cohort="day", days=(30,), kind="on_or_after", horizon_days=30)
+    assert _by_day(t, "2025-03-01", 30)[:2] == (0, 1) and _by_day(t, "2025-01-04", 30)[:2] == (0, 1)
 
 
 def test_retention_day_n_eligibility_edge():

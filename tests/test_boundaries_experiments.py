@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.optimize import brentq
+from scipy import stats
 
 from crmlab.experiments.analysis import analyse_experiment, holm, srm_check
 from crmlab.experiments.cuped import cuped_welch
@@ -257,44 +258,59 @@ def _fact(cell_rates: dict, cost: dict, p_interaction: float = 0.5) -> dict:
 def test_send_time_is_chosen_only_when_its_interval_is_above_zero():
     """17:00 converts p in every cell, 10:00 converts 5%. Main effect difference d = p − 0.05,
     variance p(1 − p)/(2n) + 0.05·0.95/(2n) (two cells of n per time, equal weights); the time is
-    chosen when d − z·se > 0. Solved for p, then one millionth either side."""
+    chosen when d − z·se > 0, z = z_{1 − α/4} = 2.2414 (the factor view's two claims at α/2 each,
+    two-sided). Solved for p, then one millionth either side."""
     se = lambda p: math.sqrt(p * (1 - p) / (2 * N_CELL) + 0.05 * 0.95 / (2 * N_CELL))  # noqa: E731
-    edge = brentq(lambda p: (p - 0.05) - Z975 * se(p), 0.05, 0.2, xtol=1e-14)
+    ZF = stats.norm.isf(0.05 / 4)
+    assert ZF == pytest.approx(2.241402727604947, rel=1e-12)
+    edge = brentq(lambda p: (p - 0.05) - ZF * se(p), 0.05, 0.2, xtol=1e-14)
     cost = {a: 0.05 for a in ("A@10:00", "A@17:00", "B@10:00", "B@17:00")}
     out, arms = _outcomes({**{a: 0.06 for a in cost}, "holdout": 0.04}, cost)
     for p, chosen in ((edge + 1e-6, "17:00"), (edge - 1e-6, None)):
         fact = _fact({"A@10:00": 0.05, "B@10:00": 0.05, "A@17:00": p, "B@17:00": p}, cost)
         d = decide(out, arms, fact, {"ok": True}, "holdout")
         assert d["judged"] == "factors" and d["send_time"] == chosen, (p, d["reason"])
-        assert d["time"]["ci_low"] == pytest.approx((p - 0.05) - Z975 * se(p), abs=1e-12)
+        assert d["time"]["ci_low"] == pytest.approx((p - 0.05) - ZF * se(p), abs=1e-12)
 
 
 def test_costlier_copy_only_when_its_extra_profit_interval_is_above_zero():
-    """B bills ¥0.10 a message, A ¥0.05; every buyer spends ¥100 (no spread), margin 0.3:
-    extra profit = 0.3·100·d − 0.05, se = 0.3·100·sqrt(var d). B is chosen when the lower
-    end is above zero."""
+    """B bills ¥0.10 a message, A ¥0.05; cells of N_CELL, A converts 5%, B 6%, every buyer spends
+    ¥100 (no spread). Each copy's revenue per message is 100 r averaged over its two cells; the
+    variance of a cell's mean (sample variance, ddof 1) is 100² r (1 − r) / (N − 1), so the
+    copy level's is 100² r (1 − r) / (2 (N − 1)). Extra profit = m·100·(rB − rA) − 0.05 with
+    se = m·100·sqrt(vA + vB): B is chosen exactly when m·(100 d − z·100·se₀) > 0.05, i.e. above
+    the margin m* = 0.05 / (100 (d − z se₀)), z = z_{1 − α/4} (the factor view's two claims at α/2
+    each). One millionth either side of m*."""
     cost = {"A@10:00": 0.05, "A@17:00": 0.05, "B@10:00": 0.10, "B@17:00": 0.10}
-    rA = 0.05
-    se = lambda r: 30 * math.sqrt(rA * (1 - rA) / (2 * N_CELL) + r * (1 - r) / (2 * N_CELL))  # noqa: E731
-    edge = brentq(lambda r: 30 * (r - rA) - 0.05 - Z975 * se(r), rA, 0.3, xtol=1e-14)
-    out, arms = _outcomes({**{a: 0.06 for a in cost}, "holdout": 0.04}, cost)
-    for rB, copy in ((edge + 1e-6, "B"), (edge - 1e-6, "A")):
-        fact = _fact({"A@10:00": rA, "A@17:00": rA, "B@10:00": rB, "B@17:00": rB}, cost)
-        d = decide(out, arms, fact, {"ok": True}, "holdout", margin=0.3)
-        assert d["copy"] == copy, (rB, d["reason"])
-        assert d["copy_choice"]["extra_profit_ci_low"] == pytest.approx(30 * (rB - rA) - 0.05 - Z975 * se(rB),
+    rA, rB = 0.05, 0.06
+    rates = {"A@10:00": rA, "A@17:00": rA, "B@10:00": rB, "B@17:00": rB}
+    out, arms = _outcomes({**rates, "holdout": 0.04}, cost, n=N_CELL)
+    se0 = math.sqrt(rA * (1 - rA) / (2 * (N_CELL - 1)) + rB * (1 - rB) / (2 * (N_CELL - 1)))
+    zf = stats.norm.isf(0.05 / 4)
+    edge = 0.05 / (100 * ((rB - rA) - zf * se0))
+    for m, copy in ((edge * (1 + 1e-6), "B"), (edge * (1 - 1e-6), "A")):
+        d = decide(out, arms, _fact(rates, cost), {"ok": True}, "holdout", margin=m)
+        assert d["judged"] == "factors" and d["copy"] == copy, (m, d["reason"])
+        assert d["copy_choice"]["extra_profit_ci_low"] == pytest.approx(m * 100 * ((rB - rA) - zf * se0) - 0.05,
                                                                          abs=1e-10)
 
 
-def test_interaction_at_alpha_judges_the_factors_just_below_the_arms():
+def test_factors_only_when_the_interaction_is_shown_within_its_margin():
+    """No pre-test gate: the factors are judged exactly when the interaction contrast's
+    100(1 − 2α)% interval lies inside ± interaction_margin (TOST). Equal cell rates 6% of N:
+    the contrast is 0 with se = sqrt(4 · 0.06 · 0.94 / N); the edge margin is z_{1−α} · se."""
     cost = {a: 0.05 for a in ("A@10:00", "A@17:00", "B@10:00", "B@17:00")}
     out, arms = _outcomes({**{a: 0.06 for a in cost}, "holdout": 0.04}, cost)
     rates = {a: 0.06 for a in cost}
-    assert decide(out, arms, _fact(rates, cost, 0.05), {"ok": True}, "holdout")["judged"] == "factors"
-    below = float(np.nextafter(0.05, 0))
-    assert decide(out, arms, _fact(rates, cost, below), {"ok": True}, "holdout")["judged"] == "arms"
-    assert decide(out, arms, _fact(rates, cost, 0.10), {"ok": True}, "holdout", alpha=0.1)["judged"] == "factors"
-    assert decide(out, arms, _fact(rates, cost, 0.09), {"ok": True}, "holdout", alpha=0.1)["judged"] == "arms"
+    se = math.sqrt(4 * 0.06 * 0.94 / N_CELL)
+    for alpha in (0.05, 0.1):
+        edge = stats.norm.isf(alpha) * se
+        kw = {"alpha": alpha}
+        above = decide(out, arms, _fact(rates, cost, 1e-9), {"ok": True}, "holdout", interaction_margin=edge * (1 + 1e-9), **kw)
+        assert above["judged"] == "factors"  # even at an interaction p-value of 1e-9: the p-value is not the rule
+        below = decide(out, arms, _fact(rates, cost, 0.9), {"ok": True}, "holdout", interaction_margin=edge * (1 - 1e-9), **kw)
+        assert below["judged"] == "arms" and "not shown to be within" in below["reason"]
+        assert below["interaction_equivalence"]["contrasts"][0]["se"] == pytest.approx(se, rel=1e-12)
 
 
 def test_blockers_planned_sample_edge_and_window():

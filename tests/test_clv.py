@@ -432,16 +432,19 @@ def test_simulated_store_pipeline_choice_p_alive_and_spend(store, store_orders):
     assert np.all(np.abs(gg.params_.to_numpy() - [5.0, 4.0, 60.0]) < 3 * gg.standard_errors.to_numpy())
 
 
-def test_bgnbd_chosen_takes_p_alive_from_a_model_with_one_time_dropout(small_store, monkeypatch):
+def test_bgnbd_chosen_gives_clv_p_alive_and_the_wakeup_ranking_itself(small_store, monkeypatch):
+    """Issue 25 item 4: one model for CLV, P(alive) and the wake-up ranking (formerly P(alive)
+    switched to another model when BG/NBD was chosen, valuing as alive customers it called gone).
+    BG/NBD's one-time buyers are alive by construction: P(alive) = 1 (its formula), said in a warning."""
     import crmlab.clv.holdout as cp
 
     monkeypatch.setattr(cp, "choose_model", lambda m, band=0.1: ("bgnbd", "forced for the test", True))
     o, _ = load_orders(small_store / "orders.csv")
     r = clv_pipeline(o, calibration_end="2025-06-30")
-    assert r.chosen_model == "bgnbd" and r.clv["p_alive_model"] in ("pareto_nbd", "mbgnbd")
-    assert any("one-time buyer" in w for w in r.warnings)
+    assert r.chosen_model == "bgnbd" and r.clv["p_alive_model"] == "bgnbd"
+    assert any("one-time buyer" in w and "not informative" in w for w in r.warnings)
     one = (r.values["frequency"] == 0) & (r.values["T"] > 0)  # bought once, some time ago
-    assert (r.values.loc[one, "p_alive"] < 1).all()
+    assert one.any() and (r.values.loc[one, "p_alive"] == 1).all()
 
 
 # ----------------------------------------------------------------------------- CLI

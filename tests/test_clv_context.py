@@ -31,14 +31,17 @@ def _with(o, **settings):
 def test_headline_names_the_runs_interval_level_and_the_stores_currency(orders):
     r = clv_pipeline(_with(orders, currency="£"), model="bgnbd", holdout_days=0, interval_level=0.5)
     c = r.clv
-    expected = (f"Expected 12-month revenue of today's {r.customers:,} customers: £{c['total']:,.0f} "
-                f"(50% interval £{c['total_low']:,.0f}–£{c['total_high']:,.0f}), at margin 1.")
+    # no holdout, no backtests: the interval is named for what it is (issue 25 item 1), after a misfit if any
+    expected = ((f"{c['misfit']}. " if c["misfit"] else "")
+                + f"Expected 12-month revenue of today's {r.customers:,} customers: £{c['total']:,.0f} "
+                f"(50% interval of the expected value, parameter uncertainty only: "
+                f"£{c['total_low']:,.0f}–£{c['total_high']:,.0f}), at margin 1.")
     assert r.headline() == expected
     assert "90%" not in repr(r) and "¥" not in r._repr_html_()
     assert r.settings.interval_level == 0.5 and r.to_dict()["clv"]["interval_level"] == 0.5
     # the default run says 90%
     d = clv_pipeline(orders, model="bgnbd", holdout_days=0)
-    assert "(90% interval ¥" in d.headline()
+    assert "(90% interval of the expected value, parameter uncertainty only: ¥" in d.headline()
 
 
 def test_calibration_end_is_read_in_the_orders_time_zone_and_stays_a_timestamp(orders):

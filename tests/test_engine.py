@@ -177,17 +177,21 @@ def test_bad_input_is_one_line_and_exit_2_on_both_engines(engine, tmp_path, caps
 
 
 def test_a_big_export_suggests_validating_once(tmp_path, monkeypatch, capsys):
-    """A command re-validating a big export says how to avoid it; the clean file never does."""
+    """Without the cache, a command re-validating a big export says how to avoid it; with the
+    cache (the default) it says it cached the clean copy; the clean file never notes anything."""
     from crmlab.cli import main as cli
     from crmlab.simulate.store import write_sample
 
     write_sample(str(tmp_path), n_customers=200, seed=3)
     monkeypatch.setattr(cli, "BIG_EXPORT_LINES", 10)
     orders = str(tmp_path / "orders.csv")
-    assert cli.main(["retention", "--orders", orders, "--days", "1"]) == 0
+    assert cli.main(["retention", "--orders", orders, "--days", "1", "--no-cache"]) == 0
     assert "crmlab: note: validating" in capsys.readouterr().err
+    assert cli.main(["retention", "--orders", orders, "--days", "1", "--cache-dir", str(tmp_path / "c")]) == 0
+    err = capsys.readouterr().err
+    assert "note:" not in err and "cached the clean copy" in err
     clean = str(tmp_path / "clean.parquet")
-    assert cli.main(["validate", "--orders", orders, "--clean-out", clean]) == 0
+    assert cli.main(["validate", "--orders", orders, "--clean-out", clean, "--no-cache"]) == 0
     assert "note:" not in capsys.readouterr().err
     assert cli.main(["retention", "--orders", clean, "--days", "1"]) == 0
     assert "note:" not in capsys.readouterr().err

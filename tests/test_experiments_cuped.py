@@ -57,8 +57,8 @@ def planted():
 
 
 def test_cuped_through_the_pipeline_equals_an_independent_computation(planted):
-    """X and Y computed here with plain pandas from the two frames (not the engine), the
-    adjustment by hand and Welch by scipy.stats.ttest_ind(equal_var=False)."""
+    """X and Y computed here with plain pandas from the two frames (not the engine); the readout's
+    adjustment (Lin's interacted regression) against statsmodels OLS with HC2 errors."""
     s, o, r = planted
     out = r.outcomes
     send = out["send_time"]  # the holdout's clock is tested in test_experiments_decision
@@ -71,20 +71,19 @@ def test_cuped_through_the_pipeline_equals_an_independent_computation(planted):
         clock = arm[2:]
         a = out.index[out["arm"] == arm]
         c = out.index[(out["arm"] == "holdout") & (out["clock"] == clock)]
-        xx, yy = np.r_[x[a], x[c]], np.r_[y[a], y[c]]
-        theta = np.cov(xx, yy, ddof=1)[0, 1] / np.var(xx, ddof=1)
-        ya, yc = y[a] - theta * (x[a] - xx.mean()), y[c] - theta * (x[c] - xx.mean())
-        ref = stats.ttest_ind(ya, yc, equal_var=False)
-        got = r.comparisons.at[arm, "revenue"]["cuped"]
-        assert got["theta"] == pytest.approx(theta, rel=1e-9)
-        assert got["welch_t"] == pytest.approx(ref.statistic, rel=1e-9)
-        assert got["df"] == pytest.approx(ref.df, rel=1e-9)
-        assert (got["ci_low"], got["ci_high"]) == pytest.approx(tuple(ref.confidence_interval(0.95)), rel=1e-9)
-        conv = out["converted"].astype(float)
-        xc_ = np.r_[xn[a], xn[c]]
-        th = np.cov(xc_, np.r_[conv[a], conv[c]], ddof=1)[0, 1] / np.var(xc_, ddof=1)
-        ref = stats.ttest_ind(conv[a] - th * (xn[a] - xc_.mean()), conv[c] - th * (xn[c] - xc_.mean()), equal_var=False)
-        assert r.comparisons.at[arm, "cuped"]["p_value"] == pytest.approx(ref.pvalue, rel=1e-9)
+        # Lin (2013): statsmodels OLS y ~ T * xc (xc centred at the pooled mean), HC2, normal intervals
+        for yv, xv, got in ((y, x, r.comparisons.at[arm, "revenue"]["cuped"]),
+                            (out["converted"].astype(float), xn, r.comparisons.at[arm, "cuped"])):
+            d = pd.DataFrame({"y": np.r_[yv[a], yv[c]], "x": np.r_[xv[a], xv[c]].astype(float),
+                              "T": np.r_[np.ones(len(a)), np.zeros(len(c))]})
+            d["x"] -= d["x"].mean()
+            ref = smf.ols("y ~ T * x", d).fit(cov_type="HC2")
+            assert got["diff"] == pytest.approx(ref.params["T"], rel=1e-9, abs=1e-12)
+            assert got["p_value"] == pytest.approx(ref.pvalues["T"], rel=1e-9)
+            assert (got["ci_low"], got["ci_high"]) == pytest.approx(tuple(ref.conf_int().loc["T"]), rel=1e-9)
+            raw = stats.ttest_ind(d["y"][d["T"] == 1], d["y"][d["T"] == 0], equal_var=False).confidence_interval()
+            assert got["variance_reduction"] == pytest.approx(
+                1 - (2 * stats.norm.isf(0.025) * ref.bse["T"] / (raw.high - raw.low)) ** 2, rel=1e-9)
 
 
 def test_cuped_narrows_the_intervals_when_levels_persist(planted, store_orders, store_sends):

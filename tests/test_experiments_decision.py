@@ -32,29 +32,42 @@ def test_copy_without_effect_gives_the_cheaper_copy(seed):
         cc = d["copy_choice"]
         assert cc["extra_profit_ci_low"] <= 0 and cc["extra_cost_per_message"] == pytest.approx(0.05)
         assert "the cheaper copy A" in d["reason"]
-    else:  # a chance additive interaction (5% of seeds; seed 11): the arms judged, the cheapest of the best
-        assert "is the cheapest of the" in d["reason"]
+    else:  # the interaction not shown within its margin: the arms judged (Holm), A@17:00 best or cheapest of the best
+        assert "so the arms are judged" in d["reason"]
+        assert ("is the cheapest of the" in d["reason"]) or ("A@17:00 has the highest profit" in d["reason"])
 
 
 @pytest.mark.parametrize("seed", [23, 24, 25])
 def test_copy_that_pays_for_itself_gives_the_costlier_copy(seed):
     # B: +1.5 points at both times, x ~¥100 x margin 0.3 = ~¥0.45 per message for ¥0.05 more.
-    # (At the 5% level one seed in twenty shows a chance additive interaction — seeds 21 and 22
-    # here — and then the arms are judged, with less power: test_interaction_judges_the_arms.)
+    # Default margin (1 point): at 6,000 per arm the interaction's 90% interval (±0.7 points) is
+    # rarely inside ±1 point, so the arms decide (Holm); B@17:00 is planted best by ~¥0.35/message.
     s, o, _ = planted_campaign(COPY_PAYS, n_per_arm=6000, segments={"A": 1, "B": 2}, seed=seed)
     d = analyse_experiment(s, o, cuped_days=0).decision
     assert (d["arm"], d["copy"], d["send_time"]) == ("B@17:00", "B", "17:00"), d["reason"]
-    assert d["judged"] == "factors" and d["copy_choice"]["extra_profit_ci_low"] > 0 and "pays for itself" in d["reason"]
+    # with a 3-point tolerance the additive store shows its interaction within it: copy and time judged apart
+    f = analyse_experiment(s, o, cuped_days=0, interaction_margin=0.03).decision
+    assert f["judged"] == "factors" and f["interaction_equivalence"]["equivalent"]
+    assert (f["arm"], f["copy"]) == ("B@17:00", "B"), f["reason"]
+    assert f["copy_choice"]["extra_profit_ci_low"] > 0 and "pays for itself" in f["reason"]
     # the same campaign at a margin where the extra conversion no longer pays: the cheaper copy
-    lean = analyse_experiment(s, o, cuped_days=0, margin=0.02).decision
-    assert lean["copy"] == "A"
+    for margin in (None, 0.03):
+        kw = {} if margin is None else {"interaction_margin": margin}
+        lean = analyse_experiment(s, o, cuped_days=0, margin=0.02, **kw).decision
+        assert lean["copy"] == "A", lean["reason"]
 
 
 def test_equal_costs_and_no_difference_keep_the_current_copy():
     s, o, _ = planted_campaign(COPY_NO_EFFECT, n_per_arm=3000, segments={"A": 1, "B": 1}, seed=5)
-    d = analyse_experiment(s, o, cuped_days=0).decision
-    assert d["copy"] == "A" and d["copy_choice"]["equal_costs"] and "keep the current copy A" in d["reason"]
-    assert analyse_experiment(s, o, cuped_days=0, current_copy="B").decision["copy"] == "B"
+    for kw in ({}, {"interaction_margin": 0.04}):  # the arms judged, then the factors
+        d = analyse_experiment(s, o, cuped_days=0, **kw).decision
+        assert d["copy"] == "A", d["reason"]
+        if d["judged"] == "factors":
+            assert d["copy_choice"]["equal_costs"] and "keep the current copy A" in d["reason"]
+        else:
+            assert "not detectably worse" in d["reason"] or "not detectably different" in d["reason"]
+        assert analyse_experiment(s, o, cuped_days=0, current_copy="B", **kw).decision["copy"] == "B"
+    assert d["judged"] == "factors"
 
 
 def test_additive_interaction_equals_r_and_robust_lpm():

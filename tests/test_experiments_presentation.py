@@ -117,21 +117,31 @@ def _outcomes(rates: dict, cost: dict, n: int = 200) -> tuple[pd.DataFrame, pd.D
 
 def test_decision_copy_text_in_the_context_currency():
     """B bills 0.10 a message, A 0.05; cells of 10,000, A converts 5%, B 6%; every buyer spends
-    100, margin 0.3: B's extra profit per message 0.3·100·0.01 − 0.05 = 0.25, se
-    30·sqrt(0.05·0.95/20000 + 0.06·0.94/20000) = 0.0684, interval [0.12, 0.38]. Against the
-    holdout (B arms 6% of 400, holdout 4% of 200): 0.3·100·0.02 − 0.10 = 0.50 a message, 500 per
-    1,000, interval 500 ± 1,000·1.96·30·sqrt(0.06·0.94/400 + 0.04·0.96/200) = [−573, 1,573]."""
+    100, margin 0.3: B's extra revenue per message 100·0.01 = 1.00, extra profit 0.3·1.00 − 0.05
+    = 0.25, se 30·sqrt(0.05·0.95/(2·9,999) + 0.06·0.94/(2·9,999)) = 0.0684 (cell means' variance
+    with ddof 1), 97.5% interval (z = 2.2414, the factor view's two claims at α/2 each)
+    0.25 ± 0.153 = [0.10, 0.40]. The send times convert alike, so B@any against the
+    holdout (B's 20,000 at 6%, the holdout's 200 at 4%): 0.3·100·0.02 − 0.10 = 0.50 a message,
+    500 per 1,000, interval 500 ± 1,000·1.96·30·sqrt(0.06·0.94/19,999 + 0.04·0.96/199)."""
     cost = {"A@10:00": 0.05, "A@17:00": 0.05, "B@10:00": 0.10, "B@17:00": 0.10}
-    out, arms = _outcomes({**{a: 0.06 for a in cost}, "holdout": 0.04}, cost)
     rates = {"A@10:00": 0.05, "A@17:00": 0.05, "B@10:00": 0.06, "B@17:00": 0.06}
+    (msg, _), (hold, _) = _outcomes(rates, cost, n=10000), _outcomes({"holdout": 0.04}, cost, n=200)
+    out = pd.concat([msg, hold.set_axis([f"h{i}" for i in range(len(hold))])])
+    g = out.groupby("arm")
+    arms = pd.DataFrame({"targeted": g.size(), "buyers": g["converted"].sum(), "cost": g["cost"].sum()})
     cells = {a: {"rate": r, "n": 10000, "buyers": r * 10000, "cost_per_message": cost[a]} for a, r in rates.items()}
     fact = {"copies": ["A", "B"], "times": ["10:00", "17:00"], "cells": cells,
             "interaction": {"p_value": 0.5, "scale": "additive"}}
     d = decide(out, arms, fact, {"ok": True}, "holdout", settings=POUNDS)
+    assert d["judged"] == "factors"
     assert d["copy_choice"]["text"] == (
-        "copy B's extra profit per message, £0.25 [£0.12, £0.38] (+1.00 pp conversion x £100.00 per buyer x "
-        "margin 0.3 - £0.050 extra cost) is above zero: the costlier copy B pays for itself")
-    assert d["reason"].endswith("; £500 incremental profit per 1,000 messages [−£573, £1,573] against the holdout")
+        "copy B's extra profit per message, £0.25 [£0.10, £0.40] (margin 0.3 x £1.00 extra revenue per message - "
+        "£0.050 extra cost; +1.00 pp conversion) is above zero: the costlier copy B pays for itself")
+    half = 1000 * 1.959963984540054 * 30 * (0.06 * 0.94 / 19999 + 0.04 * 0.96 / 199) ** 0.5
+    assert d["incremental_profit_per_1000"] == pytest.approx(500, abs=1e-9)
+    assert d["ci_low"] == pytest.approx(500 - half, rel=1e-9) and d["ci_high"] == pytest.approx(500 + half, rel=1e-9)
+    lo, hi = formatting.money(500 - half, currency="£"), formatting.money(500 + half, currency="£")
+    assert d["reason"].endswith(f"; £500 incremental profit per 1,000 messages [{lo}, {hi}] against the holdout")
     assert d["headline"] == "B@any: £500 profit per 1,000 messages"
     assert "¥" not in d["reason"] + d["verdict"] + " ".join(d["next_steps"])
     yuan = decide(out, arms, fact, {"ok": True}, "holdout", settings=Settings())

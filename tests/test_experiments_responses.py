@@ -50,10 +50,19 @@ def test_response_history_by_hand():
     assert h.at["c1", "last_response"] == pd.Timestamp("2025-02-03 12:00:00")
     assert h.at["c3", "last_response"] == pd.Timestamp("2025-02-04 10:00:00") and pd.isna(h.at["c2", "last_response"])
     assert h.attrs["open_messages"] == 1
-    assert list(unresponsive(h, 3)) == ["c2"] and list(unresponsive(h, 1)) == ["c2", "c5"]
+    # the holdout row (c3, January, undelivered) has a paid order 24 h after its logged time: organic rate 1 of 1
+    assert h.attrs["organic_rate"] == 1.0 and h.attrs["holdout_rows"] == 1
+    # 0 responses to 3 messages is not evidence (issue 25 item 10): nobody is flagged at these counts;
+    # with a stated organic rate 0 and base rate 5%, zero responses to >= 100 messages would be
+    # (tests/test_experiments_unresponsive.py). At base rate 0.25 (prior Beta(5, 15)) the 95th percentiles
+    # (scipy.stats.beta.ppf(0.95, a, b)) are 0.3691 for 0 of 3 (Beta(5, 18)), 0.4010 for 0 of 1 (Beta(5, 16)) and 0.4198
+    # for 1 of 3 (Beta(6, 17)): a threshold of 0.41 flags c2 (and c5 from one message on), not c1
+    assert list(unresponsive(h, 3)) == [] and list(unresponsive(h, 1)) == []
+    strict = {"base_rate": 0.25, "organic_rate": 0.0, "threshold": 0.41}
+    assert list(unresponsive(h, 3, **strict)) == ["c2"] and list(unresponsive(h, 1, **strict)) == ["c2", "c5"]
     wake = pd.DataFrame({"customer_id": ["c1", "c2", "c9"], "score": [1, 2, 3]})
-    assert list(exclude_unresponsive(wake, h)["customer_id"]) == ["c1", "c9"]
-    assert exclude_unresponsive(["c2", "c5", "c7"], h, min_messages=1) == ["c7"]
+    assert list(exclude_unresponsive(wake, h, **strict)["customer_id"]) == ["c1", "c9"]
+    assert exclude_unresponsive(["c2", "c5", "c7"], h, min_messages=1, **strict) == ["c7"]
     assert list(response_history(s, o, window_hours=24)["responses"]) == [1, 0, 0, 0, 0]
 
 

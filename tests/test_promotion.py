@@ -110,21 +110,36 @@ def test_plan_arithmetic_by_hand_with_given_growth(given):
 
 
 def test_plan_with_estimated_growth_by_hand(hand):
+    # the hand export starts on 2024-06-01, inside both earlier comparison windows: no growth is
+    # estimated and there is no plan without --growth (issue 25 item 7)
     r = analyse_promotion(hand, date=D, clv_check=False)
+    assert r.growth == {"new": None, "old": None} and r.plan is None and r.review is None
+    assert r.growth_source == {"new": "not covered", "old": "not covered"}
+    assert "2024-06-01" in r.growth_reason["new"] and "--growth new=RATE" in r.growth_reason["new"]
+    assert "--growth new=RATE,old=RATE" in r.plan_reason
+    # one cancelled row on 2023-08-15 makes the export cover both windows; the paid figures are unchanged
+    covered = load_orders(_frame(ROWS + [("g", "2023-08-15 10:00:00", 5.0, "cancelled", 1)]),
+                          observation_end="2025-12-31")[0]
+    r = analyse_promotion(covered, date=D, clv_check=False)
     # new: first orders 2024-09-01…2025-08-31 (b) vs 2023-09-01…2024-08-31 (e): 1 vs 1
     # old: a paid order 2024-09-01…2025-08-31 (b, e) vs 2023-09-02…2024-08-31 (e; 365 days): 2 vs 1
     assert r.bases["new_recent"] == 1 and r.bases["new_before"] == 1
     assert r.bases["active_this"] == 2 and r.bases["active_last"] == 1
+    assert r.bases["export_start"] == pd.Timestamp("2023-08-15")
     assert r.growth == {"new": 0.0, "old": 1.0} and r.growth_source == {"new": "estimated", "old": "estimated"}
+    assert r.plan_reason is None and r.growth_reason == {}
     assert r.plan.at[("build_up", "old"), "buyers"] == 2.0  # participation 1/1 × this year's base of 2
     assert r.plan.at[("build_up", "old"), "sales"] == 50.0
     assert r.plan.at[("day", "new"), "sales"] == 80.0
     assert r.bases["participation"]["build_up"] == 1.0
     text = " ".join(r.assumptions)
     assert "estimated" in text and "365 days" in text and "first paid order ever" in text
-    partial = analyse_promotion(hand, date=D, growth="old=0.5", clv_check=False)
+    partial = analyse_promotion(covered, date=D, growth="old=0.5", clv_check=False)
     assert partial.growth == {"new": 0.0, "old": 0.5}
     assert partial.growth_source == {"new": "estimated", "old": "given"}
+    # given for one type only on the uncovered export: still no plan (the other type is missing)
+    half = analyse_promotion(hand, date=D, growth="new=0.1", clv_check=False)
+    assert half.plan is None and set(half.growth_reason) == {"old"} and "old=RATE" in half.plan_reason
 
 
 def test_review_attainment_and_change(given):
@@ -235,7 +250,7 @@ def small(small_store):
 def test_review_against_planted_figures(small, small_store):
     truth = json.loads((small_store / "truth.json").read_text(encoding="utf-8"))["promotions"]
     for name, md in (("double11", "11-11"), ("618", "06-18")):
-        r = analyse_promotion(small, date=f"2025-{md}", clv_check=False)
+        r = analyse_promotion(small, date=f"2025-{md}", growth="new=0.1,old=0.2", clv_check=False)
         for year, f in (("2025", r.this_year), ("2024", r.last_year)):
             t = truth[name]["years"][year]
             for ph in ("warm_up", "day"):
@@ -254,7 +269,7 @@ def test_review_against_planted_figures(small, small_store):
 
 
 def test_clv_cross_check_side_by_side(small):
-    r = analyse_promotion(small, date=D)
+    r = analyse_promotion(small, date=D, growth="new=0.1,old=0.2")
     c = r.clv_check
     assert "error" not in c, c
     assert c["this_year"]["expected_purchases"] > 0 and c["model_old_orders"] > 0
@@ -283,8 +298,8 @@ def test_cli_contract(small_store, tmp_path, capsys):
 def test_duckdb_and_spark_agree(small):
     duck, spark = connect("duckdb"), connect("spark", spark_master="local[2]")
     a, b = order_table(small, duck), order_table(small, spark)
-    ra = analyse_promotion(a, date=D, clv_check=False)
-    rb = analyse_promotion(b, date=D, clv_check=False)
+    ra = analyse_promotion(a, date=D, growth="new=0.1,old=0.2", clv_check=False)
+    rb = analyse_promotion(b, date=D, growth="new=0.1,old=0.2", clv_check=False)
     fa, fb = ra.to_frame(), rb.to_frame()
     assert list(fa.index) == list(fb.index)
     np.testing.assert_allclose(fa.to_numpy(float), fb.to_numpy(float), rtol=1e-9, equal_nan=True)

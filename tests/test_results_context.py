@@ -74,7 +74,10 @@ def test_every_text_is_in_the_results_own_context(results, name):
 
 def test_literal_texts_of_a_london_pound_store(results):
     p = results["promotion"]
-    head = "2025-11-11 reviewed: day sales £110, 125% of the target £88; whole period £425, 360% of target"
+    # day: last year b's £80 (new) × 1.1 = £88, var(T) = 1.1² × 80²; this year a £50 + c £60 = £110, Σy² = 6,100:
+    # var(log A) = 6,100/110² + 1 -> 125% × exp(±1.645 × 1.2265) = 17%…940%
+    head = ("2025-11-11 reviewed: day sales £110, 125% of the target £88 (90% interval 17%–940%); whole period £425, "
+            "360% of target (90% interval 80%–1,626%)")
     assert p.headline() == head
     assert repr(p) == f"<PromotionResult: {head}\n  {FOOTER}>"
     page = html.unescape(p._repr_html_())
@@ -93,7 +96,9 @@ def test_the_plan_before_the_day_states_its_target_in_pounds(london):
     p = analyse_promotion(london, date="2025-11-11", growth="new=0.1,old=0.2", observation_end="2025-10-15",
                           clv_check=False)
     # last year's period: b (new, £80) and e (old, £25): buyers 1 × 1.1 + 1 × 1.2 = 2.3 -> "2"
-    assert p.headline() == "plan for 2025-11-11: period sales target £118 from 2 buyers (growth new +10.0%, old +20.0%)"
+    # plan range: var = 1.1²·80² + 80²·1.1 + 1.2²·25² + 25²·1.2 = 16,434 -> £118 × exp(±1.645 × √16,434 / 118)
+    assert p.headline() == ("plan for 2025-11-11: period sales target £118 (90% plan range £20 – £705) from 2 buyers "
+                            "(growth new +10.0%, old +20.0%)")
 
 
 def _texts(fig) -> str:

@@ -71,10 +71,24 @@ def test_exact_retention_by_hand():
 
 
 def test_on_or_after_and_bracket_retention_by_hand():
-    t = retention_table(hand(), days=(30,), kind="on_or_after")
-    # Jan: a (day 45) of 4; Feb: d (day 32) and e (day 30) of 2; Mar: f observable, nothing after day 30
+    # on or after day 30 up to day 45 (the horizon): eligible when 45 days are observable
+    t = retention_table(hand(), days=(30,), kind="on_or_after", horizon_days=45)
+    # Jan: a (day 45, the horizon's last day) of 4; Feb: d (day 32, 58 observable) and e (day 30, 49) of 2;
+    # Mar: f has 30 days, not 45: censored (the old rule counted it as 0 of 1)
     assert cell(t, "2025-01", 30)[:2] == (1, 4) and cell(t, "2025-02", 30)[:2] == (2, 2)
-    assert cell(t, "2025-03", 30)[:2] == (0, 1)
+    assert cell(t, "2025-03", 30)[:2] == (0, 0) and math.isnan(cell(t, "2025-03", 30)[2])
+    assert t.horizon_days == 45 and t.to_dict()["horizon_days"] == 45
+    # horizon 31: a's day-45 order is after it; e's day 30 counts, d's day 32 does not; f (30 days) censored
+    t = retention_table(hand(), days=(30,), kind="on_or_after", horizon_days=31)
+    assert cell(t, "2025-01", 30)[:2] == (0, 4) and cell(t, "2025-02", 30)[:2] == (1, 2)
+    assert cell(t, "2025-03", 30)[:2] == (0, 0)
+    # the default horizon, 180 days: no customer of the fixture has been followed that long
+    t = retention_table(hand(), days=(30,), kind="on_or_after")
+    assert t.horizon_days == 180 and cell(t, "all cohorts", 30)[:2] == (0, 0)
+    with pytest.raises(ValueError, match="horizon_days"):
+        retention_table(hand(), days=(30, 60), kind="on_or_after", horizon_days=45)
+    with pytest.raises(ValueError, match="on_or_after' only"):
+        retention_table(hand(), days=(30,), kind="exact", horizon_days=45)
     b = retention_table(hand(), days=[(1, 7), (8, 30)], kind="bracket")
     # 1-7 needs 7 observable days: Jan a, b of 4; Feb d of 2; Mar f of f (g has 6 days)
     assert cell(b, "2025-01", "1-7")[:2] == (2, 4) and cell(b, "2025-02", "1-7")[:2] == (1, 2)
@@ -154,17 +168,17 @@ def test_lifecycle_ladder_by_hand():
 
 
 def test_lifecycle_percentile_product_cycle_season_by_hand():
-    # Kaplan-Meier of the gaps, open gaps censored, each buyer's intervals weighted 1/n (n orders):
-    #   events (day: weight): 1: a .25 + d 1/3 + f .5 + g .5 = 19/12; 6: a .25; 7: b .5; 30: e .5; 31: d 1/3;
-    #   38: a .25. Censored: h 0, g 5, e 19, d 26, f 29, a 44, c 70, i 75, b 78 (weights 1, .5, .5, 1/3, .5,
-    #   .25, 1, 1, .5). At risk (weight with duration >= t): 8 at day 1, 71/12 at 6, 17/3 at 7, 23/6 at 30,
-    #   10/3 at 31, 3 at 38. F(t) = 1 - prod(1 - d/n): 0.1979 (1), 0.2318 (6), 0.2996 (7), 0.3909 (30),
-    #   0.4519 (31), 0.4975 (38 .. 360). 90% of F(360) = 0.4478 is first reached at day 31.
+    # Kaplan-Meier of the gaps, open gaps censored, the interval after a buyer's k-th order weighted 1/k:
+    #   events (day: weight): 1: a 1 + d 1 + f 1 + g 1 = 4; 6: a .5; 7: b 1; 30: e 1; 31: d .5; 38: a 1/3.
+    #   Censored: h 0, g 5, e 19, d 26, f 29, a 44, c 70, i 75, b 78 (weights 1, .5, .5, 1/3, .5,
+    #   .25, 1, 1, .5). At risk (weight with duration >= t): 143/12 at day 1, 89/12 at 6, 83/12 at 7,
+    #   55/12 at 30, 43/12 at 31, 37/12 at 38. F(t) = 1 - prod(1 - d/n): 0.3357 (1), 0.3805 (6), 0.4700 (7),
+    #   0.5857 (30), 0.6435 (31), 0.6820 (38 .. 360). 90% of F(360) = 0.6138 is first reached at day 31.
     #   (The naive 90th percentile of the nine observed gaps was 32.4.)
     s = lifecycle_stages(hand(), rule="percentile")
     assert s["dormancy_threshold"].dropna().unique() == pytest.approx([31.0])
-    surv = np.cumprod([1 - (19 / 12) / 8, 1 - 0.25 / (71 / 12), 1 - 0.5 / (17 / 3), 1 - 0.5 / (23 / 6),
-                       1 - (1 / 3) / (10 / 3), 1 - 0.25 / 3])
+    surv = np.cumprod([1 - 4 / (143 / 12), 1 - 0.5 / (89 / 12), 1 - 1 / (83 / 12), 1 - 1 / (55 / 12),
+                       1 - 0.5 / (43 / 12), 1 - (1 / 3) / (37 / 12)])
     d = gap_distribution(hand()).set_index("day")["p_next"]
     assert d[[1, 6, 7, 30, 31, 38, 360]].tolist() == pytest.approx(list(1 - surv) + [1 - surv[-1]], rel=1e-12)
     assert stage_counts(s)["customers"].to_dict() == {"potential": 1, "new": 1, "returning": 3, "fan": 1,
@@ -193,10 +207,11 @@ def test_percentile_threshold_where_the_naive_percentile_is_visibly_wrong():
     who come back after 120 days (2025-01-10, 2025-05-10) and one who never did (2025-01-01).
 
     Naive: 30 of the 33 observed gaps are 2 days, so their 90th percentile is 2 days: S1-S3 would
-    be dormant two days after every order. Kaplan-Meier with every buyer weighted once (each of a
-    buyer's n intervals 1/n; the frequent buyers' open gaps are 0 days): day 2: events 30/16 = 1.875
-    of 5.875 at risk (1.875 + S's 3 x (.5 + .5) + L1's 1); day 120: events 1.5 of 4.
-    F(360) = 1 - (4 / 5.875)(2.5 / 4) = 0.5745; F(2) = 0.3191 < 0.9 F(360) = 0.5170 <= F(120): 120 days.
+    be dormant two days after every order. Kaplan-Meier with the interval after a buyer's k-th order
+    weighted 1/k (the frequent buyers' 15 gaps weigh H_15 = 1 + 1/2 + ... + 1/15 = 3.3182 each, their open
+    gaps are 0 days): day 2: events 2 H_15 = 6.6365 of 12.1365 at risk (6.6365 + S's 3 x (1 + .5) + L1's 1);
+    day 120: events 3 of 5.5. F(360) = 1 - (5.5 / 12.1365)(2.5 / 5.5) = 0.7940; F(2) = 0.5468 < 0.9 F(360)
+    = 0.7146 <= F(120): 120 days.
     """
     rows = [(c, f"2025-12-{1 + 2 * j:02d} 10:00", 10.0) for c in ("F1", "F2") for j in range(16)]
     rows += [(c, t, 10.0) for c in ("S1", "S2", "S3") for t in ("2025-01-10 10:00", "2025-05-10 10:00")]
@@ -207,8 +222,10 @@ def test_percentile_threshold_where_the_naive_percentile_is_visibly_wrong():
     assert len(gaps) == 33 and np.quantile(gaps, 0.9) == 2  # the naive threshold
     assert gap_percentile(o, 0.9) == 120
     d = gap_distribution(o).set_index("day")["p_next"]
+    h = sum(1 / k for k in range(1, 16))
+    n2 = 2 * h + 3 * 1.5 + 1
     assert d[[1, 2, 119, 120, 360]].tolist() == pytest.approx(
-        [0, 1.875 / 5.875, 1.875 / 5.875, 1 - (4 / 5.875) * (2.5 / 4), 1 - (4 / 5.875) * (2.5 / 4)], rel=1e-12)
+        [0, 2 * h / n2, 2 * h / n2, 1 - 2.5 / n2, 1 - 2.5 / n2], rel=1e-12)
     assert set(lifecycle_stages(o, rule="percentile")["dormancy_threshold"]) == {120.0}
 
 

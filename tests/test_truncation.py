@@ -46,9 +46,16 @@ def test_a_store_cut_a_year_after_it_opened_looks_truncated(store):
     m = monthly_buyers(o_cut)
     assert m["returning"].iloc[0] == 0 and m["buyers"].iloc[0] == len(buyers1)
     tr = led.truncation
-    assert tr["left_truncated"] is True and tr["lead_in_days"] == 0
+    assert tr["left_truncated"] is True
     assert tr["evidence"].startswith("The export looks like it starts in the middle of the store's life")
     assert f"0% of {len(buyers1)} buyers" in tr["evidence"]
+    # the default lead-in, applied and shown: the export covers one year (< 2), so half of it, 182 days from
+    # its first day, extended to the next first of a month
+    first = o_cut.engine.to_pandas(paid_orders(o_cut))["order_time"].min().normalize()
+    end = first + pd.Timedelta(days=182) + pd.offsets.MonthBegin(1)
+    assert tr["lead_in"] == "default" and tr["lead_in_days"] == (end - first).days > 0
+    assert tr["history_start"] == f"{end:%Y-%m-%d}" and o_cut.history_start == end
+    assert crmlab.load(str(d / "cut.csv"), lead_in_days=0)[1].truncation["lead_in_days"] == 0  # turned off
 
 
 def test_the_same_store_uncut_is_not_truncated(store):
@@ -99,7 +106,8 @@ def test_a_long_standing_store_exported_mid_life_is_truncated(tmp_path):
 def test_a_short_export_is_too_short_to_judge(tmp_path):
     rows = [(f"c{i}", f"o{i}_{k}", f"2025-{k + 1:02d}-05 10:00:00", 10.0, "paid") for i in range(100) for k in range(3)]
     _, led = crmlab.load(str(_orders(rows, tmp_path / "short.csv")), observation_end="2025-03-31")
-    assert led.truncation == {"left_truncated": False, "lead_in_days": 0, "evidence": led.truncation["evidence"]}
+    assert led.truncation == {"left_truncated": False, "lead_in_days": 0, "evidence": led.truncation["evidence"],
+                              "history_start": None, "lead_in": "none"}
     assert "too short to judge" in led.truncation["evidence"]
     assert f"at least {MIN_MONTHS} needed" in led.truncation["evidence"]
 
@@ -108,10 +116,19 @@ def test_validate_json_and_the_clean_file_carry_the_truncation(store, tmp_path, 
     d, _ = store
     clean = tmp_path / "clean.parquet"
     rc = main(["validate", "--orders", str(d / "cut.csv"), "--clean-out", str(clean), "--json"])
-    out = json.loads(capsys.readouterr().out)
+    cap = capsys.readouterr()
+    out = json.loads(cap.out)
     assert rc == 0
+    assert "crmlab: note:" in cap.err and "are history only" in cap.err  # the default lead-in, shown
     tr = out["orders"]["truncation"]
-    assert set(tr) == {"left_truncated", "evidence", "lead_in_days"}
-    assert tr["left_truncated"] is True and tr["lead_in_days"] == 0
-    _, led = crmlab.load(str(clean))
-    assert led.truncation == tr
+    # the contract's keys, and the lead-in's end and how it was chosen
+    assert set(tr) == {"left_truncated", "evidence", "lead_in_days", "history_start", "lead_in"}
+    assert tr["left_truncated"] is True and tr["lead_in_days"] > 0 and tr["lead_in"] == "default"
+    o, led = crmlab.load(str(clean))
+    assert led.truncation == tr and o.history_start == pd.Timestamp(tr["history_start"])
+    # a lead-in asked for is kept in the clean file, and --lead-in-days 0 too
+    for flag, days in (["--lead-in-days", "40"], 40), (["--lead-in-days", "0"], 0):
+        assert main(["validate", "--orders", str(d / "cut.csv"), "--clean-out", str(clean), "--json", *flag]) == 0
+        capsys.readouterr()
+        o, led = crmlab.load(str(clean))
+        assert led.truncation["lead_in_days"] == days and (o.history_start is None) == (days == 0)

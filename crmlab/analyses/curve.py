@@ -8,6 +8,10 @@ low for recent customers). A Kaplan-Meier estimate of time to the next order
 (:func:`kaplan_meier`, on :mod:`crmlab.stats.survival`, the one KM in crmlab) uses those
 recent customers too, censored at the observation end.
 
+Customers first seen in a lead-in (before ``OrderTable.history_start``) are left out
+(:func:`~crmlab.engine.aggregates.cohort_sequence`): the export does not show their earlier
+orders, so their order counts are unknown.
+
 The magic number read off the curve is in :mod:`crmlab.analyses.magic_rules`; everything
 is importable from :mod:`crmlab.analyses.magic`.
 """
@@ -21,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from crmlab.engine.sources import order_table
-from crmlab.engine.aggregates import order_sequence, ts
+from crmlab.engine.aggregates import cohort_sequence, ts
 from crmlab.present.figures import repurchase_curve_figure
 from crmlab.present.formatting import interval, number, pct
 from crmlab.present.result import Card, Result, result
@@ -104,7 +108,7 @@ def repurchase_curve(orders, window_days: int = 90, max_k: int = 10, observation
     """
     o = order_table(orders, engine, observation_end)
     end = o.observation_end
-    s = order_sequence(o)
+    s = cohort_sequence(o)  # customers first seen in a lead-in have unknown order counts
     # the sequence (a window over every paid order) once, for the counts and for the KM
     s = s.filter(s.k <= max_k).select("k", "order_time", "next_time").cache()
     try:
@@ -149,7 +153,7 @@ def kaplan_meier(orders, max_k: int, horizon_days: int, engine=None) -> pd.DataF
     DataFrame ``k, day, p_next`` (1 − survival).
     """
     o = order_table(orders, engine)
-    s = order_sequence(o)
+    s = cohort_sequence(o)  # customers first seen in a lead-in have unknown order counts
     return _km_of_sequence(o, s.filter(s.k <= max_k), max_k, horizon_days)
 
 
@@ -171,7 +175,7 @@ def time_to_next_order(orders, ks: Sequence[int] = (1, 2, 3, 4, 5), observation_
     ``horizon_days``, for the ``ks`` with at least two customers.
     """
     o = order_table(orders, engine, observation_end)
-    counts = o.engine.to_pandas(order_sequence(o).k.value_counts())
+    counts = o.engine.to_pandas(cohort_sequence(o).k.value_counts())
     n_k = dict(zip(counts.iloc[:, 0], counts.iloc[:, 1]))
     km = kaplan_meier(o, max(ks), int(horizon_days))
     keep = [k for k in ks if n_k.get(k, 0) >= 2]

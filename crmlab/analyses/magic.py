@@ -2,7 +2,8 @@
 
 One import for notebook 03 and the API: the censoring-aware X-order repurchase curve and
 the Kaplan-Meier time to the next order (:mod:`crmlab.analyses.curve`), the magic number
-and its four rules (:mod:`crmlab.analyses.magic_rules`), the equivalence test and the KM
+and its four rules (:mod:`crmlab.analyses.magic_rules`; its plateau shown or indicated,
+:mod:`crmlab.analyses.magic_indicated`), the equivalence test and the KM
 estimator (:mod:`crmlab.stats.equivalence`, :mod:`crmlab.stats.survival`), and, here, the
 magic number across windows and groups and the customers it points to
 (:func:`magic_sensitivity`, :func:`magic_by_group`, :func:`magic_shares`, :func:`magic_targets`).
@@ -24,12 +25,14 @@ from crmlab.analyses.curve import RepurchaseCurve, kaplan_meier, repurchase_curv
 from crmlab.analyses.magic_rules import RULES, MagicNumber, magic_number
 from crmlab.engine.sources import order_table
 from crmlab.engine.aggregates import customer_table
-from crmlab.stats.equivalence import judged_alone, plateau_tost
+from crmlab.stats.equivalence import (departs, judged_alone, pair_size, pairwise_rise, pairwise_tost, plateau_tost,
+                                      rise_size)
 from crmlab.stats.survival import km_factors, km_survival
 
 __all__ = ["RepurchaseCurve", "MagicNumber", "repurchase_curve", "magic_number", "time_to_next_order",
            "magic_sensitivity", "magic_by_group", "magic_shares", "magic_targets", "kaplan_meier", "km_factors",
-           "km_survival", "plateau_tost", "judged_alone", "RULES"]
+           "km_survival", "plateau_tost", "judged_alone", "pairwise_tost", "pair_size", "departs", "pairwise_rise",
+           "rise_size", "RULES"]
 
 
 def magic_sensitivity(orders, windows: Sequence[int] = (30, 60, 90, 180), max_k: int = 10,
@@ -40,7 +43,8 @@ def magic_sensitivity(orders, windows: Sequence[int] = (30, 60, 90, 180), max_k:
     for w in windows:
         c = repurchase_curve(o, w, max_k)
         m = magic_number(c, **kw)
-        rows.append({"window_days": w, "magic_number": m.magic_number, **{f"rule_{k}": v for k, v in m.rules.items()},
+        rows.append({"window_days": w, "magic_number": m.magic_number, "plateau_level": m.level,
+                     **{f"rule_{k}": v for k, v in m.rules.items()},
                      "k1_rate": c.table["rate"].iloc[0], "reason": m.reason or ""})
     return pd.DataFrame(rows).set_index("window_days")
 
@@ -70,10 +74,11 @@ def magic_by_group(orders, by: str = "cohort_year", window_days: int = 90, max_k
             members = c.filter(c.group == name).select("customer_id")
             sub = replace(o, table=o.table.semi_join(members, "customer_id"))
             m = magic_number(repurchase_curve(sub, window_days, max_k), **kw)
-            row.update(magic_number=m.magic_number, **{f"rule_{k}": v for k, v in m.rules.items()},
+            row.update(magic_number=m.magic_number, plateau_level=m.level,
+                       **{f"rule_{k}": v for k, v in m.rules.items()},
                        reason=m.reason or "")
         else:
-            row.update(magic_number=None, reason=f"fewer than {min_customers} customers")
+            row.update(magic_number=None, plateau_level="none", reason=f"fewer than {min_customers} customers")
         rows.append(row)
     return pd.DataFrame(rows).set_index("group")
 

@@ -2,10 +2,13 @@
 
 The magic number is the order count from which the curve
 (:func:`crmlab.analyses.curve.repurchase_curve`) stops rising. Four rules
-(:func:`magic_number`); ``plateau`` is the default: the flatness is *shown* by
-equivalence tests (TOST, :func:`crmlab.stats.equivalence.plateau_tost`), not assumed from a
-test that failed to reject. When no order count qualifies the answer is ``None`` with a
-reason that describes the curve, or says how many customers it would take to show the plateau.
+(:func:`magic_number`); ``plateau`` is the default, at two levels said plainly: the flatness
+is *shown* by equivalence tests (TOST, :func:`crmlab.stats.equivalence.pairwise_tost`: every
+two rates in the plateau within the tolerance of each other, no rate pooled, a fixed sequence
+over k), not assumed from a test that failed to reject; or, on a store too small to show it,
+*indicated* by the estimates (:mod:`crmlab.analyses.magic_indicated`). When no order count
+qualifies the answer is ``None`` with a reason that describes the curve, or says how many
+customers it would take to show the plateau.
 
 The curve is an association: customers who reach k orders are a selected group (the
 ones inclined to buy again get there), so the rate at k is not what an extra order would
@@ -23,10 +26,12 @@ from statsmodels.stats.proportion import proportions_ztest
 from statsmodels.tools.tools import add_constant
 
 from crmlab.analyses.curve import RepurchaseCurve
-from crmlab.present.formatting import MISSING, number, pct
+from crmlab.analyses.magic_indicated import indicated_search
+from crmlab.analyses.magic_reasons import reason as _reason
+from crmlab.present.formatting import MISSING, number, pct, pp
 from crmlab.present.result import Card, Result, result
 from crmlab.settings import Settings, current
-from crmlab.stats.equivalence import judged_alone, tost_arrays
+from crmlab.stats.equivalence import departs, pair_size, pairwise_tost, rise_size
 
 __all__ = ["MagicNumber", "magic_number", "RULES"]
 
@@ -37,14 +42,21 @@ RULES = ("plateau", "ztest", "segmented", "tolerance")
 class MagicNumber(Result):
     """The chosen magic number, what every rule says and why.
 
-    ``plateau`` is the equivalence test behind the plateau rule
-    (:func:`~crmlab.stats.equivalence.plateau_tost` columns plus ``group``, ``k_from``,
-    ``k_to``): for the magic number when one is found, otherwise for the smallest k whose
-    rates look flat (every point estimate within the tolerance) but could not be shown so;
+    ``plateau`` is the pairwise equivalence test behind the plateau rule
+    (:func:`~crmlab.stats.equivalence.pairwise_tost` columns plus ``pair``, ``k_i``, ``k_j``):
+    for the magic number when one is found, otherwise for the smallest k whose rates look
+    flat (every pair's point difference within the tolerance) but could not be shown so;
     None when no k looks flat. ``needed_factor`` is then how many times the store's
-    customers (in the same proportions, at the observed rates) the test would need to pass,
-    infinite when a rate is itself outside the tolerance; each group's ``needed_at_risk`` in
-    ``plateau`` says the same per order count. ``settings``: the curve's context.
+    customers (in the same proportions, at the observed rates) the order counts would need
+    to be judged and to pass, infinite when a difference is itself outside the tolerance.
+    ``through_k``: the last order count with enough customers to tell (the plateau's end);
+    ``tail``: the thinner order counts after it, each tested for a move outside the
+    tolerance of the plateau (``outside``). ``settings``: the curve's context.
+    ``level``: the plateau rule's level, ``"shown"`` (the equivalence tests pass),
+    ``"indicated"`` (too few customers to show it, but every two rates' estimates are within
+    the tolerance, none is shown to rise and nothing after is shown to move;
+    :mod:`~crmlab.analyses.magic_indicated`; ``through_k`` is then K', ``plateau`` carries the
+    rise tests too) or ``"none"``.
     """
 
     about = "the repurchase magic number"
@@ -58,30 +70,55 @@ class MagicNumber(Result):
     plateau: pd.DataFrame | None = None
     needed_factor: float | None = None
     settings: Settings = field(default_factory=current, compare=False)
+    through_k: int | None = None
+    tail: pd.DataFrame | None = None
+    level: str = "none"
 
     def _as_dict(self) -> dict:
         plateau = None if self.plateau is None else self.plateau.to_dict("records")
+        tail = None if self.tail is None else self.tail.to_dict("records")
         return {"magic_number": self.magic_number, "rule": self.rule, "reason": self.reason,
                 "rules": dict(self.rules), "rules_agree": self.agree, "plateau_test": plateau,
-                "needed_factor": self.needed_factor}  # infinite: more customers would not do (null)
+                "needed_factor": self.needed_factor,  # infinite: more customers would not do (null)
+                "plateau_through_k": self.through_k, "tail_test": tail, "plateau_level": self.level,
+                "headline": self.headline()}
+
+    def _finding(self) -> str:
+        """The one-line finding: the card's, the page's and the index's (:meth:`headline`)."""
+        others = ", ".join(f"{k} {MISSING if v is None else v}" for k, v in self.rules.items() if k != self.rule)
+        rules = f" (rules: {others}" + ("; they agree)" if self.agree else ")")
+        M = self.magic_number
+        if M is None:
+            return f"No magic number by the {self.rule} rule: {self.reason}{rules}"
+        if self.rule != "plateau" or self.plateau is None or self.level == "none":
+            return f"Magic number {M} by the {self.rule} rule{rules}"
+        p, pl = self.plateau, self.details.get("plateau", {})
+        rates = np.r_[p["rate_i"], p["rate_j"]]
+        n = np.r_[p["at_risk_i"], p["at_risk_j"]]
+        tol, conf = f"±{pp(pl.get('tolerance', 0.03), 0, sign=False)}", pct(1 - pl.get("alpha", 0.05), 0)
+        span = (f"the rates at {M}–{self.through_k} orders are within {tol} of each other "
+                f"({pct(rates.min())}–{pct(rates.max())})")
+        if self.level == "shown":
+            return f"Magic number {M} — shown: {span} at {conf} confidence (two one-sided tests, every pair){rules}"
+        has = number(n.min()) + ("" if n.min() == n.max() else "–" + number(n.max()))
+        return (f"Magic number {M} — indicated: {span} but the store is too small to show it at {conf} confidence "
+                f"(needs ~{number(pl['pair_size'])} customers per order count, has {has}){rules}")
 
     def _card(self) -> Card:
-        others = ", ".join(f"{k} {MISSING if v is None else v}" for k, v in self.rules.items() if k != self.rule)
-        if self.magic_number is not None:
-            finding = (f"magic number {self.magic_number} orders ({self.rule} rule; {others}"
-                       + ("; the rules agree)" if self.agree else ")"))
-        else:
-            finding = f"no magic number by the {self.rule} rule ({others}): {self.reason}"
+        finding = self._finding()
         tab = cap = None
         if self.plateau is not None:
             p = self.plateau
-            tab = pd.DataFrame({"at risk": p["at_risk"].map(number), "rate": p["rate"].map(pct),
-                                "pooled": p["pooled_rate"].map(pct), "difference": p["difference"].map(pct),
-                                "p (TOST)": p["p_value"].map(lambda x: f"{x:.3g}"),
+            tab = pd.DataFrame({"at risk": [f"{number(a)} / {number(b)}" for a, b in zip(p["at_risk_i"], p["at_risk_j"])],
+                                "rates": [f"{pct(a)} / {pct(b)}" for a, b in zip(p["rate_i"], p["rate_j"])],
+                                "difference": p["difference"].map(pp), "p (TOST)": p["p_value"].map(lambda x: f"{x:.3g}"),
                                 "equivalent": p["equivalent"].map({True: "yes", False: "no"}),
                                 "needed at risk": p["needed_at_risk"].map(number)},
-                               index=pd.Index(p["group"], name="k"))
-            cap = "the plateau's equivalence test: each rate within the tolerance of the pooled rate (two one-sided tests)"
+                               index=pd.Index(p["pair"], name="k"))
+            cap = "the plateau's equivalence test: every pair of rates within the tolerance (two one-sided tests)"
+            if self.level == "indicated":
+                tab["rise (Holm)"] = p["rises"].map({True: "shown", False: "not shown"}).to_numpy()
+                cap += "; indicated: estimates within the tolerance, no rise shown (one-sided, Holm)"
         return Card("MagicNumber", self.about, finding, tab, cap, settings=self.footer(),
                     hint="an association among customers who got there, not the effect of one more order")
 
@@ -99,55 +136,85 @@ def _usable(curve: RepurchaseCurve | pd.DataFrame, min_at_risk: int) -> pd.DataF
 
 
 
-def _groups(k: np.ndarray, x: np.ndarray, n: np.ndarray, n_alone: int):
-    """The plateau's test groups from ``k[0]`` on: ``k[0]`` alone, then each order count alone
-    while it has ``n_alone`` customers at risk, the rest pooled into one tail group."""
-    m = 1
-    while m < len(k) and n[m] >= n_alone:
-        m += 1
-    if m < len(k):
-        return (np.r_[k[:m], k[m]], np.r_[k[:m], k[-1]], np.r_[x[:m], x[m:].sum()], np.r_[n[:m], n[m:].sum()])
-    return k, k, x, n
+def _pairs(k, x, n, lo: int, hi: int, tolerance: float, alpha: float) -> pd.DataFrame:
+    """Every pair of order counts ``k[lo:hi]`` by :func:`~crmlab.stats.equivalence.pairwise_tost`."""
+    t = pairwise_tost(x[lo:hi], n[lo:hi], tolerance, alpha)
+    ki, kj = k[lo:hi][t["i"]], k[lo:hi][t["j"]]
+    t.insert(0, "pair", [f"{a} vs {b}" for a, b in zip(ki, kj)])
+    t.insert(1, "k_i", ki.astype(int))
+    t.insert(2, "k_j", kj.astype(int))
+    return t.drop(columns=["i", "j"])
 
 
-def _plateau_search(k, x, n, alpha: float, tolerance: float, n_alone: int):
-    """The smallest k from which the plateau is shown, and the table behind the answer.
-
-    Returns ``(magic, table)``: ``table`` holds the groups (k_from, k_to, x, n) and TOST
-    arrays for the magic number, or, when none is shown, for the smallest k whose rates all
-    look flat (|d| < tolerance); ``(None, None)`` when no k looks flat."""
-    look = None
-    for i in range(len(k) - 2):  # a plateau spans at least three order counts
-        k0, k1, gx, gn = _groups(k[i:], x[i:], n[i:], n_alone)
-        res = tost_arrays(gx, gn, tolerance, alpha)
-        table = (k0, k1, gx, gn) + res
-        if np.all(res[4] < alpha):
-            return int(k[i]), table
-        if look is None and np.all(np.abs(res[2]) < tolerance):
-            look = table
-    return None, look
+def _judged(n: np.ndarray, n_tell: int) -> int:
+    """How many order counts from the smallest k on (unbroken) have ``n_tell`` customers at risk."""
+    short = np.flatnonzero(n < n_tell)
+    return int(short[0]) if len(short) else len(n)
 
 
-def _plateau_frame(table, alpha: float) -> pd.DataFrame:
-    k0, k1, gx, gn, p, pooled, d, se, pv, need = table
-    return pd.DataFrame({"group": [f"{a}" if a == b else f"{a}–{b}" for a, b in zip(k0, k1)],
-                         "k_from": k0.astype(int), "k_to": k1.astype(int), "at_risk": gn.astype(np.int64),
-                         "repurchased": gx.astype(np.int64), "rate": p, "pooled_rate": pooled, "difference": d,
-                         "se": se, "p_value": pv, "equivalent": pv < alpha, "needed_at_risk": need})
+def _look(k, x, n, J: int, tolerance: float, alpha: float, n_tell: int):
+    """The smallest k whose rates look flat (every pair's point difference within the tolerance)
+    through the judged order counts, or through the next one when fewer than two are judged;
+    its pair table and the factor of the store's customers that would judge and show them.
+    ``(None, None)`` when no k looks flat."""
+    for i in range(len(k) - 1):
+        end = min(max(J, i + 2), len(k))
+        t = _pairs(k, x, n, i, end, tolerance, alpha)
+        if (t["difference"].abs() < tolerance - 1e-12).all():
+            return t, float(max(t["needed_factor"].max(), n_tell / n[i:end].min()))
+    return None, None
 
 
-def _rule_plateau(u, alpha, tolerance, power=0.95):
+def _plateau_search(k, x, n, alpha: float, tolerance: float, n_tell: int) -> dict:
+    """The plateau by fixed-sequence testing from the tail down (see :func:`magic_number`).
+
+    Returns a dict: ``magic`` (k or None), ``judged`` (how many order counts have ``n_tell``
+    at risk), ``table`` (pairs behind the answer, or of the first k that looks flat, or None),
+    ``needed_factor``, ``tail`` (thinner order counts after the judged ones against the
+    plateau) and ``moved`` (a thinner order count shown outside the tolerance)."""
+    J = _judged(n, n_tell)
+    magic, table = None, None
+    for i in range(J - 2, -1, -1):  # H_i: some pair in k[i..J-1] differs by >= tolerance
+        t = _pairs(k, x, n, i, J, tolerance, alpha)
+        if not t["equivalent"].all():
+            break  # the sequence stops at its first hypothesis not rejected
+        magic, table = i, t
+    out = {"magic": None, "judged": J, "table": table, "needed_factor": None, "tail": None, "moved": False}
+    if magic is None:
+        out["table"], out["needed_factor"] = _look(k, x, n, J, tolerance, alpha, n_tell)
+        return out
+    out["needed_factor"] = float(table["needed_factor"].max())
+    if J < len(k):  # thinner order counts: not enough to tell flat, enough to show a move
+        d, se, pv = departs(x[J:], n[J:], x[magic:J].sum(), n[magic:J].sum(), tolerance)
+        moved = pv < alpha / (len(k) - J)  # Bonferroni over the thinner order counts
+        out["tail"] = pd.DataFrame({"k": k[J:].astype(int), "at_risk": n[J:].astype(np.int64), "rate": x[J:] / n[J:],
+                                    "plateau_rate": x[magic:J].sum() / n[magic:J].sum(), "difference": d, "se": se,
+                                    "p_value": pv, "outside": moved})
+        out["moved"] = bool(moved.any())
+    out["magic"] = None if out["moved"] else int(k[magic])
+    return out
+
+
+def _rule_plateau(u, alpha, tolerance, power=0.95, rise_alpha=None, min_indicated=None):
     k = u["k"].to_numpy(int)
     x = u["repurchased"].to_numpy(float)
     n = u["at_risk"].to_numpy(float)
-    n_alone = judged_alone(tolerance, alpha, power)
-    magic, table = _plateau_search(k, x, n, alpha, tolerance, n_alone)
-    det = {"judged_alone_at": n_alone, "through_k": int(k[-1]) if len(k) else None}
-    if table is not None:
-        f = _plateau_frame(table, alpha)
-        det.update(table=f, pooled_rate=float(f["pooled_rate"].iloc[0]), p_value=float(f["p_value"].max()),
-                   needed_factor=float((f["needed_at_risk"] / f["at_risk"]).max()))
-    return magic, det
+    n_tell = pair_size(tolerance, alpha, power)
+    res = _plateau_search(k, x, n, alpha, tolerance, n_tell)
+    J = res["judged"]
+    det = {"pair_size": n_tell, "through_k": int(k[J - 1]) if J else None, "table": res["table"],
+           "not_enough_to_tell": [int(v) for v in k[J:]], "tail": res["tail"], "moved": res["moved"],
+           "needed_factor": res["needed_factor"], "alpha": alpha, "tolerance": tolerance,
+           "level": "none" if res["magic"] is None else "shown",
+           "rise_size": min_indicated or rise_size(tolerance, alpha)}
+    if res["magic"] is not None or res["moved"]:
+        return res["magic"], det
+    ind = indicated_search(k, x, n, alpha, tolerance, det["rise_size"], n_tell, rise_alpha)
+    det["indicated_through_k"] = ind["through"]
+    if ind["table"] is not None:  # a plateau indicated, or one whose thinner order counts move away
+        det.update(table=ind["table"], tail=ind["tail"], moved=ind["moved"], needed_factor=ind["needed_factor"],
+                   through_k=ind["through"], level="none" if ind["moved"] else "indicated")
+    return ind["magic"], det
 
 
 def _rule_ztest(u, alpha):
@@ -189,7 +256,8 @@ def _rule_tolerance(u, tolerance):
 
 
 def magic_number(curve: RepurchaseCurve, rule: str = "plateau", alpha: float = 0.05, tolerance: float = 0.03,
-                 min_at_risk: int = 50, power: float = 0.95) -> MagicNumber:
+                 min_at_risk: int = 50, power: float = 0.95, rise_alpha: float | None = None,
+                 min_indicated: int | None = None) -> MagicNumber:
     """Choose the magic number from a repurchase curve.
 
     Only the unbroken run of order counts from k = 1 with at least ``min_at_risk``
@@ -198,17 +266,26 @@ def magic_number(curve: RepurchaseCurve, rule: str = "plateau", alpha: float = 0
     Rules
     -----
     plateau (default)
-        The smallest k from which the plateau is *shown*: the rates from k up to the last
-        order count taking part (at least three order counts) each lie within
-        ``tolerance`` of their pooled rate by two one-sided tests at ``alpha``
-        (:func:`~crmlab.stats.equivalence.plateau_tost`; all must pass: an intersection–union test, level
-        ``alpha`` for each k tried). k is tested on its own; each later order count on its
-        own while it has :func:`~crmlab.stats.equivalence.judged_alone` customers at risk (3,610 for ±3 points at
-        5% and ``power`` 0.95: with fewer a flat rate too often fails to show ±3 points);
-        the rarer rest is pooled into one tail group. Failing to reject a difference is
-        not evidence of flatness (with few customers every curve looks flat), so when
-        equivalence cannot be shown the answer is None, and the reason says how many
-        customers it would take at the observed rates.
+        *Shown* (``level``): the smallest k from which every pair of rates through K lies
+        within ``tolerance`` of each other by two one-sided tests at ``alpha``
+        (:func:`~crmlab.stats.equivalence.pairwise_tost`, all pairs: intersection–union,
+        level ``alpha``; no rate pooled). K is the last order count of the unbroken run from
+        k = 1 with :func:`~crmlab.stats.equivalence.pair_size` customers at risk (7,220 at
+        ±3 points, 5%, ``power`` 0.95), fixed by the counts alone; a plateau spans at least
+        two such order counts. Fixed sequence from the tail down, H_{K−1}, H_{K−2}, …, each
+        at ``alpha``, stopping at the first not rejected (H_k: some pair in k..K differs by
+        ``tolerance`` or more): family-wise error of "flat from M through K" at most
+        ``alpha``. Thinner order counts after K are "not enough customers to tell": not
+        pooled, not claimed flat, but one shown outside ``tolerance`` of the plateau's rate
+        (:func:`~crmlab.stats.equivalence.departs`, Bonferroni at ``alpha``) means the
+        curve moves again: no plateau. *Indicated*, when not shown: over the unbroken run
+        M..K' with ``min_indicated`` customers at risk (default
+        :func:`~crmlab.stats.equivalence.rise_size`, 1,718) every two rates' estimates are
+        within ``tolerance``, no later rate is shown above an earlier one (one-sided, at
+        ``rise_alpha`` (default ``alpha``), Holm over the pairs) and none after K' is shown
+        outside ``tolerance`` (:mod:`~crmlab.analyses.magic_indicated`): a rule on
+        estimates, fooled about half the time at a true difference of exactly ``tolerance``.
+        Otherwise None, with a reason (how many customers it would take to show it).
     ztest
         The smallest k whose step to k+1 is not significant (two-sided two-proportion
         z-test at ``alpha``). It looks one step ahead only, so one noisy step moves it,
@@ -233,71 +310,27 @@ def magic_number(curve: RepurchaseCurve, rule: str = "plateau", alpha: float = 0
     if rule not in RULES:
         raise ValueError(f"rule must be one of {RULES}, not {rule!r}")
     u = _usable(curve, min_at_risk)
-    answers, details = _answers(u, alpha, tolerance, power)
+    answers, details = _answers(u, alpha, tolerance, power, rise_alpha, min_indicated)
     chosen = answers[rule]
     found = [v for v in answers.values() if v is not None]
     agree = len(set(found)) == 1 and len(found) == len(RULES)
     pl = details.get("plateau", {})
     table = pl.pop("table", None)
     reason = _reason(curve, u, rule, chosen, answers, details, table, min_at_risk, alpha, tolerance)
-    needed = pl.get("needed_factor") if table is not None else None
+    tail = pl.pop("tail", None)
     settings = getattr(curve, "settings", None) or current()
-    return MagicNumber(chosen, rule, reason, answers, agree, details, table, needed, settings)
+    return MagicNumber(chosen, rule, reason, answers, agree, details, table, pl.get("needed_factor"), settings,
+                       pl.get("through_k"), tail, pl.get("level", "none"))
 
 
-def _answers(u: pd.DataFrame, alpha: float, tolerance: float, power: float) -> tuple[dict, dict]:
+def _answers(u: pd.DataFrame, alpha: float, tolerance: float, power: float,
+             rise_alpha: float | None = None, min_indicated: int | None = None) -> tuple[dict, dict]:
     """What each rule answers (None everywhere with fewer than three usable order counts)."""
     if len(u) < 3:
         return {r: None for r in RULES}, {}
     answers, details = {}, {}
-    answers["plateau"], details["plateau"] = _rule_plateau(u, alpha, tolerance, power)
+    answers["plateau"], details["plateau"] = _rule_plateau(u, alpha, tolerance, power, rise_alpha, min_indicated)
     answers["ztest"], details["ztest"] = _rule_ztest(u, alpha)
     answers["segmented"], details["segmented"] = _rule_segmented(u, tolerance)
     answers["tolerance"], details["tolerance"] = _rule_tolerance(u, tolerance)
     return answers, details
-
-
-def _reason(curve, u, rule, chosen, answers, details, table, min_at_risk, alpha, tolerance) -> str | None:
-    """Why there is no magic number (None when there is one)."""
-    if len(u) < 3:
-        return (f"too little data: only {len(u)} order count(s) have at least {min_at_risk} customers whose "
-                f"order had a full {curve.window_days}-day window before the observation end (need 3)")
-    if chosen is not None:
-        return None
-    if rule == "plateau" and table is not None:
-        return _not_shown(table, tolerance, alpha)
-    reason = _describe(u, answers, details)
-    if rule == "plateau":
-        reason += (f"; from no order count on do all rates lie within {100 * tolerance:g} points of their "
-                   f"pooled rate")
-    return reason
-
-
-def _not_shown(f: pd.DataFrame, tolerance: float, alpha: float) -> str:
-    pts = f"{100 * tolerance:g} points"
-    fail = f[~f["equivalent"]]
-    parts = [f"k = {g} has {n:,} customers at risk and would need about {need:,.0f}"
-             for g, n, need in zip(fail["group"], fail["at_risk"], np.ceil(fail["needed_at_risk"]))]
-    factor = float((f["needed_at_risk"] / f["at_risk"]).max())
-    return (f"the rates from {f['k_from'].iloc[0]} orders on look flat (each within {pts} of their pooled "
-            f"{100 * f['pooled_rate'].iloc[0]:.0f}%), but there are not enough customers at k ≥ "
-            f"{fail['k_from'].min()} to show the rates are within {pts} (two one-sided tests at "
-            f"{100 * alpha:g}%): " + "; ".join(parts)
-            + f". At the observed rates that takes about {factor:.1f}× the store's customers")
-
-
-def _describe(u: pd.DataFrame, answers: dict, details: dict) -> str:
-    r = u["rate"].to_numpy()
-    ks = u["k"].to_numpy()
-    first, last = f"{100 * r[0]:.0f}%", f"{100 * r[-1]:.0f}%"
-    steps = np.diff(r)
-    seg = details.get("segmented", {})
-    slow = answers.get("segmented") or seg.get("break")
-    if np.all(steps > 0):
-        trend = f"the rate keeps rising through {ks[-1]} orders, {first} to {last}"
-    elif r[-1] > r[0]:
-        trend = (f"the rate rises unevenly from {first} at {ks[0]} order(s) to {last} at {ks[-1]} orders without "
-                 f"levelling off")
-    else:
-        trend = f"the rate does not rise with order count ({first} at {ks[0]} order(s), {last} at {ks[-1]})"
-    return trend + (f"; gains slow after {slow}" if slow else "")

@@ -10,7 +10,7 @@ from crmlab.engine.sources import order_table
 from crmlab.engine.aggregates import order_sequence, paid_orders, ts
 from crmlab.ingest.readers import STATUSES
 
-__all__ = ["monthly_overview", "status_summary", "spread"]
+__all__ = ["monthly_overview", "status_summary", "spread", "sales_summary"]
 
 
 def monthly_overview(orders, observation_end=None, engine=None) -> pd.DataFrame:
@@ -21,6 +21,10 @@ def monthly_overview(orders, observation_end=None, engine=None) -> pd.DataFrame:
     ``new_sales``, ``returning_sales``, ``returning_buyer_share``, ``returning_sales_share``.
     The last month is partial when the observation end falls before its last day
     (``partial`` column; an export that ends on the month's last day covers the month).
+    Months that start inside the lead-in (before ``orders.history_start``,
+    :mod:`crmlab.engine.lead_in`) are history only (``lead_in`` column): their buyers,
+    orders and sales are shown, their new/returning split is missing (NaN), never a count
+    that takes existing customers for new ones.
     """
     o = order_table(orders, engine, observation_end)
     s = order_sequence(o)
@@ -40,6 +44,13 @@ def monthly_overview(orders, observation_end=None, engine=None) -> pd.DataFrame:
     end = o.observation_end
     last = pd.Period(end, "M")
     out["partial"] = (out.index == last) & (pd.Timestamp(end).normalize() < last.end_time.normalize())
+    hs = o.history_start
+    out["lead_in"] = (out.index.start_time < pd.Timestamp(hs)) if hs is not None else False
+    split = ["new_buyers", "returning_buyers", "new_sales", "returning_sales", "returning_buyer_share",
+             "returning_sales_share"]
+    if out["lead_in"].any():
+        out[split] = out[split].astype(float)
+        out.loc[out["lead_in"], split] = float("nan")
     return out
 
 
@@ -68,3 +79,34 @@ def spread(orders, by: str, observation_end=None, engine=None) -> pd.DataFrame:
     out = o.engine.to_pandas(agg).set_index(by)
     out["sales_share"] = out["sales"] / out["sales"].sum()
     return out.sort_values(["sales"], ascending=False)
+
+
+def sales_summary(orders, returns: dict | None = None, observation_end=None, engine=None) -> pd.Series:
+    """Gross sales, returns and net sales, with the return rate.
+
+    ``net_sales`` are the paid orders' sales as every analysis counts them: net of the
+    separate reversal documents matched to them (credit notes, ``C`` invoices:
+    ``credit_notes``, from the ledger's ``returns``, ``amount_netted``); ``refunded`` are the
+    orders whose own status says they were refunded (退款成功), never purchases.
+    ``gross_sales`` = net sales + credit notes + refunded; ``returns`` = credit notes +
+    refunded; ``return_rate`` = returns / gross sales (NaN without sales).
+    ``unmatched_credits``: reversal lines matched to no purchase (kept as customer credit,
+    not netted).
+
+    Parameters
+    ----------
+    orders : OrderTable or DataFrame
+    returns : dict, optional
+        The ledger's ``returns`` entry (:class:`crmlab.ingest.ledger.Ledger`); None: none.
+    """
+    st = status_summary(orders, observation_end, engine)
+    r = returns or {}
+    net, credit = float(st.at["paid", "amount"]), float(r.get("amount_netted", 0.0) or 0.0)
+    refunded = float(st.at["refunded", "amount"])
+    gross = net + credit + refunded
+    return pd.Series({"gross_sales": gross, "credit_notes": credit, "refunded": refunded,
+                      "returns": credit + refunded, "net_sales": net,
+                      "return_rate": (credit + refunded) / gross if gross > 0 else float("nan"),
+                      "refunded_orders": int(st.at["refunded", "orders"]),
+                      "orders_fully_reversed": int(r.get("orders_fully_reversed", 0) or 0),
+                      "unmatched_credits": int(r.get("unmatched", 0) or 0)})

@@ -4,6 +4,19 @@ Day N counts calendar days from the date of the customer's first paid order (day
 A customer whose day N (or a bracket's last day) is not complete by the observation end
 is left out of that cell: the cell's denominator counts only eligible customers, and a
 cell with none is NaN (drawn blank), never 0.
+
+"On or after day N" counts a paid order on days N to H, a fixed horizon (``horizon_days``,
+default :data:`HORIZON_DAYS` = 180): every customer it counts has had the same follow-up,
+so cohorts compare and the all-cohorts row mixes only comparable follow-up. A customer
+whose day H is not complete is censored (left out), as for any other cell. Counting up to
+the observation end instead would give each cohort a different follow-up: old cohorts'
+rates rise with their age and young cohorts' fall, on a store that does not change at all.
+Half a year is the default: long enough for most second orders (a repeat buyer's next
+order within 90 days is the seeds' rule), short enough to leave the cohorts of the last
+year but six months observable.
+
+Customers first seen in the lead-in (:mod:`crmlab.engine.lead_in`) have no cohort: their
+first order in the export is not their first order.
 """
 from __future__ import annotations
 
@@ -16,17 +29,18 @@ import pandas as pd
 import ibis
 
 from crmlab.engine.sources import order_table
-from crmlab.engine.aggregates import paid_orders
+from crmlab.engine.aggregates import paid_orders, ts
 from crmlab.present import figures
 from crmlab.present.formatting import MISSING, number, pct
 from crmlab.present.result import Card, Result, result
 from crmlab.settings import Settings, current
 from crmlab.stats.proportion import wilson
 
-__all__ = ["RetentionTable", "retention_table", "cohort_labels"]
+__all__ = ["RetentionTable", "retention_table", "cohort_labels", "HORIZON_DAYS"]
 
 ALL = "all cohorts"
 _KINDS = ("exact", "on_or_after", "bracket")
+HORIZON_DAYS = 180
 
 
 _KIND_WORDS = {"exact": "a paid order on that day", "on_or_after": "a paid order on that day or later",
@@ -46,6 +60,8 @@ class RetentionTable(Result):
         New buyers per cohort.
     kind, cohort : str
     observation_end : Timestamp
+    horizon_days : int or None
+        For ``kind="on_or_after"``: orders count on days N to this day (None for the others).
     settings : Settings
         The context it was computed under (the orders' engine, store time zone, currency).
     engine, timezone : str
@@ -63,6 +79,7 @@ class RetentionTable(Result):
     cohort: str
     observation_end: pd.Timestamp
     settings: Settings = field(default_factory=current, compare=False)
+    horizon_days: int | None = None
 
     @property
     def engine(self) -> str:
@@ -86,8 +103,12 @@ class RetentionTable(Result):
         d = self._key_day()
         n = int(self.eligible.at[ALL, d])
         label = f"days {d}" if isinstance(d, str) else f"day-{d}"
+        words = _KIND_WORDS.get(self.kind, self.kind)
+        if self.kind == "on_or_after" and self.horizon_days:
+            h = self.horizon_days
+            words = f"a paid order from that day to day {h}; customers followed {h} days"
         finding = (f"{label} retention {pct(self.rates.at[ALL, d])} of {n:,} eligible new buyers "
-                   f"(all cohorts; {_KIND_WORDS.get(self.kind, self.kind)})")
+                   f"(all cohorts; {words})")
         cohorts = [c for c in self.rates.index if c != ALL]
         rows = cohorts[-last:] + [ALL]
         tab = self.rates.loc[rows].apply(lambda col: col.map(pct))
@@ -132,7 +153,7 @@ class RetentionTable(Result):
                                 "retained": int(self.retained.at[c, d])}
             cohorts.append({"cohort": str(c), "size": int(self.size[c]), "days": days})
         return {"observation_end": str(self.observation_end), "kind": self.kind, "cohort_by": self.cohort,
-                "cohorts": cohorts}
+                "horizon_days": self.horizon_days, "cohorts": cohorts}
 
 
 def cohort_labels(keys: pd.Series, by: str) -> pd.Series:
@@ -167,6 +188,8 @@ def _first_orders(o, cohort: str) -> ibis.Table:
     orders (a window over 10⁸ orders does not spill in DuckDB)."""
     p = paid_orders(o)
     first = p.group_by("customer_id").aggregate(first_time=p.order_time.min())
+    if o.history_start is not None:  # customers first seen in the lead-in have no cohort
+        first = first.filter(first.first_time >= ts(o.history_start))
     if cohort == "channel" and o.has("channel"):
         at = p.join(first, [p.customer_id == first.customer_id, p.order_time == first.first_time])
         ch = at.group_by("customer_id").aggregate(first_channel=at.channel.argmin(at.line))
@@ -186,7 +209,8 @@ def _label(d) -> object:
 
 
 def retention_table(orders: pd.DataFrame, cohort: str = "month", days: Sequence = (1, 3, 7, 14, 30, 60, 90),
-                    kind: str = "exact", observation_end=None, engine=None) -> RetentionTable:
+                    kind: str = "exact", observation_end=None, engine=None,
+                    horizon_days: int | None = None) -> RetentionTable:
     """Cohort retention with censoring.
 
     Parameters
@@ -197,25 +221,46 @@ def retention_table(orders: pd.DataFrame, cohort: str = "month", days: Sequence 
         Grouping of customers by their first paid order.
     days : sequence of int, or of (start, end) pairs for ``kind="bracket"``
     kind : {"exact", "on_or_after", "bracket"}
-        ``exact``: a paid order on day N; ``on_or_after``: on day N or later (observed up
-        to the observation end); ``bracket``: a paid order on a day inside [start, end].
+        ``exact``: a paid order on day N; ``on_or_after``: on a day from N to
+        ``horizon_days`` (customers without that follow-up censored); ``bracket``: a paid
+        order on a day inside [start, end].
     observation_end : optional
         Defaults to the loader's.
     engine : str or Engine, optional
         Where a DataFrame is scanned (default: :func:`crmlab.engine.connection.get_engine`).
+    horizon_days : int, optional
+        ``kind="on_or_after"`` only: the horizon H (default :data:`HORIZON_DAYS`); every day
+        N must be at most H.
 
     Returns
     -------
     RetentionTable
     """
     days = _checked_days(days, kind)
+    horizon = _checked_horizon(days, kind, horizon_days)
     o = order_table(orders, engine, observation_end)
     end = o.observation_end
-    small = _cohort_counts(o, cohort, days, kind)
-    E, R, size = _tables(small, cohort, days)
+    # on or after day N with a horizon H is the bracket N..H: one follow-up for every customer
+    counted = [(d, horizon) for d in days] if kind == "on_or_after" else days
+    small = _cohort_counts(o, cohort, counted, "bracket" if kind == "on_or_after" else kind)
+    E, R, size = _tables(small, cohort, counted)
+    if kind == "on_or_after":
+        E.columns = R.columns = days
     rates = R / E.where(E > 0)
     return RetentionTable(rates.astype(float), E.astype(int), R.astype(int), size.astype(int), kind, cohort, end,
-                          o.settings)
+                          o.settings, horizon)
+
+
+def _checked_horizon(days: list, kind: str, horizon_days) -> int | None:
+    """The horizon of ``on_or_after`` (checked against the days), None for the other kinds."""
+    if kind != "on_or_after":
+        if horizon_days is not None:
+            raise ValueError("horizon_days applies to kind='on_or_after' only")
+        return None
+    h = HORIZON_DAYS if horizon_days is None else int(horizon_days)
+    if h < 1 or any(d > h for d in days):
+        raise ValueError(f"horizon_days ({h}) must be at least every day N ({max(days)})")
+    return h
 
 
 def _checked_days(days: Sequence, kind: str) -> list:

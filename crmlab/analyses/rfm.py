@@ -217,6 +217,9 @@ def rfm_scores(orders, as_of=None, bins: int = 5, cuts: Mapping[str, Sequence[fl
         out[letter] = out[letter].astype(int)
     out["recency"] = out["recency"].astype(float)
     out["monetary"] = out["monetary"].astype(float)
+    if getattr(o, "credits", None) is not None:  # unmatched credit notes: a customer-level credit, not spend
+        cr = o.engine.to_pandas(o.credits).set_index("customer_id")["credit_amount"]
+        out.insert(out.columns.get_loc("monetary") + 1, "credit", cr.reindex(out.index).fillna(0.0).astype(float))
     out.attrs["as_of"] = o.observation_end
     return out
 

@@ -41,7 +41,8 @@ P_ALIVE_CUTOFF = 0.5
 RULE = fmt.GLOSSARY["wake-up"][2]
 
 _SPEND = {5: "top 20% by spend (M=5)", 4: "top 40% by spend (M=4)"}
-_CLV_COLS = ("p_alive", "clv", "clv_low", "clv_high", "frequency", "monetary_value")
+_CLV_COLS = ("p_alive", "clv", "clv_low", "clv_high", "p_no_purchase", "value_median", "value_p90", "frequency",
+             "monetary_value", "rhythm_ratio")
 
 
 def _spend_scores(stages: pd.DataFrame, bins: int = 5) -> pd.Series:
@@ -60,7 +61,7 @@ def _spend_reason(m) -> str:
 
 def wakeup_list(stages: pd.DataFrame, scores: pd.DataFrame | None = None, values: pd.DataFrame | None = None,
                 min_spend_score: int = MIN_SPEND_SCORE, p_alive_cutoff: float = P_ALIVE_CUTOFF,
-                settings: Settings | None = None) -> pd.DataFrame:
+                settings: Settings | None = None, dropout_evidence: bool = True) -> pd.DataFrame:
     """The wake-up list: dormant customers with a spend score of ``min_spend_score`` or more.
 
     Parameters
@@ -82,6 +83,12 @@ def wakeup_list(stages: pd.DataFrame, scores: pd.DataFrame | None = None, values
     settings : Settings, optional
         The context whose currency the reason's CLV is written in (default: the session's;
         pass the CLV result's ``settings``).
+    dropout_evidence : bool
+        False when the CLV model finds no dropout (``ClvResult.clv["dropout_evidence"]``): the
+        data cannot tell who is gone, so nobody is "likely still a customer" (``likely_alive``
+        is None) and the list is ordered by silence against each customer's own rhythm
+        (``rhythm_ratio``: time since the last purchase in mean gaps, least overdue first;
+        one-time buyers last).
 
     Returns
     -------
@@ -109,7 +116,8 @@ def wakeup_list(stages: pd.DataFrame, scores: pd.DataFrame | None = None, values
     out["M"] = out["M"].astype("int64")
     reason, likely = out["M"].map(_spend_reason), None
     if values is not None:
-        out, reason, likely = _with_values(out, reason, values, p_alive_cutoff, fmt.Formatter(settings))
+        out, reason, likely = _with_values(out, reason, values, p_alive_cutoff, fmt.Formatter(settings),
+                                           dropout_evidence)
     else:
         out = out.sort_values("sales", ascending=False, kind="mergesort")
     out["reason"] = reason.reindex(out.index)
@@ -129,14 +137,26 @@ def _score_frame(st: pd.DataFrame, scores: pd.DataFrame | None) -> pd.DataFrame:
     return sc[keep].rename(columns={"segment": "rfm"})
 
 
+def _by_rhythm(out: pd.DataFrame, reason: pd.Series) -> tuple[pd.DataFrame, pd.Series, None]:
+    """No dropout evidence: no P(alive) reading; ordered by silence in own purchase gaps (least first)."""
+    rr = out["rhythm_ratio"] if "rhythm_ratio" in out else pd.Series(np.nan, index=out.index)
+    extra = ["" if fmt.is_missing(x) else f"; silent for {x:.1f} of their own purchase gaps" for x in rr]
+    reason = reason + pd.Series(extra, index=out.index)
+    out = out.assign(_rr=rr.fillna(np.inf)).sort_values(["_rr", "sales"], ascending=[True, False],
+                                                        kind="mergesort").drop(columns=["_rr"])
+    return out, reason.reindex(out.index), None
+
+
 def _with_values(out: pd.DataFrame, reason: pd.Series, values: pd.DataFrame, p_alive_cutoff: float,
-                 f: fmt.Formatter) -> tuple[pd.DataFrame, pd.Series, int]:
+                 f: fmt.Formatter, dropout_evidence: bool = True) -> tuple[pd.DataFrame, pd.Series, int | None]:
     """The list with the CLV columns, the "likely still a customer" reason and the order by
-    CLV; the number of rows above the P(alive) cutoff."""
+    CLV; the number of rows above the P(alive) cutoff (None without dropout evidence)."""
     v = values.copy()
     v.index = v.index.astype(str)
     vc = [c for c in _CLV_COLS if c in v.columns]
     out = out.join(v[vc], how="left")
+    if not dropout_evidence:
+        return _by_rhythm(out, reason)
     pa = out["p_alive"] if "p_alive" in out else pd.Series(np.nan, index=out.index)
     clv = out["clv"] if "clv" in out else pd.Series(np.nan, index=out.index)
     alive = (pa > p_alive_cutoff).to_numpy()

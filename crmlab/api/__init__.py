@@ -29,11 +29,12 @@ from crmlab.api.customers import (lifecycle_stages, magic_number, next_period_re
 from crmlab.api.loading import (connect, get_engine, get_timezone, load, load_orders, load_sends, set_engine,
                                 set_timezone)
 from crmlab.api.models import analyse_experiment, fit_clv, promotion_review, rfm_summary, sample_size
+from crmlab.targeting.pipeline import target
 
 __all__ = ["load_orders", "load_sends", "load", "connect", "set_engine", "get_engine", "set_timezone",
            "get_timezone", "retention_table", "period_repurchase_rate", "next_period_repurchase", "repurchase_curve",
            "magic_number", "lifecycle_stages", "rfm_scores", "segment_summary", "rfm_summary", "fit_clv",
-           "analyse_experiment", "sample_size", "promotion_review"]
+           "analyse_experiment", "sample_size", "promotion_review", "target"]
 
 #: every function's Examples, found by doctest from here (they are defined in the submodules)
 __test__ = {name: globals()[name] for name in __all__}

@@ -17,7 +17,7 @@ __all__ = ['retention_table', 'period_repurchase_rate', 'next_period_repurchase'
 
 
 def retention_table(orders, cohort: str = "month", days: Sequence = (1, 3, 7, 14, 30, 60, 90), kind: str = "exact",
-                    observation_end=None, engine=None):
+                    observation_end=None, engine=None, horizon_days: int | None = None):
     """Cohort retention (留存率): of each cohort's new buyers, the share with a paid order on day N.
 
     Day N counts calendar days from the first paid order's date. A customer whose day N is
@@ -36,6 +36,9 @@ def retention_table(orders, cohort: str = "month", days: Sequence = (1, 3, 7, 14
         Default: the loader's.
     engine : optional
         Default: the notebook's.
+    horizon_days : int, optional
+        With ``kind="on_or_after"``: orders on days N to this day (default 180); customers
+        without that follow-up are censored, so every cohort compares equal follow-up.
 
     Returns
     -------
@@ -53,11 +56,11 @@ def retention_table(orders, cohort: str = "month", days: Sequence = (1, 3, 7, 14
     >>> orders, ledger = crmlab.load("orders.csv")
     >>> table = crmlab.retention_table(orders, days=[7, 30, 90], kind="on_or_after")
     >>> print(table.headline())
-    day-30 retention 38.1% of 1,837 eligible new buyers (all cohorts; a paid order on that day or later)
+    day-30 retention 35.4% of 1,366 eligible new buyers (all cohorts; a paid order from that day to day 180; customers followed 180 days)
     >>> table.rates.loc["all cohorts"].round(3).tolist()
-    [0.434, 0.381, 0.352]
+    [0.415, 0.354, 0.277]
     """
-    return _retention.retention_table(orders, cohort, days, kind, observation_end, engine)
+    return _retention.retention_table(orders, cohort, days, kind, observation_end, engine, horizon_days)
 
 
 def period_repurchase_rate(orders, freq: str = "month", observation_end=None, engine=None):
@@ -169,9 +172,11 @@ def repurchase_curve(orders, window_days: int = 90, max_k: int = 10, **options):
 def magic_number(curve, rule: str = "plateau", **options):
     """The repurchase magic number (复购魔法数字): the order count from which the curve stops rising.
 
-    The default rule shows the plateau by equivalence tests; when it cannot, the answer is
-    None with a reason (often: how many customers it would take). The curve is an
-    association, not the effect of one more order.
+    The default rule shows the plateau by equivalence tests (``level`` "shown"); on a store
+    too small to show it, the plateau may be "indicated" by the estimates (every two rates
+    within the tolerance, none shown to rise); otherwise the answer is None with a reason
+    (often: how many customers it would take). The curve is an association, not the effect
+    of one more order.
 
     Parameters
     ----------
@@ -179,13 +184,15 @@ def magic_number(curve, rule: str = "plateau", **options):
         From :func:`repurchase_curve`.
     rule : {"plateau", "ztest", "segmented", "tolerance"}
     **options
-        ``alpha`` (0.05), ``tolerance`` (0.03), ``min_at_risk`` (50), ``power`` (0.8).
+        ``alpha`` (0.05), ``tolerance`` (0.03), ``min_at_risk`` (50), ``power`` (0.95),
+        ``rise_alpha`` (None: ``alpha``), ``min_indicated`` (None: 1,718).
 
     Returns
     -------
     MagicNumber
-        ``magic_number`` (int or None), ``reason``, ``rules`` (every rule's answer),
-        ``plateau`` (the equivalence test).
+        ``magic_number`` (int or None), ``level`` ("shown", "indicated" or "none"),
+        ``reason``, ``rules`` (every rule's answer), ``plateau`` (the equivalence test),
+        ``headline()`` (the sentence the card and the report show).
 
     See Also
     --------
@@ -196,10 +203,10 @@ def magic_number(curve, rule: str = "plateau", **options):
     >>> import crmlab
     >>> orders, ledger = crmlab.load("orders.csv")
     >>> magic = crmlab.magic_number(crmlab.repurchase_curve(orders))
-    >>> magic.magic_number is None, magic.rules["ztest"], magic.rules["segmented"]
-    (True, 3, 3)
+    >>> magic.magic_number is None, magic.level, magic.rules["ztest"], magic.rules["segmented"]
+    (True, 'none', 3, 3)
     >>> print(magic.reason[:60])
-    the rates from 3 orders on look flat (each within 3 points o
+    the rates from 3 to 4 orders look flat (every two within 3 p
     """
     return _magic.magic_number(curve, rule, **options)
 

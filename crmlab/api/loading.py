@@ -107,7 +107,8 @@ def load_sends(source, columns=None, observation_end=None, keep_pii: bool = Fals
 
 def load(source, engine=None, *, columns=None, observation_end=None, timezone: str | None = None,
          decimal: str = ".", dayfirst: bool | None = None, now=None, sheet: str | None = None,
-         returns: str | None = None):
+         returns: str | None = None, history_start=None, lead_in_days: int | None = None,
+         cache: bool | str | None = None):
     """Validated orders in the engine, and their ledger: what every analysis takes.
 
     Parameters
@@ -120,6 +121,18 @@ def load(source, engine=None, *, columns=None, observation_end=None, timezone: s
         Default: the notebook's (:func:`set_engine`), else DuckDB.
     columns, observation_end, timezone, decimal, dayfirst, now, sheet, returns
         As in :func:`load_orders`.
+    history_start, lead_in_days : optional, not both
+        The lead-in of an export that starts in the middle of the store's life: customers
+        first seen before ``history_start`` (a date), or in the export's first
+        ``lead_in_days`` days, are existing customers, never new; cohorts, first-time buyers
+        and order counts start after it. Neither given: 365 days (half the export when it
+        is shorter than two years) when the export looks truncated, else none;
+        ``lead_in_days=0`` turns that off. ``ledger.truncation`` says what was used
+        (:mod:`crmlab.engine.lead_in`).
+    cache : bool or str, optional
+        The validation cache for an export file (:mod:`crmlab.engine.cache`): on by default
+        (an unchanged export is validated once), ``False`` bypasses it, a path names the
+        cache folder. ``ledger.cache`` says whether this read stored or reused an entry.
 
     Returns
     -------
@@ -143,7 +156,8 @@ def load(source, engine=None, *, columns=None, observation_end=None, timezone: s
     if source is None:
         raise CrmlabInputError("load: no orders given (expected a path, a DataFrame or an engine table, got None)")
     return _loading.load(source, engine, columns=columns, observation_end=observation_end, timezone=timezone, decimal=decimal,
-             dayfirst=dayfirst, now=now, sheet=sheet, returns=returns)
+             dayfirst=dayfirst, now=now, sheet=sheet, returns=returns, history_start=history_start,
+             lead_in_days=lead_in_days, cache=cache)
 
 
 def _is_spark_session(obj) -> bool:

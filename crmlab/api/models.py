@@ -77,7 +77,11 @@ def fit_clv(orders, *, time_unit: str = "W", observation_end=None, calibration_e
     ClvResult
         ``headline()``, ``model`` (the chosen :class:`~crmlab.clv.models.FittedModel`:
         ``summary``, ``print_summary()``), ``models``, ``gamma_gamma``, ``holdout``,
-        ``values`` (per customer: P(alive), expected purchases, CLV with its interval),
+        ``values`` (per customer: P(alive), expected purchases, expected CLV with an interval
+        of that expectation, and the predictive distribution of the customer's value:
+        ``p_no_purchase``, ``value_median``, ``value_p90``); ``clv`` (the total with a
+        prediction interval incl. model error from rolling-origin backtests, named in the
+        headline; ``misfit`` first in the headline when the model does not fit),
         ``plot(ax=None)``.
 
     Raises
@@ -95,7 +99,9 @@ def fit_clv(orders, *, time_unit: str = "W", observation_end=None, calibration_e
     >>> orders, ledger = crmlab.load("orders.csv")
     >>> clv = crmlab.fit_clv(orders)
     >>> print(clv.headline())
-    Expected 12-month revenue of today's 1,940 customers: ¥174,047 (90% interval ¥162,849–¥186,014), at margin 1.
+    Pareto/NBD does not fit this store (the period-transactions test rejects it, p < 0.001): treat the value as
+    rough. Expected 12-month revenue of today's 1,940 customers: ¥174,047 (90% prediction interval incl. model
+    error from 4 backtests: ¥129,009–¥234,808), at margin 1.
     >>> clv.chosen_model
     'pareto_nbd'
     >>> clv.model.params_.round(2).to_dict()
@@ -201,15 +207,16 @@ def promotion_review(orders, date=None, last_year_date=None, phases=None, growth
     phases : str, optional
         ``"build_up=-71:-12,warm_up=-10:-1,day=0:0,after_glow=1:3"`` (the default).
     growth : str or dict, optional
-        ``"new=0.1,old=0.2"``; a type not given is estimated.
+        ``"new=0.1,old=0.2"``; a type not given is estimated from windows the export fully
+        covers; when it does not, there is no plan (``plan`` None, ``plan_reason`` says why).
     observation_end, engine, clv_check, today
         See :func:`crmlab.promotion.plan.analyse_promotion`.
 
     Returns
     -------
     PromotionResult
-        ``this_year``, ``last_year``, ``plan``, ``review``, ``assumptions``,
-        ``plot(ax=None)``.
+        ``this_year``, ``last_year``, ``plan``, ``review`` (attainment with its interval),
+        ``intervals``, ``assumptions``, ``plot(ax=None)``.
 
     See Also
     --------
@@ -221,6 +228,12 @@ def promotion_review(orders, date=None, last_year_date=None, phases=None, growth
     >>> orders, ledger = crmlab.load("orders.csv")
     >>> review = crmlab.promotion_review(orders, date="2025-11-11", clv_check=False)
     >>> print(review.headline())
-    2025-11-11 reviewed: day sales ¥6,305, 79% of the target ¥7,963; whole period ¥77,046, 75% of target
+    2025-11-11 reviewed: day sales ¥6,305; whole period ¥77,046 (no targets: growth not given)
+    >>> review.growth_source
+    {'new': 'not covered', 'old': 'not covered'}
+    >>> review = crmlab.promotion_review(orders, date="2025-11-11", growth="new=0.25,old=0.1", clv_check=False)
+    >>> print(review.headline())
+    2025-11-11 reviewed: day sales ¥6,305, 143% of the target ¥4,419 (90% interval 94%–217%);
+    whole period ¥77,046, 132% of target (90% interval 109%–160%)
     """
     return _plan.analyse_promotion(orders, date, last_year_date, phases, growth, observation_end, engine, clv_check, today)

@@ -29,12 +29,13 @@ def cmd_clv(a) -> int:
             lines.append(f"  {LABELS[k]:12s} {m['status']:8s} LL {m['log_likelihood']:.1f}  "
                          + ", ".join(f"{p}={v:.4g}" for p, v in m["params"].items()))
         if o["holdout"]:
-            lines.append(f"holdout after {o['holdout']['calibration_end'][:10]} "
-                         f"(predicted, {r.fmt.interval_name()}, actual):")
+            lines.append(f"holdout after {o['holdout']['calibration_end'][:10]} (predicted, "
+                         f"{r.fmt.level()} prediction interval incl. model error from the backtests, actual):")
             for k, m in o["holdout"]["models"].items():
                 lines.append(f"  {LABELS[k]:12s} " + (f"failed: {m['error']}" if m["status"] == "failed" else
                              f"{m['predicted_total']:,.0f} [{m['predicted_low']:,.0f}, {m['predicted_high']:,.0f}]"
-                             f" vs {m['actual_total']:,.0f} ({m['total_error']:+.1%}), MAE {m['mae']:.3f}"))
+                             f" vs {m['actual_total']:,.0f} ({m['total_error']:+.1%}), Poisson deviance "
+                             f"{m.get('deviance', float('nan')):.3f}"))
         lines.append(r.headline())
         lines += [f"warning: {w}" for w in o["warnings"]]
         return "\n".join(lines)

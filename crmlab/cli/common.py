@@ -13,13 +13,15 @@ import pandas as pd
 from crmlab.engine.connection import connect
 from crmlab.engine.loading import load
 from crmlab.engine.loading import is_engine_table
+from crmlab.engine.lead_in import lead_in_sentence
 from crmlab.engine.sources import read_clean_ledger
 from crmlab.ingest.readers import NOTICE_PREFIXES, CrmlabInputError, load_sends
 from crmlab.ingest.values import _local, _zone
+from crmlab.present import progress
 from crmlab.present.result import json_safe
 
-__all__ = ["emit", "loader_kw", "load_orders_of", "load_sends_of", "notices", "writing", "local_arg", "engine_of",
-           "is_export"]
+__all__ = ["emit", "cache_of", "cache_note", "loader_kw", "load_orders_of", "load_sends_of", "notices", "lead_in_note", "writing", "local_arg",
+           "engine_of", "is_export"]
 
 
 def emit(obj, as_json: bool, text: Callable[[dict], str] | None = None) -> None:
@@ -52,6 +54,15 @@ def notices(led) -> None:
             print(f"crmlab: warning: {led.file}: {' '.join(w.split())}", file=sys.stderr)
 
 
+def lead_in_note(led) -> None:
+    """A default lead-in (an export that looks truncated), on stderr: the choice changes every
+    cohort and first-time count, so it is shown where the command runs."""
+    t = getattr(led, "truncation", None) or {}
+    if t.get("lead_in") == "default" and t.get("lead_in_days"):
+        print(f"crmlab: note: {led.file}: {' '.join(t.get('evidence', '').split())} {lead_in_sentence(t)}",
+              file=sys.stderr)
+
+
 def writing(flag: str, path: str, write: Callable[[], object]) -> None:
     """Run ``write``; a failure to write ``path`` (a read-only folder, a file where a folder
     should be, a full disk; from Python, DuckDB or Arrow) is one line naming ``flag``."""
@@ -80,6 +91,8 @@ def local_arg(value, a):
 
 def engine_of(a):
     """The engine named by ``--engine`` / ``--spark-master`` (default ``CRMLAB_ENGINE``, else DuckDB)."""
+    if getattr(a, "stage_dir", None):  # read where the export is staged for Spark (crmlab.ingest.export)
+        os.environ["CRMLAB_STAGE_DIR"] = a.stage_dir
     return connect(a.engine, spark_master=a.spark_master, memory_limit=a.memory_limit)
 
 
@@ -89,15 +102,42 @@ def is_export(source: str) -> bool:
     return not (is_engine_table(source) or clean)
 
 
+def cache_of(a):
+    """The ``cache`` argument of :func:`crmlab.engine.loading.load` from ``--no-cache`` / ``--cache-dir``."""
+    if getattr(a, "no_cache", False):
+        return False
+    return getattr(a, "cache_dir", None) or None
+
+
+def cache_note(led, seconds: float) -> str | None:
+    """What the validation cache did, as the one line said on stderr when the command succeeds:
+    validated and kept, or reused."""
+    c = getattr(led, "cache", None) or {}
+    if c.get("status") == "stored":
+        return (f"crmlab: validated {os.path.basename(str(led.file))} ({led.input_rows:,} lines) in {seconds:.1f} s and "
+                "cached the clean copy: later commands on this export reuse it (--no-cache: validate again)")
+    if c.get("status") == "reused":
+        return (f"crmlab: reused the validated copy of {os.path.basename(str(led.file))} from the cache "
+                f"({led.input_rows:,} lines, read in {seconds:.1f} s; the export is unchanged)")
+    return None
+
+
 def load_orders_of(a):
-    """Orders in the engine and their ledger (:func:`crmlab.engine.loading.load`). A command other than
-    ``validate`` re-validating an export of more than ``a.big_export_lines`` lines (set by
+    """Orders in the engine and their ledger (:func:`crmlab.engine.loading.load`), through the
+    validation cache unless ``--no-cache``. Without the cache, a command other than ``validate``
+    re-validating an export of more than ``a.big_export_lines`` lines (set by
     :func:`crmlab.cli.main.main` from its ``BIG_EXPORT_LINES``) says how to validate once."""
     t0 = time.perf_counter()
-    o, led = load(a.orders, engine_of(a), observation_end=a.observation_end, sheet=a.sheet,
-                  returns=getattr(a, "returns", None), **loader_kw(a))
+    with progress.stages(as_json=getattr(a, "json", False)) as shown, shown.stage("reading the orders"):
+        o, led = load(a.orders, engine_of(a), observation_end=a.observation_end, sheet=a.sheet,
+                      returns=getattr(a, "returns", None), history_start=local_arg(getattr(a, "history_start", None), a),
+                      lead_in_days=getattr(a, "lead_in_days", None), cache=cache_of(a), **loader_kw(a))
     notices(led)
-    if a.command != "validate" and led.input_rows > a.big_export_lines and is_export(a.orders):
+    lead_in_note(led)
+    note = cache_note(led, time.perf_counter() - t0)
+    if note and not getattr(a, "json", False) and hasattr(a, "after_success"):
+        a.after_success.append(note)
+    if a.command != "validate" and not led.cache and led.input_rows > a.big_export_lines and is_export(a.orders):
         # an export, validated again by this command: most of its time at this size
         print(f"crmlab: note: validating {led.input_rows:,} lines took {time.perf_counter() - t0:.0f} s; run "
               "`crmlab validate --orders FILE --clean-out clean.parquet` once and point commands at "

@@ -1,15 +1,22 @@
-"""``crmlab abtest``, ``responses``, ``sample-size`` and ``sms-cost``: SMS experiments."""
+"""``crmlab abtest``, ``design``, ``responses``, ``sample-size`` and ``sms-cost``: SMS experiments."""
 from __future__ import annotations
 
+import pandas as pd
+
+from crmlab.analyses.lifecycle import lifecycle_stages
+from crmlab.analyses.rfm import rfm_scores
 from crmlab.cli.common import emit, load_orders_of, load_sends_of, writing
+from crmlab.experiments.balance import design_experiment
+from crmlab.experiments.precision import (adjusted_effects, projection, ratio_metrics, segment_table,
+                                          winsorized_revenue)
 from crmlab.experiments.analysis import analyse_experiment
 from crmlab.experiments.design import minimum_detectable_effect, sample_size
-from crmlab.experiments.responses import response_history, unresponsive
+from crmlab.experiments.responses import response_evidence, response_history
 from crmlab.experiments.sms import check_copy, sms_cost
 from crmlab.present.spreadsheet import write_csv
 from crmlab.schema import CrmlabInputError
 
-__all__ = ["cmd_abtest", "cmd_responses", "cmd_sample_size", "cmd_sms_cost"]
+__all__ = ["cmd_abtest", "cmd_design", "cmd_responses", "cmd_sample_size", "cmd_sms_cost"]
 
 
 def cmd_abtest(a) -> int:
@@ -21,7 +28,7 @@ def cmd_abtest(a) -> int:
                                alpha=a.alpha, correct=a.yates, campaign=a.campaign, seed=a.seed,
                                price_per_message=a.price_per_message, margin=a.margin, cuped_days=a.cuped_days,
                                monitor=a.monitor, current_copy=a.current_copy, target_effect=a.target_effect,
-                               cs_tuning=a.cs_tuning)
+                               cs_tuning=a.cs_tuning, interaction_margin=a.interaction_margin)
     except ValueError as e:
         if isinstance(e, CrmlabInputError):
             raise
@@ -34,6 +41,7 @@ def cmd_abtest(a) -> int:
             f"no targeted customer of {ls.file} appears in {lo.file}: check that both files use the same "
             "customer ids (every conversion is 0)"]
     out["ledger"] = {"orders": lo.to_dict(), "sends": ls.to_dict()}
+    out.update(_precision(a, r, orders))
 
     def text(o):
         lines = [f"control {o['control']}, window {o['window_hours']:g} h"]
@@ -52,6 +60,20 @@ def cmd_abtest(a) -> int:
     return 0
 
 
+def _precision(a, r, orders) -> dict:
+    """Issue 28's readout additions: ``adjusted``, ``winsorized``, ``ratios``, ``segments``, ``projection``."""
+    if r.comparisons.empty:  # no verdict: the data cannot carry the tests
+        return {"adjusted": [], "winsorized": None, "ratios": [], "segments": [], "projection": None}
+    o, ctl = r.outcomes, r.control
+    as_of = o["logged_send_time"].min() - pd.Timedelta(seconds=1)
+    labels = {"lifecycle": lifecycle_stages(orders, as_of=as_of)["stage"], "rfm": rfm_scores(orders, as_of=as_of)["segment"]}
+    labels = {k: v.rename(index=str) for k, v in labels.items()}
+    eligible = a.eligible or len(o)
+    return {"adjusted": adjusted_effects(o, ctl, a.alpha), "winsorized": winsorized_revenue(o, ctl, a.winsorize),
+            "ratios": ratio_metrics(o, ctl), "segments": segment_table(o, labels, ctl, a.segment_correction, a.alpha),
+            "projection": projection(r.decision, eligible)}
+
+
 def _any_customer_in(orders, ids) -> bool:
     """Whether any of ``ids`` has an order (checked in the engine)."""
     o = orders.table
@@ -66,20 +88,26 @@ def cmd_responses(a) -> int:
     if a.out:
         writing("--out", a.out, lambda: write_csv(h.reset_index(), a.out, raw=a.csv_raw, index=False,
                                                    date_format="%Y-%m-%d %H:%M:%S"))
-    drop = unresponsive(h, a.min_messages)
+    ev = response_evidence(h, a.min_messages)
+    never = int(((h["messages"] >= a.min_messages) & (h["responses"] == 0)).sum())
     dist = h["messages"].value_counts().sort_index()
     out = {"customers": len(h), "messages": int(h["messages"].sum()), "responses": int(h["responses"].sum()),
            "response_rate": float(h["responses"].sum() / h["messages"].sum()) if h["messages"].sum() else None,
            "open_messages": h.attrs["open_messages"], "window_hours": a.window_hours,
            "messages_per_customer": {str(k): int(v) for k, v in dist.items()},
-           "min_messages": a.min_messages, "never_responded": len(drop), "out": a.out,
+           "min_messages": a.min_messages, "never_responded": never, "unresponsive": int(ev["unresponsive"].sum()),
+           "organic_rate": h.attrs["organic_rate"], "holdout_rows": h.attrs["holdout_rows"],
+           "unresponsive_rule": {k: ev.attrs[k] for k in ("base_rate", "organic_rate", "threshold", "credibility",
+                                                           "prior_strength", "method")},
+           "warnings": list(ev.attrs["warnings"]), "out": a.out,
            "ledger": {"orders": lo.to_dict(), "sends": ls.to_dict()}}
 
     def text(d):
         rate = "n/a" if d["response_rate"] is None else f"{100 * d['response_rate']:.2f}%"
         return (f"{d['customers']:,} customers, {d['messages']:,} messages, {d['responses']:,} responses ({rate}) "
                 f"within {d['window_hours']:g} h; {d['never_responded']:,} never responded to "
-                f">= {d['min_messages']} messages" + (f"; wrote {d['out']}" if d["out"] else ""))
+                f">= {d['min_messages']} messages; {d['unresponsive']:,} credibly unresponsive "
+                f"({d['unresponsive_rule']['method']})" + (f"; wrote {d['out']}" if d["out"] else ""))
 
     emit(out, a.json, text)
     return 0
@@ -108,4 +136,52 @@ def cmd_sms_cost(a) -> int:
     out["copy_check"] = check_copy(a.text)
     emit(out, a.json, lambda o: f"{o['characters']} characters, {o['segments']} billed message(s), cost {o['cost']:g}"
                                 + ("" if o["copy_check"]["ok"] else f"; copy lacks: {', '.join(o['copy_check']['missing'])}"))
+    return 0
+
+
+def _design_inputs(a, orders) -> tuple[pd.DataFrame, pd.Series | None]:
+    """Covariates (recency, frequency, monetary) per candidate and the strata labels."""
+    rfm = rfm_scores(orders)
+    feats = rfm[["recency", "frequency", "monetary"]].astype(float)
+    feats.index = feats.index.astype(str)
+    cand = None
+    if a.candidates:
+        cand = pd.read_csv(a.candidates, dtype={"customer_id": str})
+        if "customer_id" not in cand.columns:
+            raise CrmlabInputError("--candidates: no customer_id column")
+        cand = cand.drop_duplicates("customer_id").set_index("customer_id")
+        feats = feats.reindex(cand.index)  # customers without orders: missing covariates, still randomised
+    parts = []
+    for name in [x.strip() for x in a.strata.split(",") if x.strip()]:
+        if name == "rfm":
+            parts.append(rfm["segment"].astype(str).rename(index=str))
+        elif name == "lifecycle":
+            parts.append(lifecycle_stages(orders)["stage"].astype(str).rename(index=str))
+        elif cand is not None and name in cand.columns:
+            parts.append(cand[name].astype(str))
+        else:
+            raise CrmlabInputError(f"--strata: {name!r} is not rfm, lifecycle or a --candidates column")
+    strata = None
+    if parts:
+        strata = pd.concat([p.reindex(feats.index).fillna("none") for p in parts], axis=1).agg("|".join, axis=1)
+    return feats, strata
+
+
+def cmd_design(a) -> int:
+    orders, lo = load_orders_of(a)
+    arms = [x.strip() for x in a.arms.split(",") if x.strip()]
+    if not arms or len(set(arms)) < len(arms):
+        raise CrmlabInputError("--arms: give distinct arm names, e.g. A@10:00,B@10:00")
+    feats, strata = _design_inputs(a, orders)
+    d = design_experiment(feats, arms, holdout=a.holdout, strata=strata, seed=a.seed, rerandomize=a.rerandomize,
+                          threshold=a.smd_threshold, baseline=a.baseline, price_per_message=a.price_per_message)
+    writing("--out", a.out, lambda: write_csv(d["assignment"], a.out, raw=a.csv_raw, index=False))
+    out = {k: v for k, v in d.items() if k != "assignment"}
+    out.update(out=a.out, seed=a.seed, ledger={"orders": lo.to_dict()})
+
+    def text(o):
+        return (f"{sum(o['arms'].values()):,} customers: " + ", ".join(f"{k} {v:,}" for k, v in o["arms"].items())
+                + f"; max |SMD| {o['max_abs_smd']:.3f}; wrote {o['out']}")
+
+    emit(out, a.json, text)
     return 0

@@ -36,8 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # a bad argument (one line printed), --help or --version
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     a.big_export_lines = BIG_EXPORT_LINES
+    a.after_success = []  # notes said only when the command succeeds (an error stays one line)
     try:
-        return command(a.run)(a)
+        rc = command(a.run)(a)
+        for note in a.after_success if rc == 0 else ():
+            print(note, file=sys.stderr)
+        return rc
     except CrmlabInputError as e:
         print(f"crmlab: error: {' '.join(str(e).split())}", file=sys.stderr)  # always one line
         return 2

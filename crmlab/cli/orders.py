@@ -64,7 +64,8 @@ def cmd_retention(a) -> int:
     else:
         days = a.days  # parsed and checked by day_list
     try:
-        t = retention_table(orders, cohort=a.cohort, days=days, kind=a.kind)
+        t = retention_table(orders, cohort=a.cohort, days=days, kind=a.kind,
+                            horizon_days=getattr(a, "horizon_days", None))
     except ValueError as e:
         raise CrmlabInputError(str(e)) from None
     out = t.to_dict()
@@ -101,8 +102,7 @@ def cmd_magic(a) -> int:
            "curve": curve.to_records(), "ledger": led.to_dict()}
 
     def text(o):
-        head = (f"magic number: {o['magic_number']}" if o["magic_number"] is not None
-                else f"magic number: none ({o['reason']})")
+        head = o["headline"]  # "Magic number 3 — indicated: ..." / "No magic number by the plateau rule: ...", as the card
         return head + f"  [rules: {o['rules']}]\n" + curve.table.to_string()
 
     emit(out, a.json, text)

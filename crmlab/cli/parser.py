@@ -50,6 +50,16 @@ SHARED: dict[str, list[Flag]] = {
             _f("--monthfirst", dest="dayfirst", action="store_const", const=False,
                help="slash dates are month/day/year")]),
     ],
+    # the lead-in of an export that starts mid-life: on every command that reads orders
+    "lead_in": [
+        ("one of", [
+            _f("--history-start", type=moment, metavar="DATE",
+               help="customers first seen before this date are existing customers (history unknown), never "
+                    "new: cohorts, first-time buyers and order counts start here; lifecycle and CLV use all orders"),
+            _f("--lead-in-days", type=at_most(nonneg_int, MAX_DAYS), metavar="N",
+               help="the same for the export's first N days (default: none, or 365 days -- half the export when "
+                    "shorter -- when the export looks like it starts mid-life; 0 turns that off)")]),
+    ],
     # where the orders are aggregated: on every command that reads orders
     "engine": [
         _f("--engine", choices=["duckdb", "spark"],
@@ -60,6 +70,14 @@ SHARED: dict[str, list[Flag]] = {
         _f("--memory-limit", type=memory_size, metavar="SIZE",
            help="DuckDB's memory limit, e.g. 600MB, 4GB or 40%% of RAM (default CRMLAB_MEMORY_LIMIT, else "
                 "60%%); beyond it DuckDB spills to a temporary folder"),
+        _f("--cache-dir", metavar="DIR",
+           help="the validation cache: an export is validated once and later commands reuse the clean copy "
+                "(default CRMLAB_CACHE_DIR, else ~/.cache/crmlab; `crmlab cache list|clear`)"),
+        _f("--no-cache", action="store_true", help="validate the export again, without the cache"),
+        _f("--stage-dir", metavar="DIR|URI",
+           help="with --engine spark on a cluster: where the screened export is staged for the executors, a "
+                "folder every worker mounts or a URI Spark writes (hdfs://, s3a://); default CRMLAB_STAGE_DIR, "
+                "else through the driver"),
     ],
 }
 
@@ -75,7 +93,7 @@ def _orders(sends: str = "") -> list:
     """``--orders`` (``--sends``: ``"optional"`` or ``"required"``), the reading and engine flags, --json."""
     both = [_f("--sends", required=sends == "required", type=in_file, help="SMS send log"), _SENDS_SHEET] if sends else []
     return [_f("--orders", required=True, type=in_file, help="order export (CSV, Parquet, Excel)"), _SHEET, *both,
-            _COLUMNS, _OBS_END, _RETURNS, "reading", "engine", _JSON]
+            _COLUMNS, _OBS_END, _RETURNS, "lead_in", "reading", "engine", _JSON]
 
 
 _WINDOW_HOURS = dict(type=at_most(positive_float, 24 * MAX_DAYS), default=72)
@@ -90,7 +108,15 @@ COMMANDS: dict[str, tuple[str, str, list]] = {
     "sample": ("write the simulated store (orders, sends, truth)", "crmlab.cli.report:cmd_sample", [
         _f("--out", required=True, type=out_dir),
         _f("--customers", type=at_most(positive_int, 10_000_000), default=20_000),
-        _f("--seed", type=nonneg_int, default=0)]),
+        _f("--seed", type=nonneg_int, default=0),
+        _f("--returns", type=probability, metavar="SHARE",
+           help="reverse this share of the paid orders by credit notes (C-prefixed ids, minutes to days later; "
+                "some partial, a few unmatched); truth_returns.csv lists them (default: none)"),
+        _f("--truncate-before", type=moment, metavar="DATE",
+           help="cut the export at DATE: orders and sends before it are dropped, as an export that starts "
+                "mid-life (the store is simulated from --start, by default 2024-01-01, or two years before "
+                "DATE when DATE is not after that)"),
+        _f("--start", type=moment, metavar="DATE", help="first day of the simulated store (default 2024-01-01)")]),
     "report": ("run the report notebooks into HTML", "crmlab.cli.report:cmd_report", [
         _f("notebooks", nargs="*", help="notebook names or prefixes (default: all)"),
         _f("--orders", required=True, type=in_file), _SHEET,
@@ -100,10 +126,24 @@ COMMANDS: dict[str, tuple[str, str, list]] = {
         _f("-p", "--param", action="append", metavar="NAME=VALUE", help="notebook parameter"),
         _f("-f", "--parameters-file", action="append", metavar="PARAMS.yaml"),
         _f("--out", default="reports/latest", help="output dir; {date} expands to the run date"),
-        "reading", "engine"]),
+        _f("-d", "--delivery", type=in_file, metavar="DELIVERY.yaml",
+           help="mail / WeCom / DingTalk / Feishu notices of the run (success and failure lists, alerts); "
+                "exit 3 when a notice could not be delivered (the run is kept)"),
+        _f("--keep", type=positive_int, metavar="N",
+           help="after a successful run keep only the newest N successful runs beside it (never a folder "
+                "crmlab did not make, never the one `latest` points at)"),
+        "lead_in", "reading", "engine"]),
+    "cache": ("the validation cache: list the cached exports or clear them", "crmlab.cli.cache:cmd_cache", [
+        _f("action", choices=["list", "clear"], help="list (default) or clear the cached exports"),
+        _f("--cache-dir", metavar="DIR", help="the cache folder (default CRMLAB_CACHE_DIR, else ~/.cache/crmlab)"),
+        _JSON]),
     "notebooks": ("copy the report notebooks (and weekly.yaml) into DIR, to edit in JupyterLab",
                   "crmlab.cli.report:cmd_notebooks", [
         _f("dir", metavar="DIR", type=out_dir, help="folder to copy them into (created if missing)")]),
+    "deliver": ("send a finished run's notice again (mail, WeCom, DingTalk, Feishu)", "crmlab.cli.report:cmd_deliver", [
+        _f("run_dir", metavar="RUN", help="the run's folder (reports/2026-12-06 or reports/latest)"),
+        _f("-d", "--delivery", required=True, type=in_file, metavar="DELIVERY.yaml",
+           help="who is told and how; exit 3 when a notice could not be delivered")]),
     "summary": ("lifetimes' RFM summary per customer, written as Parquet from the engine",
                 "crmlab.cli.orders:cmd_summary", [
         *_orders(),
@@ -116,7 +156,10 @@ COMMANDS: dict[str, tuple[str, str, list]] = {
         _f("--cohort", default="month", choices=["day", "week", "month", "channel"]),
         _f("--kind", default="exact", choices=["exact", "on_or_after", "bracket"]),
         _f("--days", type=day_list, default="1,3,7,14,30,60,90"),
-        _f("--brackets", type=bracket_list, help="for --kind bracket: 1-7,8-30,31-90")]),
+        _f("--brackets", type=bracket_list, help="for --kind bracket: 1-7,8-30,31-90"),
+        _f("--horizon-days", type=at_most(positive_int, MAX_DAYS),
+           help="for --kind on_or_after: count orders from day N to this day; customers without that follow-up "
+                "are censored (default 180)")]),
     "lifecycle": ("lifecycle stage counts", "crmlab.cli.orders:cmd_lifecycle", [
         *_orders(),
         _f("--rule", default="ladder", choices=["ladder", "percentile"],
@@ -168,6 +211,14 @@ COMMANDS: dict[str, tuple[str, str, list]] = {
         _f("--margin", type=at_most(positive_float, 1), default=0.3,
            help="profit share of revenue, 0 to 1, for the profit per message (default %(default)s)"),
         _f("--current-copy", help="copy kept when copies cost and convert the same (default: the first)"),
+        _f("--winsorize", type=probability, default=0.995,
+           help="cap revenue at this pooled percentile for the winsorised comparison (default %(default)s)"),
+        _f("--segment-correction", choices=["holm", "bh"], default="holm",
+           help="multiplicity correction of the segment effects: holm or bh (Benjamini-Hochberg)"),
+        _f("--eligible", type=positive_int, help="customers the winner would be sent to (default: the experiment's)"),
+        _f("--interaction-margin", type=probability, default=0.01,
+           help="copy and send time are judged apart only when their interaction is shown (TOST) to be "
+                "within this many points of conversion (default %(default)s); otherwise the arms are judged"),
         _f("--target-effect", type=probability,
            help="difference in conversion the next test should detect (e.g. 0.01): customers needed"),
         _f("--cuped-days", type=at_most(nonneg_int, MAX_DAYS), default=90,
@@ -186,6 +237,23 @@ COMMANDS: dict[str, tuple[str, str, list]] = {
         _f("--out", type=out_file, help="write customer_id, messages, responses, response_rate, "
                                         "last_message, last_response to this CSV"),
         _CSV_RAW]),
+    "design": ("make an SMS experiment: stratified seeded arms, a pre-send balance check, the CSV to import",
+               "crmlab.cli.experiments:cmd_design", [
+        *_orders(),
+        _f("--candidates", help="CSV of the customers to randomise (customer_id column; default: every "
+                                "customer in the orders)"),
+        _f("--arms", required=True, help="messaged arms, e.g. A@10:00,A@17:00,B@10:00,B@17:00"),
+        _f("--holdout", type=probability, default=0.2, help="no-message holdout share (default %(default)s)"),
+        _f("--strata", default="", help="stratify by rfm, lifecycle and/or region (a candidates column), comma-separated"),
+        _f("--seed", type=nonneg_int, default=0),
+        _f("--rerandomize", type=nonneg_int, default=0,
+           help="redraw up to N times until the max |SMD| is below --smd-threshold (Morgan & Rubin 2012)"),
+        _f("--smd-threshold", type=positive_float, default=0.05),
+        _f("--baseline", type=probability, default=0.03,
+           help="conversion the detectable difference is computed at (default %(default)s)"),
+        _f("--price-per-message", type=nonneg_float, default=0.05),
+        _f("--out", type=out_file, required=True, help="assignment CSV: customer_id, arm, copy, send_time"),
+        _CSV_RAW]),
     "sample-size": ("customers per arm for two proportions (R's power.prop.test)",
                     "crmlab.cli.experiments:cmd_sample_size", [
         _f("--baseline", type=probability, required=True),
@@ -201,6 +269,28 @@ COMMANDS: dict[str, tuple[str, str, list]] = {
         _f("--scheme", default="cn", choices=["cn", "gsm"]),
         _f("--price", type=nonneg_float, default=0.05),
         _f("--json", action="store_true")]),
+    "target": ("whom to message: uplift targeting from a randomised campaign, a cost-aware send list",
+               "crmlab.cli.targeting:cmd_target", [
+        *_orders("required"),
+        _f("--campaign", help="campaign id when the log holds several"),
+        _f("--candidates", type=in_file, help="CSV of customer ids (customer_id column) to score for the next "
+                                              "campaign (default: the campaign's customers)"),
+        _f("--window-hours", **_WINDOW_HOURS,
+           help="converted: a paid order within this many hours of the send (default %(default)s)"),
+        _f("--price-per-message", type=nonneg_float, default=0.05,
+           help="price of one billed message, for sends without a cost (default %(default)s)"),
+        _f("--margin", type=at_most(positive_float, 1), default=0.3,
+           help="profit share of revenue, 0 to 1 (default %(default)s)"),
+        _f("--benefit", choices=["revenue", "clv"], default="revenue",
+           help="value of a conversion: the customer's order value, or their 12-month CLV (default %(default)s)"),
+        ("one of", [
+            _f("--budget", type=nonneg_int, metavar="N", help="at most N messages"),
+            _f("--budget-money", type=nonneg_float, metavar="X", help="at most X of SMS cost")]),
+        _f("--learner", choices=["auto", "t", "x", "dr", "segments"], default="auto",
+           help="uplift learner (auto: X-learner, segments for small stores)"),
+        _f("--seed", type=nonneg_int, default=0, help="cross-fitting folds and bootstrap seed"),
+        _f("--out", required=True, type=out_file, metavar="send_list.csv",
+           help="write customer_id, arm, expected_incremental_profit, uplift_pp, rank to this CSV")]),
     "promotion": ("big promotion (大促): last year's figures, this year's plan and review",
                   "crmlab.cli.promotion:cmd_promotion", [
         *_orders(),
@@ -208,7 +298,8 @@ COMMANDS: dict[str, tuple[str, str, list]] = {
         _f("--last-year-date", help="last year's promotion day (default: --date minus one year)"),
         _f("--phases", default="", help="name=start:end day offsets from the day, inclusive "
                                         "(default build_up=-71:-12,warm_up=-10:-1,day=0:0,after_glow=1:3)"),
-        _f("--growth", default="", help="new=0.1,old=0.2 (default: estimated from the export)"),
+        _f("--growth", default="", help="new=0.1,old=0.2 (default: estimated from windows the export fully "
+                                        "covers; when it does not, there is no plan until this is given)"),
         _f("--warm-up-out", metavar="PATH", type=out_file,
            help="write the old customers to warm up (ids) to this CSV"),
         _CSV_RAW,

@@ -21,13 +21,20 @@ def cmd_promotion(a) -> int:
     out["ledger"] = led.to_dict()
 
     def text(d):
-        t = pd.DataFrame({f"{m} {k}": f[m] for m in ("buyers", "sales")
-                          for k, f in (("last", r.last_year), ("this", r.this_year), ("target", r.plan))})
-        if r.reviewed:
-            t["sales attainment"] = (r.this_year["sales"] / r.plan["sales"]).map(lambda x: f"{100 * x:.1f}%")
-        g = ", ".join(f"{k} {100 * v:+.1f}% ({d['growth_source'][k]})" for k, v in d["growth"].items())
-        return (f"promotion {d['date']} vs {d['last_year_date']}; growth {g}\n"
-                + t.to_string(float_format=lambda x: f"{x:,.0f}") + "\n" + "\n".join(f"- {s}" for s in r.assumptions))
+        frames = (("last", r.last_year), ("this", r.this_year)) + ((("target", r.plan),) if r.plan is not None else ())
+        t = pd.DataFrame({f"{m} {k}": f[m] for m in ("buyers", "sales") for k, f in frames})
+        if r.reviewed and r.plan is not None:
+            rv = r.review.xs("sales", level="metric")
+            t[f"sales attainment ({r.fmt.interval_name()})"] = [f"{100 * a:.1f}% ({100 * lo:.0f}–{100 * hi:.0f}%)" if pd.notna(a) else "–"
+                                     for a, lo, hi in zip(rv["attainment"], rv["attainment_low"],
+                                                          rv["attainment_high"])]
+        g = ", ".join(f"{k} " + (f"{100 * v:+.1f}%" if v is not None else "none") + f" ({d['growth_source'][k]})"
+                      for k, v in d["growth"].items())
+        head = f"promotion {d['date']} vs {d['last_year_date']}; growth {g}\n"
+        if r.plan_reason:
+            head += r.plan_reason + "\n"
+        return (head + t.to_string(float_format=lambda x: f"{x:,.0f}") + "\n"
+                + "\n".join(f"- {s}" for s in r.assumptions))
 
     emit(out, a.json, text)
     return 0

@@ -9,7 +9,8 @@
   the edge of the parameter space, e.g. no dropout: a result, reported with its meaning) or
   ``failed`` (with the reason); a failed model never stops the others.
 * :func:`choose_model`: the holdout rule (models whose predicted holdout total is within
-  ±10% of the actual: lowest per-customer MAE; none: smallest total error, said so).
+  ±10% of the actual: lowest per-customer Poisson deviance, a proper score; none: smallest
+  total error, said so).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from crmlab.clv.summary import summary_table
 from crmlab.engine.sources import order_table
 from crmlab.ingest.values import parse_observation_end
 
-__all__ = ["rfm_summary", "fit_clv_models", "choose_model", "frequency_monetary_correlation", "CLASSES"]
+__all__ = ["rfm_summary", "fit_clv_models", "choose_model", "holdout_scores", "frequency_monetary_correlation", "CLASSES"]
 
 #: the class of each purchase model
 CLASSES = {"bgnbd": BetaGeoModel, "pareto_nbd": ParetoNBDModel, "mbgnbd": ModifiedBetaGeoModel}
@@ -110,19 +111,35 @@ def fit_clv_models(summary: pd.DataFrame, models: Sequence[str] = MODELS, penali
     return {m: CLASSES[m].fit_summary(summary, penalizer, suffix, rows=rows, nbd=nbd) for m in models}
 
 
+def holdout_scores(predicted, actual) -> dict:
+    """Per-customer scores of holdout predictions: ``mae``, ``rmse`` and ``deviance`` (the mean
+    Poisson deviance 2·[y·log(y/μ) − (y − μ)]: a proper scoring function for the mean, minimised
+    in expectation by the true conditional mean, so it cannot be improved by under-predicting,
+    as MAE, minimised by the conditional median — 0 for most customers — can)."""
+    mu = np.maximum(np.asarray(predicted, float), 1e-12)
+    y = np.asarray(actual, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.where(y > 0, y * np.log(y / mu), 0.0)
+    return {"mae": float(np.mean(np.abs(mu - y))), "rmse": float(np.sqrt(np.mean((mu - y) ** 2))),
+            "deviance": float(np.mean(2 * (term - (y - mu))))}
+
+
 def choose_model(metrics: pd.DataFrame, band: float = 0.10) -> tuple[str, str, bool]:
     """The holdout rule: among models whose predicted holdout total is within ±``band`` of the
-    actual total, the lowest per-customer MAE; if none is, the smallest |total error|.
+    actual total, the lowest mean Poisson deviance per customer (a proper score,
+    :func:`holdout_scores`); if none is, the smallest |total error|.
 
-    ``metrics`` is indexed by model with ``total_error`` and ``mae`` (failed models left
-    out). Returns ``(model, reason, tracks_total)``."""
-    m = metrics.dropna(subset=["total_error", "mae"])
+    ``metrics`` is indexed by model with ``total_error`` and ``deviance`` (failed models left
+    out; without ``deviance`` the MAE is used). Returns ``(model, reason, tracks_total)``."""
+    score = "deviance" if "deviance" in metrics.columns else "mae"
+    m = metrics.dropna(subset=["total_error", score])
     if m.empty:
         raise ClvFitError("no purchase model could be fitted on the calibration period")
     inside = m[m["total_error"].abs() <= band]
     if len(inside):
-        best = inside["mae"].idxmin()
-        why = (f"lowest per-customer MAE ({inside.at[best, 'mae']:.3f}) among the models whose predicted holdout "
+        best = inside[score].idxmin()
+        what = "Poisson deviance" if score == "deviance" else "MAE"
+        why = (f"lowest per-customer {what} ({inside.at[best, score]:.3f}) among the models whose predicted holdout "
                f"total is within ±{band:.0%} of the actual ({', '.join(LABELS[k] for k in inside.index)})")
         return best, why, True
     best = m["total_error"].abs().idxmin()

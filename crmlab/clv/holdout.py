@@ -1,8 +1,11 @@
 """The model checks: predictions for a holdout period with their intervals, and the period-transactions test.
 
 * :func:`holdout_comparison`: each model fitted up to the calibration end predicts the
-  holdout's repeat purchases: totals with a prediction interval, MAE/RMSE per customer, the
-  model chosen by :func:`crmlab.clv.fitting.choose_model`, weekly cumulative tracking.
+  holdout's repeat purchases: totals with the model's own prediction interval, MAE, RMSE and
+  Poisson deviance per customer, the model chosen by :func:`crmlab.clv.fitting.choose_model`
+  (the deviance, a proper score, inside the ±10% band), weekly cumulative tracking. The
+  pipeline widens each interval by the model error of rolling-origin backtests
+  (:mod:`crmlab.clv.backtest`).
 * :func:`period_transactions`: observed vs expected customers by repeat count, chi-square.
 
 Prediction intervals for the holdout add purchase noise to the parameter uncertainty: its
@@ -21,7 +24,7 @@ from scipy.stats import chi2
 from crmlab.clv import expectations as ex
 from crmlab.clv import likelihoods as lk
 from crmlab.clv.base import LABELS, ClvFitError, FittedModel
-from crmlab.clv.fitting import choose_model
+from crmlab.clv.fitting import choose_model, holdout_scores
 from crmlab.clv.summary import TIME_UNITS
 from crmlab.clv.values import expected_grid, free_params, jacobian, rows_and_index
 from crmlab.engine.sources import OrderTable
@@ -33,7 +36,7 @@ PI_METHOD = ("delta method on the log of the expected total with the log-paramet
              "covariance, plus purchase noise simulated from the fitted model given each history; combined by "
              "Monte Carlo")
 _METRICS = ["status", "predicted_total", "predicted_low", "predicted_high", "actual_total", "total_error", "mae",
-            "rmse"]
+            "rmse", "deviance"]
 
 
 def _noise_variance(name: str, th, rows: lk.Rows, grid, rng, budget: float = 1e7) -> np.ndarray:
@@ -79,9 +82,10 @@ def predictive_totals(model: FittedModel, rows: lk.Rows, grid, level: float = 0.
 
 
 def _ranking(metrics: pd.DataFrame, band: float) -> list[str]:
-    m = metrics.dropna(subset=["total_error", "mae"])
+    m = metrics.dropna(subset=["total_error", "deviance"])
     inside = m["total_error"].abs() <= band
-    key = pd.DataFrame({"out": ~inside, "score": np.where(inside, m["mae"], m["total_error"].abs())}, index=m.index)
+    key = pd.DataFrame({"out": ~inside, "score": np.where(inside, m["deviance"], m["total_error"].abs())},
+                       index=m.index)
     return list(key.sort_values(["out", "score"]).index)
 
 
@@ -94,8 +98,7 @@ def _metrics(ok: Mapping[str, FittedModel], rows, inv, actual, duration: float, 
         pt = predictive_totals(m, rows, [duration], level, seed).iloc[0]
         out.append({"model": name, "status": m.status, "predicted_total": float(p.sum()),
                     "predicted_low": float(pt["low"]), "predicted_high": float(pt["high"]),
-                    "actual_total": float(actual.sum()), "mae": float(np.mean(np.abs(p - actual))),
-                    "rmse": float(np.sqrt(np.mean((p - actual) ** 2)))})
+                    "actual_total": float(actual.sum()), **holdout_scores(p, actual)})
     metrics = pd.DataFrame(out).set_index("model") if out else pd.DataFrame(columns=_METRICS)
     if out:
         metrics["total_error"] = metrics["predicted_total"] / metrics["actual_total"] - 1
@@ -150,7 +153,7 @@ def holdout_comparison(summary_cal: pd.DataFrame, models: Mapping[str, FittedMod
     Returns
     -------
     dict with ``metrics`` (per model: ``predicted_total``, ``predicted_low``/``_high`` (a
-    ``level`` prediction interval), ``actual_total``, ``total_error``, ``mae``, ``rmse``),
+    ``level`` prediction interval), ``actual_total``, ``total_error``, ``mae``, ``rmse``, ``deviance``: mean Poisson deviance),
     ``failed`` ({model: reason}), ``by_frequency`` (mean actual and predicted holdout
     purchases by calibration frequency 0..7+), ``predictions`` (per customer), ``chosen``
     (``choose`` if given, else :func:`crmlab.clv.fitting.choose_model`), ``reason``,

@@ -13,18 +13,29 @@ from dataclasses import field
 
 import pandas as pd
 
+from crmlab.clv.backtest import (MODEL_ERROR_METHOD, backtest_errors, backtest_origins, clv_errors,
+                                 holdout_with_model_error, model_error_interval, model_error_scale)
+from crmlab.clv.checks import (NO_DROPOUT, PT_ALPHA, misfit, no_dropout_evidence, rhythm_ratio,
+                               spend_frequency_check)
 from crmlab.clv.base import LABELS, MODELS, ClvFitError, FittedModel, check_summary
 from crmlab.clv.fitting import fit_clv_models, frequency_monetary_correlation, rfm_summary
 from crmlab.clv.gamma_gamma import fit_gamma_gamma
+from crmlab.clv.predictive import PREDICTIVE_METHOD, value_distribution
+from crmlab.clv.summary import TIME_UNITS
 from crmlab.clv.holdout import PI_METHOD, daily_holdout, holdout_comparison, period_transactions
 from crmlab.clv.values import CLV_METHOD, customer_value, value_deciles
 from crmlab.engine.sources import OrderTable, order_table
-from crmlab.present import figures
+from crmlab.present import figures, formatting
 from crmlab.present.result import Card, Result, json_safe, result
 from crmlab.schema import CrmlabInputError
 from crmlab.settings import Settings
 
-__all__ = ["clv_pipeline", "ClvResult"]
+__all__ = ["clv_pipeline", "ClvResult", "BACKTESTS"]
+
+#: each customer's predictive distribution of value over the horizon (:mod:`crmlab.clv.predictive`)
+PREDICTIVE_COLUMNS = ("p_no_purchase", "value_median", "value_p90")
+#: rolling-origin backtests (past calibration ends) behind the intervals' model error
+BACKTESTS = 3
 
 
 @result
@@ -86,15 +97,21 @@ class ClvResult(Result):
         c, f = self.clv, self.fmt
         if c["total"] is None:
             return f"CLV not computed: {c.get('error')}"
-        kind = c["value"]
-        return (f"Expected {c['horizon_months']}-month {kind} of today's {self.customers:,} customers: "
-                f"{f.money(c['total'])} ({f.interval_name(c.get('interval_level'))} "
-                f"{f.money(c['total_low'])}–{f.money(c['total_high'])})"
+        kind, k = c["value"], c.get("backtests") or 0
+        what = (f"{f.level(c.get('interval_level'))} prediction interval incl. model error from {k} backtest"
+                + ("s" if k != 1 else "") if k else
+                f"{f.interval_name(c.get('interval_level'))} of the expected value, parameter uncertainty only")
+        first = f"{c['misfit']}. " if c.get("misfit") else ""
+        return (first + f"Expected {c['horizon_months']}-month {kind} of today's {self.customers:,} customers: "
+                f"{f.money(c['total'])} ({what}: {f.money(c['total_low'])}–{f.money(c['total_high'])})"
                 + (f", margin {c['margin']:g}" if kind == "profit" else ", at margin 1") + ".")
 
     def _card(self) -> Card:
         f, met = self.fmt, self.holdout["metrics"] if self.holdout is not None else None
         rows = {LABELS.get(k, k): _model_row(m, met, k, k == self.chosen_model) for k, m in self.models.items()}
+        for k, pt in self.checks.get("period_transactions", {}).items():  # a failed fit check is never "ok"
+            if pt["p_value"] is not None and pt["p_value"] < PT_ALPHA:
+                rows[LABELS[k]]["status"] = f"{self.models[k].status} fit; fails the period-transactions test"
         gg = self.gamma_gamma
         rows["Gamma-Gamma (spend)"] = {"status": gg.status, "log-likelihood": _num(gg.log_likelihood, 1) if gg.ok else "—"}
         tab = pd.DataFrame(rows).T.fillna("")
@@ -116,21 +133,25 @@ class ClvResult(Result):
         ms.update({k: {"status": "failed", "error": e} for k, e in hd["failed"].items()})
         tr = hd.get("tracking")
         return {"calibration_end": hd["calibration_end"], "duration": hd["duration"], "models": ms,
-                "chosen": hd["chosen"], "rule": f"within ±{hd['band']:.0%} of the actual total: lowest MAE; "
+                "chosen": hd["chosen"], "rule": f"within ±{hd['band']:.0%} of the actual total: lowest Poisson deviance; "
                                                 "else smallest |total error|",
                 "reason": hd["reason"], "tracks_total": hd["tracks_total"], "interval_level": hd["level"],
-                "interval_method": PI_METHOD, "tracking": None if tr is None else tr.round(4).to_dict(orient="records")}
+                "interval_method": (MODEL_ERROR_METHOD if "backtests" in hd["metrics"] and (hd["metrics"]["backtests"] > 0).any()
+                                    else PI_METHOD),
+                "backtests": None if hd.get("backtests") is None else hd["backtests"].to_dict(orient="records"),
+                "tracking": None if tr is None else tr.round(4).to_dict(orient="records")}
 
     def _as_dict(self) -> dict:
         checks = {k: {"chi2": v["chi2"], "df": v["df"], "p_value": v["p_value"], "bins": v["bins_tested"],
                       "observed": v["table"]["observed"].tolist(), "expected": v["table"]["expected"].round(3).tolist()}
                   for k, v in self.checks.get("period_transactions", {}).items()}
+        spend = self.checks.get("spend_frequency")
         return {"observation_end": self.observation_end, "time_unit": self.time_unit,
                 "customers": self.customers, "repeat_customers": self.repeat_customers,
                 "models": {**{k: m.to_dict() for k, m in self.models.items()}, "gamma_gamma": self.gamma_gamma.to_dict()},
                 "frequency_monetary_corr": self.frequency_monetary_corr, "chosen_model": self.chosen_model,
                 "choice_reason": self.choice_reason, "tracks_total": self.tracks_total, "holdout": self._holdout_dict(),
-                "clv": self.clv, "checks": {"period_transactions": checks}, "warnings": list(self.warnings),
+                "clv": self.clv, "checks": {"period_transactions": checks, "spend_frequency": spend}, "warnings": list(self.warnings),
                 "headline": self.headline(), "parameters": self.parameters}
 
     def to_dict(self) -> dict:
@@ -152,9 +173,9 @@ def _model_row(m: FittedModel, met: pd.DataFrame | None, k: str, chosen: bool) -
                                         + ("—" if lo != lo or hi != hi else f"[{_num(lo, 0)}, {_num(hi, 0)}]"))
             row["actual"] = _num(met.at[k, "actual_total"], 0)
             row["error"] = f"{100 * met.at[k, 'total_error']:+.1f}%"
-            row["MAE"] = _num(met.at[k, "mae"], 3)
+            row["Poisson deviance"] = _num(met.at[k, "deviance"], 3)
         else:
-            row.update({"holdout predicted": "—", "actual": "—", "error": "—", "MAE": "—"})
+            row.update({"holdout predicted": "—", "actual": "—", "error": "—", "Poisson deviance": "—"})
     row["chosen"] = "✓" if chosen else ""
     return row
 
@@ -193,7 +214,10 @@ def _holdout(o: OrderTable, time_unit: str, calibration_end, asked, names, model
         return None
     hold["calibration_end"] = cal_end
     hold["calibration_models"] = cal_models
-    return hold
+    days = int(round(hold["duration"] * TIME_UNITS[time_unit]))
+    first = pd.Timestamp(cal_end).normalize() - pd.Timedelta(days=float(cal["T_cal"].max() * TIME_UNITS[time_unit]))
+    origins = backtest_origins(first, cal_end, days, k=BACKTESTS)
+    return holdout_with_model_error(hold, backtest_errors(o, time_unit, origins, days, names), level)
 
 
 def _choose(models: dict, names, hold: dict | None, model: str | None, warnings: list):
@@ -232,32 +256,77 @@ def _model_warnings(models: dict, names) -> list[str]:
     return out
 
 
-def _p_alive_model(models: dict, chosen: str, ranking: list, warnings: list) -> FittedModel:
-    """BG/NBD keeps one-time buyers alive: P(alive) then comes from the next model that does not."""
-    if chosen != "bgnbd":
-        return models[chosen]
-    others = [k for k in ranking if k != "bgnbd" and models[k].ok]
-    if others:
-        warnings.append(f"BG/NBD keeps every one-time buyer alive (P(alive) = 1 by construction): P(alive) and "
-                        f"the wake-up list use {LABELS[others[0]]}, which lets one-time buyers drop out")
-        return models[others[0]]
-    warnings.append("BG/NBD keeps every one-time buyer alive (P(alive) = 1 by construction) and no other "
-                    "model was fitted: one-time buyers' P(alive) is not informative")
-    return models[chosen]
+def _one_model_note(chosen: str, warnings: list) -> None:
+    """One model gives CLV, P(alive) and the wake-up ranking; BG/NBD's one-time buyers are alive by construction."""
+    if chosen == "bgnbd":
+        warnings.append("BG/NBD keeps every one-time buyer alive (P(alive) = 1 by construction): their P(alive) "
+                        "is not informative; CLV, P(alive) and the wake-up list all use BG/NBD")
 
 
-def _clv_summary(values: pd.DataFrame, gg: FittedModel, chosen: str, pa_model: FittedModel, level: float,
-                 margin: float, horizon_months: int, discount_rate: float) -> dict:
-    """The store's CLV: total with its interval, mean, median and what it is."""
+def _clv_summary(values: pd.DataFrame, gg: FittedModel, chosen: str, level: float, margin: float,
+                 horizon_months: int, discount_rate: float, hold: dict | None) -> dict:
+    """The store's CLV: total with its interval (incl. model error from the backtests and the
+    holdout), mean, median and what it is."""
     a = values.attrs
     have = a["total"] is not None
-    return {"total": a["total"], "total_low": a["total_low"], "total_high": a["total_high"],
-            "interval_level": level, "interval_method": CLV_METHOD,
+    lo, hi, k, s = a["total_low"], a["total_high"], 0, 0.0
+    if have:
+        s, k = model_error_scale(clv_errors(hold, chosen))
+        lo, hi = model_error_interval(a["total"], a["total_low"], a["total_high"], s, k, level)
+    return {"total": a["total"], "total_low": lo, "total_high": hi, "interval_level": level,
+            "interval_method": MODEL_ERROR_METHOD if k else CLV_METHOD,
+            "interval_covers": ("the 12-month total incl. model error" if k else
+                                "the expected total under the model (parameter uncertainty only)"),
+            "backtests": k, "model_error_sd_log": s,
+            "within_model_low": a["total_low"], "within_model_high": a["total_high"],
             "mean": float(values["clv"].mean()) if have else None,
             "median": float(values["clv"].median()) if have else None,
             "value": "revenue" if margin == 1 else "profit", "margin": margin, "horizon_months": horizon_months,
-            "discount_rate": discount_rate, "model": chosen, "p_alive_model": pa_model.name,
+            "discount_rate": discount_rate, "model": chosen, "p_alive_model": chosen,
             "error": None if gg.ok else f"Gamma-Gamma failed: {gg.error}"}
+
+
+def _spend_warning(spend: dict) -> str | None:
+    """A warning when spend and frequency are related: significant (p < 0.05) and not negligible
+    (|ρ| >= 0.1); a weaker significant relation is a finding of the notebook, not a warning."""
+    if spend["p_value"] == spend["p_value"] and spend["p_value"] < 0.05 and abs(spend["spearman_rho"]) >= 0.1:
+        return (f"frequency and spend per purchase are related (Spearman ρ = {spend['spearman_rho']:.2f}, "
+                f"p = {spend['p_value']:.2g}): Gamma-Gamma assumes independence, so spend is biased for "
+                "frequent or rare buyers")
+    return None
+
+
+def _value(summary: pd.DataFrame, models: dict, gg: FittedModel, chosen: str, hold: dict | None, names,
+           warnings: list, horizon_months: int, discount_rate: float, margin: float, purchases_days: int,
+           interval_level: float, seed: int) -> tuple[pd.DataFrame, dict, dict]:
+    """Value today's customers with the chosen model (CLV, P(alive), predictive distribution)
+    and run the fit checks; the misfit, no-dropout and spend warnings go into ``warnings``."""
+    if not gg.ok:
+        warnings.append(f"Gamma-Gamma failed ({gg.error}): no CLV in money")
+    spend = spend_frequency_check(summary)
+    if _spend_warning(spend):
+        warnings.append(_spend_warning(spend))
+    values = customer_value(summary, models[chosen], gg, horizon_months, discount_rate, margin, purchases_days,
+                            None, interval_level)
+    clv = _clv_summary(values, gg, chosen, interval_level, margin, horizon_months, discount_rate, hold)
+    checks = {"period_transactions": {k: period_transactions(summary, models[k]) for k in names if models[k].ok},
+              "spend_frequency": spend}
+    bad = misfit(hold, chosen, checks["period_transactions"])
+    clv["fits"], clv["misfit"] = bad is None, bad
+    for k, pt in checks["period_transactions"].items():
+        if pt["p_value"] is not None and pt["p_value"] < PT_ALPHA:
+            warnings.append(f"{LABELS[k]}: the period-transactions test rejects the model (chi-square "
+                            f"{pt['chi2']:.1f}, df {pt['df']}, {formatting.p_is(pt['p_value'])})")
+    gone = no_dropout_evidence(models[chosen], summary)
+    clv["dropout_evidence"], clv["no_dropout_reason"] = gone is None, gone
+    if gone is not None:
+        warnings.insert(0, f"{NO_DROPOUT[0].upper() + NO_DROPOUT[1:]}: {gone}; nobody is labelled likely still a "
+                           "customer and the wake-up list is ranked by silence against each customer's own rhythm")
+    values["rhythm_ratio"] = rhythm_ratio(summary)
+    values[list(PREDICTIVE_COLUMNS)] = value_distribution(summary, models[chosen], gg, horizon_months, margin, seed)
+    clv["per_customer_distribution"] = {"columns": list(PREDICTIVE_COLUMNS), "method": PREDICTIVE_METHOD,
+                                        "horizon_months": horizon_months}
+    return values, clv, checks
 
 
 def clv_pipeline(orders, *, time_unit: str = "W", observation_end=None, calibration_end=None, holdout_days: int = 182,
@@ -302,15 +371,9 @@ def clv_pipeline(orders, *, time_unit: str = "W", observation_end=None, calibrat
     chosen, reason, tracks, ranking = _choose(models, names, hold, model, warnings)
     corr = frequency_monetary_correlation(summary)
     warnings += _model_warnings(models, names)
-    pa_model = _p_alive_model(models, chosen, ranking, warnings)
-    if not gg.ok:
-        warnings.append(f"Gamma-Gamma failed ({gg.error}): no CLV in money")
-    if abs(corr) > 0.3:
-        warnings.append(f"frequency and spend are correlated (r = {corr:.2f}): Gamma-Gamma assumes independence")
-    values = customer_value(summary, models[chosen], gg, horizon_months, discount_rate, margin, purchases_days,
-                            pa_model, interval_level)
-    clv = _clv_summary(values, gg, chosen, pa_model, interval_level, margin, horizon_months, discount_rate)
-    checks = {"period_transactions": {k: period_transactions(summary, models[k]) for k in names if models[k].ok}}
+    _one_model_note(chosen, warnings)
+    values, clv, checks = _value(summary, models, gg, chosen, hold, names, warnings, horizon_months, discount_rate,
+                                 margin, purchases_days, interval_level, seed)
     # the arguments as text (a record for provenance); the holdout keeps the Timestamp itself
     params = {"time_unit": time_unit, "calibration_end": None if hold is None else str(hold["calibration_end"]),
               "holdout_days": holdout_days, "model": model, "horizon_months": horizon_months,

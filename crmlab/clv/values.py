@@ -4,8 +4,10 @@ the P(alive) grid and the wake-up list with the CLV evidence.
 Intervals. Parameter uncertainty is the asymptotic normal of the log-parameters (covariance
 from the Hessian), pushed through the vectorised expectations by the delta method on the
 log of the quantity (so intervals stay positive); parameters held at a boundary are held
-fixed. The CLV total's interval is for the expected value (parameter uncertainty of the
-purchase model and of Gamma-Gamma), not for one realisation.
+fixed. These intervals are for the expected value (parameter uncertainty of the purchase
+model and of Gamma-Gamma), not for one realisation: the pipeline widens the total's by the
+model error of rolling-origin backtests (:mod:`crmlab.clv.backtest`), and each customer's
+predictive distribution is :mod:`crmlab.clv.predictive`'s.
 """
 from __future__ import annotations
 
@@ -138,7 +140,7 @@ def p_alive_matrix(model: FittedModel, max_frequency: int, max_recency: float, T
 
 
 def wakeup_candidates(values: pd.DataFrame, stages: pd.DataFrame, p_alive_cutoff: float = 0.5,
-                      scores: pd.DataFrame | None = None) -> pd.DataFrame:
+                      scores: pd.DataFrame | None = None, dropout_evidence: bool = True) -> pd.DataFrame:
     """The wake-up list with the CLV evidence: :func:`crmlab.analyses.wakeup.wakeup_list` given ``values``.
 
     Dormant customers (lifecycle stage) in the top 40% of buyers by spend (RFM ``M >= 4``;
@@ -147,6 +149,7 @@ def wakeup_candidates(values: pd.DataFrame, stages: pd.DataFrame, p_alive_cutoff
     customer" when P(alive) > ``p_alive_cutoff``). Real ids: for the operations CSV.
 
     Formerly its own rule (dormant and P(alive) > ``p_alive_cutoff``); those customers are
-    the rows whose ``p_alive`` is above the cutoff. P(alive) is ``values["p_alive"]``: from a
-    model that lets one-time buyers drop out (:func:`customer_value` takes care of that)."""
-    return wakeup_list(stages, scores, values, p_alive_cutoff=p_alive_cutoff)
+    the rows whose ``p_alive`` is above the cutoff. P(alive) is ``values["p_alive"]``, from the
+    same model as the CLV. ``dropout_evidence=False`` (the model finds no dropout): nobody is
+    "likely still a customer" and the order is by silence against the customer's own rhythm."""
+    return wakeup_list(stages, scores, values, p_alive_cutoff=p_alive_cutoff, dropout_evidence=dropout_evidence)

@@ -7,6 +7,7 @@ day, per k, per month, distinct RFM rows).
 * :func:`paid_orders`: paid orders up to the observation end (the only purchases);
 * :func:`order_sequence`: each paid order's place in its customer's sequence (``k``),
   the customer's first order time, the next order's time and the day number;
+* :func:`cohort_sequence`: the same, for customers first seen on or after the lead-in;
 * :func:`customer_table`: one row per customer (buyers and potentials);
 * :func:`purchase_days`: paid sales per customer per calendar day (lifetimes' unit).
 
@@ -23,7 +24,7 @@ import pandas as pd
 from crmlab.engine.sources import OrderTable
 from crmlab.present.spreadsheet import FORMULA_LEADS
 
-__all__ = ["ts", "paid_orders", "order_sequence", "customer_table", "customer_frame", "purchase_days",
+__all__ = ["ts", "paid_orders", "order_sequence", "cohort_sequence", "customer_table", "customer_frame", "purchase_days",
            "day_number", "double", "write_rows", "neutralise_strings"]
 
 
@@ -64,6 +65,19 @@ def order_sequence(orders: OrderTable) -> ibis.Table:
     s = p.mutate(k=ibis.row_number().over(seq) + 1, next_time=p.order_time.lead().over(seq),
                  first_time=p.order_time.min().over(whole), n_orders=p.line.count().over(whole))
     return s.mutate(day=s.order_time.date().delta(s.first_time.date(), unit="day"))
+
+
+def cohort_sequence(orders: OrderTable) -> ibis.Table:
+    """:func:`order_sequence` of the customers whose first paid order (over the whole export)
+    is on or after ``orders.history_start`` (all customers when it is None).
+
+    Customers first seen in the lead-in (before ``history_start``) bought before the export
+    began, as far as anyone can tell: their ``k`` is not their place in their real sequence,
+    so cohorts, first-time/returning splits and X-order counts leave them out."""
+    s = order_sequence(orders)
+    if orders.history_start is None:
+        return s
+    return s.filter(s.first_time >= ts(orders.history_start))
 
 
 def customer_table(orders: OrderTable) -> ibis.Table:

@@ -50,6 +50,13 @@ class OrderTable:
     #: the settings the orders were read under (time zone, currency …): every result computed
     #: from them carries these as its context (default: the session's when the table is made)
     settings: Settings = field(default_factory=current)
+    #: the end of the lead-in (store-local, naive): customers whose first paid order in the
+    #: export is before it have a history the export does not show ("existing"): they are
+    #: never new or first-time; cohorts and first-time counts start here (None: the export's start)
+    history_start: pd.Timestamp | None = None
+    #: the customer-level credits (issue 24): per customer ``customer_id, credit_lines,
+    #: credit_amount`` of the reversal lines that matched no purchase (None: the export had none)
+    credits: Any = None
 
     @property
     def columns(self) -> tuple[str, ...]:

@@ -3,22 +3,28 @@
 The verdict text, notebook 05's key findings and "what to do next", the index headline and
 ``crmlab abtest --json``'s ``decision`` all come from :func:`decide`.
 
+The factor view makes two claims (time and copy); each uses a 100(1 - alpha/2)% interval
+(97.5% at alpha 0.05, Bonferroni) so that together they hold alpha on a store where nothing
+differs.
+
 * **Send time**: the time whose conversion, averaged over the copies (main effect, cell
-  rates with equal weights), is higher than every other time's with a 95% interval for the
+  rates with equal weights), is higher than every other time's with a 97.5% interval for the
   difference (percentage points) above zero; otherwise "no detectable difference: send
   when convenient" (``send_time`` None, the arm ``COPY@any``).
 * **Copy**: a costlier copy only when its extra incremental profit per message,
 
-      extra conversion x value per converting customer (客单价) x margin - extra cost per message,
+      margin x extra revenue per message - extra cost per message,
 
-  has a 95% interval above zero (delta method: the variance of the conversion difference
-  times (value x margin)^2 plus the variance of the value times (difference x margin)^2);
-  otherwise the cheaper copy. With equal costs, a copy replaces the current one
-  (``current_copy``, default the first) only when it converts better with its interval
-  above zero; otherwise the current copy is kept, and the decision says so.
-* When the additive interaction is significant (or the arms are not ``COPY@HH:MM``), the
-  **arms** are judged instead of the factors: the arm with the highest profit per message,
-  or — among the arms whose profit is not detectably lower than it — the cheapest.
+  has a 97.5% interval above zero (each copy's revenue per message averaged over the send times
+  with equal weights; Wald, :mod:`crmlab.experiments.profit`); otherwise the cheaper copy.
+  With equal costs, a copy replaces the current one (``current_copy``, default the first)
+  only when its extra profit has its interval above zero; otherwise the current copy is kept.
+* The factors are judged only when the copy x send-time interaction is shown to lie within
+  ``interaction_margin`` (TOST, :func:`crmlab.experiments.profit.interaction_equivalence`);
+  otherwise (and when the arms are not ``COPY@HH:MM``) the **arms** are judged: the arm with
+  the highest profit per message (each arm's own revenue per message), or — among the arms
+  whose profit is not detectably below it (Holm-adjusted) — the cheapest. There is no
+  significance pre-test on the interaction.
 * **Blockers** (sample ratio mismatch, planned sample not reached, window not over, some
   customers' whole windows before the first order): no verdict, ``arm`` is None (the provisional
   choice is kept under ``provisional``), ``no_verdict_reason`` says why.
@@ -56,17 +62,13 @@ from scipy import stats
 
 from crmlab.experiments.clocks import split_arm
 from crmlab.experiments.design import minimum_detectable_effect, sample_size
-from crmlab.experiments.metrics import control_rows
 from crmlab.experiments.preconditions import MIN_EXPECTED, verdict_preconditions
+from crmlab.experiments.profit import (INTERACTION_MARGIN, PROFIT_METHOD, arm_profits, group_stats,
+                                       interaction_equivalence, profit_between, profit_vs_control)
 from crmlab.present.formatting import Formatter
 from crmlab.settings import Settings
 
 __all__ = ["decide", "verdict_preconditions", "no_verdict_decision", "PROFIT_METHOD", "MIN_EXPECTED"]
-
-PROFIT_METHOD = ("delta method: profit per message = margin x value per converting customer x conversion "
-                 "difference - cost per message; variance from the binomial conversion variances and the "
-                 "variance of the mean value per converting customer")
-
 
 def _pp(x: float) -> str:
     return f"{100 * x:+.2f} pp"
@@ -74,18 +76,6 @@ def _pp(x: float) -> str:
 
 def _ci_pp(lo: float, hi: float) -> str:
     return f"[{100 * lo:.2f}, {100 * hi:.2f}]"
-
-
-class _Profit:
-    """Profit per message from conversion differences (see the module doc)."""
-
-    def __init__(self, value: float, var_value: float, margin: float, z: float):
-        self.v, self.var_v, self.m, self.z = value, var_value, margin, z
-
-    def __call__(self, d: float, var_d: float, extra_cost: float) -> dict:
-        est = self.m * self.v * d - extra_cost
-        se = math.sqrt(max(self.m ** 2 * (self.v ** 2 * var_d + d ** 2 * self.var_v), 0.0))
-        return {"value": est, "ci_low": est - self.z * se, "ci_high": est + self.z * se, "se": se}
 
 
 def _var(p: float, n: float) -> float:
@@ -121,17 +111,31 @@ def _choose_time(fact: dict, z: float) -> dict:
             "rates": {t: st[t][0] for t in times}}
 
 
-def _choose_copy(fact: dict, profit: _Profit, current: str | None, fmt: Formatter) -> dict:
-    cells, copies, times = fact["cells"], fact["copies"], fact["times"]
-    st = {c: _level_stats(cells, copies, times, "copy", c) for c in copies}
+def _copy_level(cst: dict, copy: str, times) -> dict:
+    """A copy's main effect: revenue per message, its variance, cost and rate averaged over the times."""
+    k = len(times)
+    g = [cst[f"{copy}@{t}"] for t in times]
+    return {"revenue": sum(x["revenue"] for x in g) / k, "var": sum(x["var"] for x in g) / k ** 2,
+            "cost": sum(x["cost"] for x in g) / k, "rate": sum(x["rate"] for x in g) / k}
+
+
+def _choose_copy(fact: dict, cst: dict, margin: float, z: float, current: str | None, fmt: Formatter) -> dict:
+    copies, times = fact["copies"], fact["times"]
+    st = {c: _copy_level(cst, c, times) for c in copies}
     current = current if current in copies else copies[0]
-    cost = {c: st[c][2] for c in copies}
+    cost = {c: st[c]["cost"] for c in copies}
     equal = max(cost.values()) - min(cost.values()) < 1e-9
 
     def vs(new: str, old: str) -> dict:
-        d = st[new][0] - st[old][0]
-        return {"challenger": new, "against": old, "extra_conversion": d, "extra_cost_per_message": cost[new] - cost[old],
-                **{f"extra_profit_{k}": v for k, v in profit(d, st[new][1] + st[old][1], cost[new] - cost[old]).items()}}
+        r = profit_between(st[new], st[old], margin, z)
+        return {"challenger": new, "against": old, "extra_conversion": st[new]["rate"] - st[old]["rate"],
+                "extra_revenue_per_message": st[new]["revenue"] - st[old]["revenue"],
+                "extra_cost_per_message": cost[new] - cost[old],
+                **{f"extra_profit_{k}": r[k] for k in ("value", "ci_low", "ci_high", "se")}}
+
+    def money(t):
+        return (f"{fmt.money(t['extra_profit_value'], 2)} [{fmt.money(t['extra_profit_ci_low'], 2)}, "
+                f"{fmt.money(t['extra_profit_ci_high'], 2)}]")
 
     if equal:
         tries = [vs(c, current) for c in copies if c != current]
@@ -140,12 +144,12 @@ def _choose_copy(fact: dict, profit: _Profit, current: str | None, fmt: Formatte
         if wins:
             w = max(wins, key=lambda t: t["extra_profit_value"])
             return {**w, "copy": w["challenger"], "equal_costs": True,
-                    "text": f"copy {w['challenger']} converts {_pp(w['extra_conversion'])} more than {current} at the same "
-                            f"cost, extra profit {fmt.money(w['extra_profit_value'], 2)} per message "
-                            f"[{fmt.money(w['extra_profit_ci_low'], 2)}, {fmt.money(w['extra_profit_ci_high'], 2)}]"}
+                    "text": f"copy {w['challenger']} brings more revenue per message than {current} at the same cost "
+                            f"({_pp(w['extra_conversion'])} conversion), extra profit {money(w)} per message"}
         return {**shown, "copy": current, "equal_costs": True,
-                "text": f"the copies cost the same and convert alike ({shown['challenger']} vs {current} "
-                        f"{_pp(shown['extra_conversion'])}, no detectable difference): keep the current copy {current}"}
+                "text": f"the copies cost the same and earn alike ({shown['challenger']} vs {current}: extra profit "
+                        f"{money(shown)} per message, {_pp(shown['extra_conversion'])} conversion, no detectable "
+                        f"difference): keep the current copy {current}"}
     order = sorted(copies, key=lambda c: (cost[c], c != current, c))
     inc, last = order[0], None
     for c in order[1:]:
@@ -157,54 +161,40 @@ def _choose_copy(fact: dict, profit: _Profit, current: str | None, fmt: Formatte
         if t["extra_profit_ci_low"] > 0:
             inc = c
     t = last
-    body = (f"copy {t['challenger']}'s extra profit per message, {fmt.money(t['extra_profit_value'], 2)} "
-            f"[{fmt.money(t['extra_profit_ci_low'], 2)}, {fmt.money(t['extra_profit_ci_high'], 2)}] "
-            f"({_pp(t['extra_conversion'])} conversion x {fmt.money(profit.v, 2)} per buyer x margin {profit.m:g} "
-            f"- {fmt.money(t['extra_cost_per_message'], 3)} extra cost)")
+    body = (f"copy {t['challenger']}'s extra profit per message, {money(t)} (margin {margin:g} x "
+            f"{fmt.money(t['extra_revenue_per_message'], 2)} extra revenue per message - "
+            f"{fmt.money(t['extra_cost_per_message'], 3)} extra cost; {_pp(t['extra_conversion'])} conversion)")
     text = (f"{body} is above zero: the costlier copy {inc} pays for itself" if inc == t["challenger"] else
             f"{body} is not above zero: the cheaper copy {inc}")
     return {**t, "copy": inc, "equal_costs": False, "text": text}
 
 
-def _choose_arm(arms: pd.DataFrame, control: str, profit: _Profit, current: str | None, inter: dict | None) -> dict:
-    m = arms.drop(index=control)
-    p = m["buyers"] / m["targeted"]
-    c = m["cost"] / m["targeted"]
-    point = profit.m * profit.v * p - c
-    best = point.idxmax()
-    tie = []
-    for a in m.index:
-        d = p[best] - p[a]
-        r = profit(d, _var(p[best], m.at[best, "targeted"]) + _var(p[a], m.at[a, "targeted"]), c[best] - c[a])
-        if r["ci_low"] <= 0:
-            tie.append(a)
+def _choose_arm(outcomes: pd.DataFrame, control: str, margin: float, alpha: float, current: str | None,
+                why: str) -> dict:
+    t = arm_profits(outcomes, control, margin, alpha)
+    best = str(t.index[t["best"].astype(bool)][0])
+    tie = [str(a) for a in t.index[t["tied"].astype(bool)]]
     cur = (lambda a: (split_arm(a) or (a, None))[0] == current) if current else (lambda a: False)
-    pick = sorted(tie, key=lambda a: (round(c[a], 9), not cur(a), -point[a]))[0]
-    why = (f"copy and send time interact on the additive scale (p = {inter['p_value']:.2g}), so the arms are judged, "
-           "not the factors: " if inter is not None else "")
-    if len(m) == 1:
+    pick = sorted(tie, key=lambda a: (round(float(t.at[a, "cost_per_message"]), 9), not cur(a),
+                                      -float(t.at[a, "profit_per_1000"])))[0]
+    if len(t) == 1:
         text = f"{pick} is the only messaged arm"
     elif len(tie) == 1:
-        text = f"{why}{pick} has the highest profit per message, detectably above every other arm"
+        text = f"{why}{pick} has the highest profit per message, detectably above every other arm (Holm)"
     elif pick == best:
         text = f"{why}{pick} has the highest profit per message; {len(tie) - 1} other arm(s) are not detectably worse"
     else:
         text = (f"{why}{pick} is the cheapest of the {len(tie)} arms whose profit per message is not detectably "
-                f"below the best ({best})")
+                f"below the best ({best}, Holm)")
     parts = split_arm(pick)
-    return {"arm": pick, "copy": parts[0] if parts else pick, "send_time": parts[1] if parts else None,
-            "tied": tie, "best_point": best, "text": text}
-
-
-def _vs_control(outcomes: pd.DataFrame, control: str, sel: pd.Series, profit: _Profit) -> dict:
-    t = outcomes[sel]
-    arms_in = t["arm"].unique()
-    c = control_rows(outcomes, arms_in[0], control) if len(arms_in) == 1 else outcomes[outcomes["arm"] == control]
-    pa, pc = float(t["converted"].mean()), float(c["converted"].mean())
-    cost = float(t["cost"].sum() / len(t))
-    r = profit(pa - pc, _var(pa, len(t)) + _var(pc, len(c)), cost)
-    return {"incremental_conversion": pa - pc, "cost_per_message": cost,
-            **{k: 1000 * v for k, v in r.items() if k != "se"}}
+    copy, send_time, arm = (parts[0], parts[1], pick) if parts else (pick, None, pick)
+    same = [a for a in tie if parts and (split_arm(a) or (None,))[0] == copy
+            and abs(float(t.at[a, "cost_per_message"]) - float(t.at[pick, "cost_per_message"])) < 1e-9]
+    if len(same) > 1:  # the send time made no detectable difference for this copy: no time is named
+        send_time, arm = None, f"{copy}@any"
+        text += f"; its send times ({', '.join(sorted(same))}) are not detectably different: send when convenient"
+    return {"arm": arm, "copy": copy, "send_time": send_time, "tied": tie, "best_point": best, "text": text,
+            "arms": t.reset_index().to_dict("records"), "selected": same if len(same) > 1 else [pick]}
 
 
 def _design(outcomes: pd.DataFrame, control: str, fact: dict | None, alpha: float, target: float | None) -> dict:
@@ -231,7 +221,8 @@ def no_verdict_decision(reasons: list[str], outcomes: pd.DataFrame, control: str
     reason = "; ".join(reasons)
     d = {k: None for k in ("arm", "copy", "send_time", "incremental_profit_per_1000", "ci_low", "ci_high", "time",
                            "copy_choice", "incremental_conversion", "cost_per_message", "value_per_buyer",
-                           "worth_sending", "provisional", "winner", "judged")}
+                           "worth_sending", "provisional", "winner", "judged", "incremental_revenue_per_message",
+                           "interaction_equivalence", "arm_profits")}
     design = _design(outcomes, control, None, alpha, target_effect)
     d.update({"reason": f"no verdict: {reason}", "blockers": list(reasons), "no_verdict_reason": reason,
               "margin": margin, "profit_method": PROFIT_METHOD, "design": design, "alpha": alpha,
@@ -263,38 +254,55 @@ def _blockers(arms, srm, control, planned_n, complete, uncovered: int = 0) -> li
     return out
 
 
+def _factor_view(fact: dict | None, interaction_margin: float, alpha: float) -> dict | None:
+    """The interaction's equivalence test when the arms form a full factorial design (else None)."""
+    if fact is None or fact.get("interaction") is None:
+        return None
+    cells = pd.DataFrame(fact["cells"]).T
+    cells.index = pd.MultiIndex.from_tuples([tuple(k.split("@", 1)) for k in cells.index], names=["copy", "time"])
+    return interaction_equivalence(cells.astype(float), fact["copies"], fact["times"], interaction_margin, alpha)
+
+
 def decide(outcomes: pd.DataFrame, arms: pd.DataFrame, fact: dict | None, srm: dict, control: str, *,
            planned_n: int | None = None, alpha: float = 0.05, complete: float = 1.0, margin: float = 0.3,
            current_copy: str | None = None, target_effect: float | None = None, uncovered: int = 0,
-           settings: Settings | None = None) -> dict:
+           settings: Settings | None = None, interaction_margin: float = INTERACTION_MARGIN) -> dict:
     """The decision object (see the module doc). ``outcomes`` from ``campaign_outcomes``,
     ``arms`` from ``arm_table``, ``fact`` from ``factorial_effects``; ``uncovered``: targeted
     customers whose whole window ends before the first order (a blocker); ``settings``: the
-    orders' context, whose currency the texts' money is in (default: the session's)."""
+    orders' context, whose currency the texts' money is in (default: the session's);
+    ``interaction_margin``: the interaction (conversion, additive) the factor view tolerates."""
     fmt = Formatter(settings)
     z = stats.norm.isf(alpha / 2)
     msg = outcomes[outcomes["arm"] != control]
     rev = msg.loc[msg["converted"], "revenue"].to_numpy(float)
     value = float(rev.mean()) if len(rev) else 0.0
-    var_v = float(rev.var(ddof=1) / len(rev)) if len(rev) > 1 else 0.0
-    profit = _Profit(value, var_v, margin, z)
-    inter = fact["interaction"] if fact is not None else None
-    by_factors = inter is not None and np.isfinite(inter["p_value"]) and inter["p_value"] >= alpha
+    equiv = _factor_view(fact, interaction_margin, alpha)
+    by_factors = equiv is not None and equiv["equivalent"]
     time_c = copy_c = None
+    arm_table_ = None
     if by_factors:
-        time_c = _choose_time(fact, z)
-        copy_c = _choose_copy(fact, profit, current_copy, fmt)
+        cst = {a: group_stats(outcomes[outcomes["arm"] == a]) for a in fact["cells"]}
+        zf = stats.norm.isf(alpha / 4)  # two claims (time, copy), each at alpha / 2 (Bonferroni)
+        time_c = _choose_time(fact, zf)
+        copy_c = _choose_copy(fact, cst, margin, zf, current_copy, fmt)
         copy, send_time = copy_c["copy"], time_c["send_time"]
         arm = f"{copy}@{send_time}" if send_time else f"{copy}@any"
-        reason = f"send copy {copy} " + (f"at {send_time}: " if send_time else "at any time: ") + \
-            f"{time_c['text']}, and {copy_c['text']}"
+        reason = (f"send copy {copy} " + (f"at {send_time}: " if send_time else "at any time: ") +
+                  f"{time_c['text']}, and {copy_c['text']} (copy and time judged apart: the interaction is within "
+                  f"±{100 * interaction_margin:g} points, {equiv['method']})")
         sel = outcomes["arm"] == arm if send_time else outcomes["arm"].str.startswith(f"{copy}@")
     else:
-        arm_c = _choose_arm(arms, control, profit, current_copy, inter if fact is not None else None)
+        why = ("the copy x send-time interaction is not shown to be within "
+               f"±{100 * interaction_margin:g} points ({100 * equiv['interval_level']:g}% interval "
+               f"{_ci_pp(min(c['ci_low'] for c in equiv['contrasts']), max(c['ci_high'] for c in equiv['contrasts']))}), "
+               "so the arms are judged, not the factors: " if equiv is not None else "")
+        arm_c = _choose_arm(outcomes, control, margin, alpha, current_copy, why)
         arm, copy, send_time = arm_c["arm"], arm_c["copy"], arm_c["send_time"]
+        arm_table_ = arm_c["arms"]
         reason = f"send {arm}: {arm_c['text']}"
-        sel = outcomes["arm"] == arm
-    inc = _vs_control(outcomes, control, sel, profit)
+        sel = outcomes["arm"].isin(arm_c["selected"])
+    inc = profit_vs_control(outcomes, control, sel, margin, z)
     reason += (f"; {fmt.money(inc['value'])} incremental profit per 1,000 messages "
                f"[{fmt.money(inc['ci_low'])}, {fmt.money(inc['ci_high'])}] against the holdout")
     worth = True if inc["ci_low"] > 0 else (False if inc["ci_high"] < 0 else None)
@@ -304,7 +312,9 @@ def decide(outcomes: pd.DataFrame, arms: pd.DataFrame, fact: dict | None, srm: d
               "incremental_profit_per_1000": inc["value"], "ci_low": inc["ci_low"], "ci_high": inc["ci_high"]}
     d = {**chosen, "blockers": blockers, "judged": "factors" if by_factors else "arms", "time": time_c, "copy_choice": copy_c,
          "incremental_conversion": inc["incremental_conversion"], "cost_per_message": inc["cost_per_message"],
+         "incremental_revenue_per_message": inc["incremental_revenue_per_message"],
          "value_per_buyer": value, "margin": margin, "profit_method": PROFIT_METHOD, "worth_sending": worth,
+         "interaction_equivalence": equiv, "arm_profits": arm_table_,
          "design": design, "provisional": None, "alpha": alpha}
     if blockers:
         d.update({k: None for k in ("arm", "copy", "send_time", "incremental_profit_per_1000", "ci_low", "ci_high")})
@@ -348,6 +358,7 @@ def _next_steps(d: dict) -> list[str]:
     if d["worth_sending"] is False:
         s.append(f"At a margin of {d['margin']:g} the campaign loses money against the holdout: rethink the offer or "
                  "the targeting before sending again.")
-    s.append("Drop customers who never respond (the response history below) from the next list.")
+    s.append("Leave out customers whose response rate is credibly below the threshold (the response history "
+             "below); a few messages without a response are not evidence.")
     s.append("Keep a no-message holdout in every campaign so incremental profit stays measurable.")
     return s

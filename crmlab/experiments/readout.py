@@ -9,13 +9,14 @@ import pandas as pd
 from scipy import stats
 
 from crmlab.engine.sources import order_table
-from crmlab.experiments.cuped import cuped_welch
+from crmlab.experiments.cuped import cuped_lin
 from crmlab.experiments.decision import decide, no_verdict_decision
 from crmlab.experiments.factorial import factorial_effects
 from crmlab.experiments.metrics import (DEFAULT_PRICE_PER_MESSAGE, HOLDOUT_NAMES, arm_table, campaign_outcomes,
                                         compare_proportions, control_rows, first_order_time, holm, parse_split,
                                         srm_check, welch_revenue)
 from crmlab.experiments.monitoring import monitor_experiment
+from crmlab.experiments.profit import INTERACTION_MARGIN, arm_profits
 from crmlab.experiments.preconditions import verdict_preconditions
 from crmlab.present.figures import forest_plot
 from crmlab.present.formatting import integer, number, pct
@@ -133,8 +134,8 @@ def _compare(outcomes: pd.DataFrame, a: str, control: str, correct: bool, seed: 
     d["revenue"] = welch_revenue(t["revenue"].to_numpy(), c["revenue"].to_numpy(), seed=seed)
     d["cuped"] = None
     if cuped_days:
-        d["revenue"]["cuped"] = cuped_welch(t["revenue"], t["pre_spend"], c["revenue"], c["pre_spend"], alpha)
-        d["cuped"] = cuped_welch(t["converted"].astype(float), t["pre_orders"], c["converted"].astype(float),
+        d["revenue"]["cuped"] = cuped_lin(t["revenue"], t["pre_spend"], c["revenue"], c["pre_spend"], alpha)
+        d["cuped"] = cuped_lin(t["converted"].astype(float), t["pre_orders"], c["converted"].astype(float),
                                  c["pre_orders"], alpha)
     return d
 
@@ -146,7 +147,8 @@ def analyse_experiment(sends: pd.DataFrame, orders, window_hours: float = 72,
                        observation_end=None, engine=None, *, price_per_message: float = DEFAULT_PRICE_PER_MESSAGE,
                        margin: float = 0.3, cuped_days: int = 90, monitor: bool = False,
                        current_copy: str | None = None, target_effect: float | None = None,
-                       cs_tuning: float | None = None) -> ExperimentResult:
+                       cs_tuning: float | None = None,
+                       interaction_margin: float = INTERACTION_MARGIN) -> ExperimentResult:
     """The full analysis behind notebook 05 and ``crmlab abtest``.
 
     Parameters beyond the data: ``price_per_message`` prices billed segments where the log
@@ -155,7 +157,8 @@ def analyse_experiment(sends: pd.DataFrame, orders, window_hours: float = 72,
     ``current_copy`` is kept when copies cost and convert the same (default: the first);
     ``target_effect`` (a difference in conversion, e.g. 0.01) sizes the next test;
     ``cs_tuning`` is the confidence sequence's tuning constant (default: each comparison's
-    final sample size). The decision is :func:`crmlab.experiments.decision.decide`.
+    final sample size); ``interaction_margin`` the copy x time interaction (conversion points)
+    within which copy and time may be judged apart (shown by an equivalence test). The decision is :func:`crmlab.experiments.decision.decide`.
 
     No verdict (``result.no_verdict_reason`` says why, ``decision["arm"]`` is None) when
     :func:`crmlab.experiments.preconditions.verdict_preconditions` finds the data cannot carry the
@@ -178,7 +181,8 @@ def analyse_experiment(sends: pd.DataFrame, orders, window_hours: float = 72,
               "window_complete_share": complete, "warnings": _warnings(outcomes, srm, control, window_hours, complete),
               "outcomes": outcomes, "holdout_clock": outcomes.attrs["holdout_clock"], "cuped_days": cuped_days,
               "parameters": {"alpha": alpha, "margin": margin, "price_per_message": price_per_message, "seed": seed,
-                             "current_copy": current_copy, "target_effect": target_effect},
+                             "current_copy": current_copy, "target_effect": target_effect,
+                             "interaction_margin": interaction_margin},
               "settings": o.settings}
     if reasons:
         decision = no_verdict_decision(reasons, outcomes, control, alpha=alpha, margin=margin,
@@ -190,7 +194,7 @@ def analyse_experiment(sends: pd.DataFrame, orders, window_hours: float = 72,
     uncovered = int((outcomes["send_time"] + W < first).sum()) if first is not None else 0
     decision = decide(outcomes, arms, tests["factorial"], srm, control, planned_n=planned_n_per_arm, alpha=alpha,
                       complete=complete, margin=margin, current_copy=current_copy, target_effect=target_effect,
-                      uncovered=uncovered, settings=o.settings)
+                      uncovered=uncovered, settings=o.settings, interaction_margin=interaction_margin)
     monitoring, method = (monitor_experiment(outcomes, o, control, window_hours, alpha=alpha, tuning=cs_tuning)
                           if monitor else (None, None))
     return ExperimentResult(**common, **tests, verdict=decision["verdict"], decision=decision,
@@ -216,7 +220,7 @@ def _no_tests(n_arms: int) -> dict:
                                         "lift_ci_low", "lift_ci_high", "control_targeted", "control_clock",
                                         "revenue", "cuped"], dtype=object)
     inc = pd.DataFrame(columns=["incremental_conversion", "incremental_revenue", "cost", "incremental_roi",
-                                "incremental_profit"], dtype=float)
+                                "incremental_profit", "profit_per_1000", "profit_ci_low", "profit_ci_high"], dtype=float)
     return {"comparisons": comparisons, "chi2_all_arms": {"chi2": None, "df": n_arms - 1, "p_value": None},
             "factorial": None, "incremental": inc}
 
@@ -242,6 +246,10 @@ def _tests(outcomes: pd.DataFrame, arms: pd.DataFrame, control: str, correct: bo
                         "incremental_revenue": rev_diff * messaged["targeted"], "cost": messaged["cost"]})
     inc["incremental_roi"] = inc["incremental_revenue"] / inc["cost"].where(inc["cost"] > 0)
     inc["incremental_profit"] = inc["incremental_revenue"] * margin - inc["cost"]
+    per = arm_profits(outcomes, control, margin, alpha)  # the same profit per message the decision shows
+    inc["profit_per_1000"] = per["profit_per_1000"].astype(float)
+    inc["profit_ci_low"] = per["ci_low"].astype(float)
+    inc["profit_ci_high"] = per["ci_high"].astype(float)
     return {"comparisons": comparisons, "chi2_all_arms": chi2_all,
             "factorial": factorial_effects(outcomes, control, alpha), "incremental": inc}
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from crmlab.experiments.clocks import split_arm
 
-__all__ = ["planted_campaign"]
+__all__ = ["planted_campaign", "planted_outcomes"]
 
 
 def planted_campaign(extra: Mapping[str, float], n_per_arm: int = 3000, control_n: int | None = None,
@@ -82,3 +82,38 @@ def planted_campaign(extra: Mapping[str, float], n_per_arm: int = 3000, control_
     truth = {"extra": dict(extra), "segments": seg_of, "price": price, "control": control,
              "value_mean": value_mean, "observation_end": end}
     return sends, orders, truth
+
+
+def planted_outcomes(extra: Mapping[str, float], n_per_arm: int = 3000, segments: Mapping[str, int] | None = None,
+                     price: float = 0.05, base_rate: float = 0.004, value_mean: float = 100.0,
+                     window_hours: float = 72, control: str = "holdout", seed: int = 0) -> pd.DataFrame:
+    """The per-customer window outcomes of :func:`planted_campaign`'s process, drawn directly
+    (no orders, no send log): ``arm``, ``clock``, ``orders``, ``converted``, ``revenue``,
+    ``cost`` — the columns the decision reads — for studies over many stores.
+
+    Per customer λ ~ Gamma(1, base_rate), μ ~ Gamma(4, value_mean / 4); organic window orders
+    ~ Poisson(λ x window days); a messaged customer of arm a adds a campaign order with
+    probability min(extra[a] x λ / mean λ, 1); each order ~ Gamma(5, μ / 5). The holdout's
+    customers are split at random between the arms' send times (their clocks)."""
+    rng = np.random.default_rng(seed)
+    arms = list(extra)
+    labels = np.repeat(np.arange(len(arms) + 1), n_per_arm)
+    arm_i = rng.permutation(labels)
+    n = len(arm_i)
+    is_ctl = arm_i == len(arms)
+    lam = rng.gamma(1.0, base_rate, n)
+    mu = rng.gamma(4.0, value_mean / 4, n)
+    k = rng.poisson(lam * window_hours / 24)
+    p = np.where(is_ctl, 0.0, np.minimum(np.append(np.asarray(list(extra.values()), float), 0.0)[arm_i]
+                                         * lam / lam.mean(), 1.0))
+    k = k + (rng.uniform(size=n) < p)
+    cust = np.repeat(np.arange(n), k)
+    revenue = np.bincount(cust, weights=np.round(rng.gamma(5.0, mu[cust] / 5), 2), minlength=n)
+    times = [(split_arm(a) or (a, "10:00"))[1] for a in arms]
+    clock_i = np.where(is_ctl, rng.integers(0, len(arms), n), arm_i)
+    seg_of = [int((segments or {}).get((split_arm(a) or (a,))[0], 1)) for a in arms]
+    seg = np.where(is_ctl, 0, np.array(seg_of + [0])[arm_i])
+    return pd.DataFrame({"arm": np.array(arms + [control], dtype=object)[arm_i],
+                         "clock": np.array(times, dtype=object)[clock_i], "orders": k, "converted": k > 0,
+                         "revenue": revenue, "cost": seg * price},
+                        index=pd.RangeIndex(n, name="customer_id"))

@@ -75,12 +75,56 @@ def _lines_on_disk(raw, out: str) -> str:
     return folder
 
 
+#: Arrow batches of this many lines carry the screened lines to Spark through the driver
+SPARK_BATCH_LINES = 1_000_000
+
+
 def _screened_lines(eng: Engine, raw, out: str, n: int) -> ibis.Table:
     """The screened lines where the engine reads them: DuckDB's table (or Parquet parts when
-    there are more than :data:`LINES_IN_MEMORY`), Spark's Parquet parts."""
+    there are more than :data:`LINES_IN_MEMORY`); for Spark, :func:`_lines_to_spark`."""
     if eng.name == "duckdb" and n <= LINES_IN_MEMORY:
         return eng.con.table(out)
-    return eng.con.read_parquet(os.path.join(_lines_on_disk(raw, out), "*.parquet"))
+    if eng.name == "duckdb":
+        return eng.con.read_parquet(os.path.join(_lines_on_disk(raw, out), "*.parquet"))
+    return _lines_to_spark(eng, raw, out)
+
+
+def _lines_to_spark(eng: Engine, raw, out: str) -> ibis.Table:
+    """The screened lines (screened in the driver's DuckDB) where every Spark executor reads them,
+    on any machine — never the driver's local disk, which a worker elsewhere cannot see.
+
+    ``CRMLAB_STAGE_DIR`` (``--stage-dir``) a folder every worker mounts: DuckDB writes Parquet
+    parts there. A URI Spark writes (``hdfs://``, ``s3a://``, ``file:`` on a share): Arrow batches
+    of :data:`SPARK_BATCH_LINES` go through Spark into Parquet there. Neither: the batches become
+    a Spark DataFrame through the driver (for exports that fit the driver's memory)."""
+    stage = os.environ.get("CRMLAB_STAGE_DIR", "").strip()
+    if stage and "://" not in stage and not stage.startswith("file:"):
+        folder = tempfile.mkdtemp(prefix="crmlab-stage-", dir=stage)
+        atexit.register(shutil.rmtree, folder, True)
+        raw.execute(f"COPY {out} TO '{folder}' (FORMAT parquet, PER_THREAD_OUTPUT true, OVERWRITE_OR_IGNORE true)")
+        return eng.con.read_parquet(os.path.join(folder, "*.parquet"))
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    spark = eng.con._session
+    reader = raw.execute(f"SELECT * FROM {out}").fetch_record_batch(SPARK_BATCH_LINES)
+    schema = from_arrow_schema(reader.schema)
+    target = f"{stage.rstrip('/')}/crmlab-stage-{os.getpid()}-{next(_stages)}" if stage else None
+    frames = []
+    for batch in reader:
+        sdf = spark.createDataFrame(batch.to_pandas(), schema=schema)
+        if target:
+            sdf.write.mode("append").parquet(target)
+        else:
+            frames.append(sdf)
+    if target:
+        df = spark.read.schema(schema).parquet(target)
+    else:
+        df = frames[0] if frames else spark.createDataFrame([], schema)
+        for f in frames[1:]:
+            df = df.unionByName(f)
+    name = f"{out}_spark"
+    df.createOrReplaceTempView(name)
+    return eng.con.table(name)
 
 
 def _mark_set_level(lines: ibis.Table, obs_end) -> tuple[ibis.Table, ibis.Table]:
@@ -202,7 +246,8 @@ def _orders(per_order: ibis.Table) -> ibis.Table:
     return o.select(o.order_id, o.lo.name("customer_id"), o.order_time, o.amount, o.status, *[o[c] for c in cols])
 
 
-def _netted(eng: Engine, t: ibis.Table, orders: ibis.Table, obs_end, led: Ledger) -> tuple[ibis.Table, ibis.Table]:
+def _netted(eng: Engine, t: ibis.Table, orders: ibis.Table, obs_end,
+            led: Ledger) -> tuple[ibis.Table, ibis.Table, ibis.Table | None]:
     """Reversal lines netted against the orders (:mod:`crmlab.ingest.returns`): the lines
     re-marked (reversals after ``obs_end``; the lines of fully reversed orders) and the orders."""
     if obs_end is not None:
@@ -210,12 +255,14 @@ def _netted(eng: Engine, t: ibis.Table, orders: ibis.Table, obs_end, led: Ledger
                                         "after_observation_end", t.reason))
     rev = t.filter(t.reason == "reversal_line").cache()
     if int(eng.to_pandas(rev.aggregate(n=rev.row.count()))["n"].iloc[0]) == 0:  # nothing to net: as before
-        return t, orders
-    orders, gone, led.returns = _ret.net_returns(rev, t.filter(t.reason.isnull()), orders, eng)
+        return t, orders, None
+    buys = t.filter(t.reason.isnull())
+    credits = _ret.customer_credits(rev, buys, orders).cache()  # matched against the orders before netting
+    orders, gone, led.returns = _ret.net_returns(rev, buys, orders, eng)
     t = t.left_join(gone, t.order_id == gone.gone_id)
     t = t.mutate(reason=ibis.ifelse(t.reason.isnull() & t.gone_id.notnull(), "order_fully_reversed",
                                     t.reason)).drop("gone_id")
-    return t, orders
+    return t, orders, credits
 
 
 def load_export(source, engine: str | Engine | None = None, *, columns=None, observation_end=None,
@@ -262,9 +309,9 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
             led.warnings.append(f"observation end {obs_end} is after the time of the run "
                                 f"({now_ts:%Y-%m-%d %H:%M} {tzname})")
         led.observation_end = obs_end
-        orders = _orders(per_order)
+        orders, credits = _orders(per_order), None
         if rev_mask is not None:
-            t, orders = _netted(eng, t, orders, obs_end, led)
+            t, orders, credits = _netted(eng, t, orders, obs_end, led)
         _count_reasons(eng, t, led)
         led.check()
         if led.used_rows == 0:
@@ -277,6 +324,6 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
         led.orders, led.customers = int(size["n"].iloc[0]), int(size["c"].iloc[0])
     finally:
         raw.execute(f"DROP TABLE IF EXISTS {out}")
-    ot = OrderTable(orders, obs_end, eng, ex.name, settings)
+    ot = OrderTable(orders, obs_end, eng, ex.name, settings, credits=credits)
     led.truncation = _truncation(ot)
     return ot, led

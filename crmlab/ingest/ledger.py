@@ -11,7 +11,7 @@ import pandas as pd
 from crmlab.present.result import Card, Result, result
 from crmlab.settings import Settings, current
 
-__all__ = ["Ledger"]
+__all__ = ["Ledger", "lead_in_sentence"]
 
 
 @result(frozen=False)
@@ -74,6 +74,9 @@ class Ledger(Result):
     returns: dict = field(default_factory=lambda: {"reversal_lines": 0, "matched": 0, "unmatched": 0,
                                                    "orders_fully_reversed": 0, "amount_netted": 0.0})
     truncation: dict = field(default_factory=lambda: {"left_truncated": False, "evidence": "", "lead_in_days": 0})
+    #: how this read used the validation cache (:mod:`crmlab.engine.cache`): ``{"status":
+    #: "stored" | "reused", "seconds": ..., "created": ...}``; empty when it was not used
+    cache: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.used_rows = self.input_rows
@@ -144,7 +147,23 @@ class Ledger(Result):
                               "share": [f.pct(v) for v in t["share"]],
                               "example rows": list(t["example rows"])}, index=t.index)
         table.index.name = None
-        notes = tuple(self.warnings) + ((self.truncation["evidence"],) if self.truncation.get("left_truncated") else ())
+        lead_in = lead_in_sentence(self.truncation)
+        notes = tuple(self.warnings) + ((self.truncation["evidence"],) if self.truncation.get("left_truncated") else ()) \
+            + ((lead_in,) if lead_in else ())
         return Card(self.title, self.about, finding, table, notes=notes,
                     settings=self.footer(observation_end=self.observation_end),
                     hint=".to_frame() for the table; .examples for the first excluded rows")
+
+
+def lead_in_sentence(truncation: dict) -> str:
+    """One sentence on the lead-in used ("" when none)."""
+    days = int(truncation.get("lead_in_days") or 0)
+    if days <= 0 or not truncation.get("history_start"):
+        return ""
+    start = pd.Timestamp(truncation["history_start"])
+    why = ("the default for an export that looks like it starts in the middle of the store's life; "
+           "lead_in_days=0 (--lead-in-days 0) turns it off, history_start (--history-start) sets another end"
+           if truncation.get("lead_in") == "default" else "as asked")
+    return (f"The first {days:,} days of the export (to {start - pd.Timedelta(days=1):%d %b %Y}) are history only "
+            f"({why}): customers first seen there count as existing customers, never new; cohorts, first-time "
+            f"buyers and order counts start on {start:%d %b %Y}, while lifecycle and CLV use the whole history.")

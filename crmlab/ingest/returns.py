@@ -12,7 +12,8 @@ most ``window_days`` before it (by product, and a purchased quantity at least th
 one, where the export has those columns and the line names a product; else by amount: an order of at least the reversed
 amount, an exact amount first, the latest first) and nets it, in the engine: an order
 whose whole value is reversed leaves the orders (``order_fully_reversed``), a partial
-return lowers its amount. Unmatched reversals are counted (``unmatched``), never netted.
+return lowers its amount. Unmatched reversals are counted (``unmatched``), never netted: each
+stays a customer-level credit, per customer in :func:`customer_credits`.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import pandas as pd
 from crmlab.engine.aggregates import ts
 from crmlab.schema import CrmlabInputError
 
-__all__ = ["RETURN_MODES", "reversal_mask", "net_returns", "empty_returns", "WINDOW_DAYS"]
+__all__ = ["RETURN_MODES", "reversal_mask", "net_returns", "customer_credits", "empty_returns", "WINDOW_DAYS"]
 
 RETURN_MODES = ("net", "ignore")
 WINDOW_DAYS = 30
@@ -83,15 +84,43 @@ def _candidates(rev: ibis.Table, buys: ibis.Table, orders: ibis.Table, window_da
     return by_product.union(pairs)
 
 
-def net_returns(rev: ibis.Table, buys: ibis.Table, orders: ibis.Table, eng,
-                window_days: int = WINDOW_DAYS) -> tuple[ibis.Table, ibis.Table, dict]:
-    """Net the reversal lines ``rev`` against ``orders`` (purchase lines ``buys``, for the
-    product match): the netted orders, the ids of fully reversed orders, and the counts."""
+def _best_matches(rev: ibis.Table, buys: ibis.Table, orders: ibis.Table, window_days: int) -> ibis.Table:
+    """(r_row, o_id): the one order each matched reversal line nets against."""
     pairs = _candidates(rev, buys, orders, window_days)
     w = ibis.window(group_by=pairs.r_row, order_by=[pairs.prio, ibis.desc(pairs.exact), ibis.desc(pairs.o_time),
                                                     ibis.desc(pairs.o_id)])
     best = pairs.mutate(k=ibis.row_number().over(w))
-    best = best.filter(best.k == 0).select("r_row", "o_id")
+    return best.filter(best.k == 0).select("r_row", "o_id")
+
+
+def customer_credits(rev: ibis.Table, buys: ibis.Table, orders: ibis.Table,
+                     window_days: int = WINDOW_DAYS) -> ibis.Table:
+    """The customer-level credits: the reversal lines of ``rev`` that match no purchase (the
+    ledger's ``unmatched``), per customer.
+
+    Parameters
+    ----------
+    rev, buys, orders : ibis.Table
+        As for :func:`net_returns` (the same tables give the same matches).
+    window_days : int
+
+    Returns
+    -------
+    ibis.Table
+        ``customer_id``, ``credit_lines`` (unmatched reversal lines) and ``credit_amount``
+        (their money, positive), one row per customer with such a line; a customer without
+        one has no credit (0), not an unknown one.
+    """
+    best = _best_matches(rev, buys, orders, window_days)
+    un = rev.anti_join(best, rev.row == best.r_row)
+    return un.group_by("customer_id").aggregate(credit_lines=un.row.count(), credit_amount=(-un.amount).sum())
+
+
+def net_returns(rev: ibis.Table, buys: ibis.Table, orders: ibis.Table, eng,
+                window_days: int = WINDOW_DAYS) -> tuple[ibis.Table, ibis.Table, dict]:
+    """Net the reversal lines ``rev`` against ``orders`` (purchase lines ``buys``, for the
+    product match): the netted orders, the ids of fully reversed orders, and the counts."""
+    best = _best_matches(rev, buys, orders, window_days)
     m = best.join(rev.select(r_row=rev.row, r_amt=-rev.amount), "r_row")
     per = m.group_by(n_id=m.o_id).aggregate(back=m.r_amt.sum(), n=m.r_row.count()).cache()
     j = orders.left_join(per, orders.order_id == per.n_id)

@@ -24,7 +24,7 @@ from crmlab.present.glossary import GLOSSARY, LABELS, glossary_table, label, sta
 from crmlab.settings import DEFAULT, Settings, configure, current as current_settings
 
 __all__ = ["Formatter", "MISSING", "CURRENCY_ENV", "set_currency", "get_currency", "is_missing", "number", "integer", "pct", "pp", "money",
-           "pvalue", "ratio", "boolean", "days", "change", "interval", "auto", "label", "LABELS", "GLOSSARY",
+           "pvalue", "p_is", "ratio", "boolean", "days", "change", "interval", "auto", "label", "LABELS", "GLOSSARY",
            "stage_name", "glossary_table"]
 
 #: what a missing value reads as
@@ -141,6 +141,12 @@ def pvalue(p, floor: float = 0.001) -> str:
         return "> 0.99"
     return f"{p:.2f}"
 
+
+
+def p_is(p, floor: float = 0.001) -> str:
+    """A p-value as a phrase: ``"p = 0.017"``, ``"p < 0.001"`` (never ``p = 1.3e-05``)."""
+    text = pvalue(p, floor)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 def ratio(x, digits: int = 1) -> str:
     """A multiple (ROI, lift): ``46.71`` -> ``"46.7×"``."""

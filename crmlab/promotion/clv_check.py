@@ -16,8 +16,9 @@ from crmlab.present.formatting import pct
 __all__ = ["clv_check", "clv_note"]
 
 
-def clv_check(o, cuts: dict, periods: dict, target_old: float, last_old: float) -> dict:
-    """BG/NBD expected purchases of the base existing at each cut, over each year's period.
+def clv_check(o, cuts: dict, periods: dict, target_old: float | None, last_old: float) -> dict:
+    """BG/NBD expected purchases of the base existing at each cut, over each year's period
+    (``target_old``: the plan's old orders, None when there is no plan).
 
     Wrapped by the caller: any failure drops the check with a note."""
     exp = {}
@@ -38,7 +39,7 @@ def clv_check(o, cuts: dict, periods: dict, target_old: float, last_old: float) 
     return {"model": "bgnbd", "this_year": exp["this_year"],
             "last_year": {**exp["last_year"], "actual_old_orders": last_old, "actual_over_model": lift},
             "plan_old_orders": target_old, "model_old_orders": model_orders,
-            "plan_over_model": target_old / model_orders - 1 if model_orders else None,
+            "plan_over_model": target_old / model_orders - 1 if model_orders and target_old is not None else None,
             "note": ("BG/NBD counts purchase days of the customers who had bought before the cut and knows "
                      "nothing of promotions; last year's actual old orders over its prediction (the promotion's "
                      "pull) scales this year's prediction into comparable old orders")}
@@ -52,6 +53,8 @@ def clv_note(c: dict) -> str:
             "the period")
     if not c["model_old_orders"]:
         return note + "."
-    return (note + f"; scaled by last year's actual/model ratio ({c['last_year']['actual_over_model']:.2f}) that is "
-            f"{c['model_old_orders']:,.0f} old-customer orders vs the plan's {c['plan_old_orders']:,.0f} "
-            f"({pct(c['plan_over_model'], 1, sign=True)}).")
+    note += (f"; scaled by last year's actual/model ratio ({c['last_year']['actual_over_model']:.2f}) that is "
+             f"{c['model_old_orders']:,.0f} old-customer orders")
+    if c["plan_old_orders"] is None:
+        return note + " (no plan to compare with)."
+    return note + (f" vs the plan's {c['plan_old_orders']:,.0f} ({pct(c['plan_over_model'], 1, sign=True)}).")

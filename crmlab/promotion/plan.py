@@ -13,11 +13,19 @@ Definitions (the ``crmlab promotion`` contract):
 * Per phase (and the period) × new/old/all, paid orders only: ``buyers`` (distinct),
   ``orders``, ``sales``, ``units`` (sum of quantity, when the export has it), ``aov`` =
   sales / orders, ``orders_per_buyer``, ``units_per_buyer``.
-* Plan: last year's figures × (1 + growth) per customer type. Growth is given or
-  estimated: new buyers acquired in the 12 months before the period vs the 12 before
-  that; old: this year's active old base (a paid order in the 365 days before the period)
-  vs last year's, i.e. last year's participation rate (old buyers / active base) applied
-  to this year's base. Cross-checked against the BG/NBD expected purchases of the base.
+* Plan: last year's figures × (1 + growth) per customer type. Growth is given
+  (``--growth``) or estimated, **only from windows the export fully covers** (its first
+  row on or before the earlier window's first day; for new buyers also not before the
+  lead-in's end, ``history_start``): new buyers acquired in the 12 months before the
+  period vs the 12 before that; old: this year's active old base (a paid order in the 365
+  days before the period) vs last year's, i.e. last year's participation rate (old buyers
+  / active base) applied to this year's base. When a window is not covered no growth is
+  invented: that type's growth is None with its reason (``growth_reason``), and there is
+  no plan (``plan`` None, ``plan_reason`` one sentence) until ``--growth`` gives it.
+  Cross-checked against the BG/NBD expected purchases of the base.
+* Intervals (:mod:`crmlab.promotion.uncertainty`): each target's plan range (where the
+  actual falls if the store runs as planned) and each attainment's interval, compound
+  Poisson over buyers with the growth estimate's error, at the run's interval level.
 * Review (once the export reaches D): target, actual, attainment = actual / target and
   the change vs last year (:class:`~crmlab.promotion.review.PromotionResult`).
 
@@ -38,6 +46,7 @@ from crmlab.promotion.calendar import (DEFAULT_PHASES, PHASE_LABELS, Phase, defa
 from crmlab.promotion.clv_check import clv_check as _clv_check, clv_note as _clv_note
 from crmlab.promotion.review import COUNTS, METRICS, TYPES, PromotionResult
 from crmlab.promotion.season import _d, _paid_with_first, promotion_daily
+from crmlab.promotion.uncertainty import SPREAD, growth_relvar, spread_with_all
 from crmlab.schema import CrmlabInputError
 
 __all__ = ["Phase", "PromotionResult", "DEFAULT_PHASES", "PHASE_LABELS", "METRICS", "TYPES", "parse_date",
@@ -46,7 +55,9 @@ __all__ = ["Phase", "PromotionResult", "DEFAULT_PHASES", "PHASE_LABELS", "METRIC
 
 
 def _figures(o, days: dict[str, pd.Timestamp], phases) -> pd.DataFrame:
-    """Per year × phase (and ``period``) × new/old: buyers, orders, sales, units — one query."""
+    """Per year × phase (and ``period``) × new/old: buyers, orders, sales, units and their
+    spread over buyers (:data:`~crmlab.promotion.uncertainty.SPREAD`: sums of each buyer's
+    squared orders, sales, units and of sales × orders) — one query."""
     t = _paid_with_first(o)
     qty = o.has("quantity")
     parts = []
@@ -55,20 +66,26 @@ def _figures(o, days: dict[str, pd.Timestamp], phases) -> pd.DataFrame:
         y = t.filter(t.day.between(_d(s), _d(e)))
         phase = ibis.cases(*[(y.day.between(_d(a), _d(b)), p.name) for p in phases for a, b in [p.days(day)]],
                            else_=ibis.null("string"))
-        y = y.mutate(year=ibis.literal(label), type=ibis.ifelse(y.first_day >= _d(s), "new", "old"), phase=phase)
-        aggs = {"buyers": y.customer_id.nunique(), "orders": y.customer_id.count(), "sales": y.amount.sum()}
-        if qty:
-            aggs["units"] = y.quantity.sum().cast("float64")
+        y = y.mutate(year=ibis.literal(label), type=ibis.ifelse(y.first_day >= _d(s), "new", "old"), phase=phase,
+                     units=(y.quantity if qty else ibis.literal(0.0)).cast("float64"))
         keys = ["year", "phase", "type"]
-        parts.append(y.filter(y.phase.notnull()).group_by(keys).aggregate(**aggs))
-        parts.append(y.mutate(phase=ibis.literal("period")).group_by(keys).aggregate(**aggs))
+        for yy in (y.filter(y.phase.notnull()), y.mutate(phase=ibis.literal("period"))):
+            c = yy.group_by([*keys, "customer_id"]).aggregate(orders=yy.customer_id.count().cast("float64"),
+                                                             sales=yy.amount.sum(), units=yy.units.sum())
+            parts.append(c.group_by(keys).aggregate(
+                buyers=c.customer_id.count(), orders=c.orders.sum(), sales=c.sales.sum(), units=c.units.sum(),
+                q_orders=(c.orders * c.orders).sum(), q_sales=(c.sales * c.sales).sum(),
+                q_units=(c.units * c.units).sum(), c_sales_orders=(c.sales * c.orders).sum()))
     raw = o.engine.to_pandas(ibis.union(*parts))
     names = [p.name for p in phases] + ["period"]
     idx = pd.MultiIndex.from_product([list(days), names, ["new", "old"]], names=["year", "phase", "type"])
     raw = raw.set_index(["year", "phase", "type"]).reindex(idx)
     out = pd.DataFrame({"buyers": raw["buyers"].fillna(0).astype(int), "orders": raw["orders"].fillna(0).astype(int),
-                        "sales": raw["sales"].astype(float).fillna(0.0),
-                        "units": raw["units"].astype(float).fillna(0.0) if qty else np.nan}, index=idx)
+                        "sales": raw["sales"].astype(float).fillna(0.0)}, index=idx)
+    for c in ("units", "q_units"):
+        out[c] = raw[c].astype(float).fillna(0.0) if qty else np.nan
+    for c in ("q_orders", "q_sales", "c_sales_orders"):
+        out[c] = raw[c].astype(float).fillna(0.0)
     return out
 
 
@@ -90,7 +107,8 @@ def _with_all(counts: pd.DataFrame, phases) -> pd.DataFrame:
 
 def _bases(o, cut: pd.Timestamp, cut_last: pd.Timestamp) -> dict:
     """New buyers in the 12 months before ``cut`` and the 12 before that; active old bases
-    (a paid order in the 365 days before ``cut`` / ``cut_last``); the first paid order day."""
+    (a paid order in the 365 days before ``cut`` / ``cut_last``); the first paid order day and
+    the export's first day (its first row of any status)."""
     p = paid_orders(o)
     first = p.group_by("customer_id").aggregate(fd=p.order_time.min().date())
     m12, m24 = cut - pd.DateOffset(months=12), cut - pd.DateOffset(months=24)
@@ -102,9 +120,11 @@ def _bases(o, cut: pd.Timestamp, cut_last: pd.Timestamp) -> dict:
     act = p.aggregate(active_this=p.customer_id.nunique(where=day.between(_d(cut - 365 * one), _d(cut - one))),
                       active_last=p.customer_id.nunique(where=day.between(_d(cut_last - 365 * one),
                                                                           _d(cut_last - one))))
-    r = o.engine.to_pandas(new.cross_join(act)).iloc[0]
+    rows = o.table.aggregate(export_start=o.table.order_time.min())
+    r = o.engine.to_pandas(new.cross_join(act).cross_join(rows)).iloc[0]
     out = {k: int(r[k]) if pd.notna(r[k]) else 0 for k in ("new_recent", "new_before", "active_this", "active_last")}
     out["first_day"] = None if pd.isna(r["first_day"]) else pd.Timestamp(r["first_day"])
+    out["export_start"] = None if pd.isna(r["export_start"]) else pd.Timestamp(r["export_start"]).normalize()
     out["windows"] = {"new_recent": (m12, cut - one), "new_before": (m24, m12 - one),
                       "active_this": (cut - 365 * one, cut - one), "active_last": (cut_last - 365 * one,
                                                                                    cut_last - one)}
@@ -141,7 +161,8 @@ def analyse_promotion(orders, date=None, last_year_date=None, phases=None, growt
     phases : str, mapping or sequence, optional
         ``"build_up=-71:-12,warm_up=-10:-1,day=0:0,after_glow=1:3"`` (the default).
     growth : str or mapping, optional
-        ``"new=0.1,old=0.2"``; a type not given is estimated.
+        ``"new=0.1,old=0.2"``; a type not given is estimated when the export fully covers
+        its comparison windows, else the result has no plan (``plan_reason`` says why).
     clv_check : bool
         Cross-check the old-customer target against BG/NBD (a failure only drops it).
 
@@ -160,18 +181,20 @@ def analyse_promotion(orders, date=None, last_year_date=None, phases=None, growt
     this, last_y = _with_all(counts.loc["this"], ph), _with_all(counts.loc["last"], ph)
     b = _bases(o, cut, cut_last)
     notes = _calendar_notes(day, last, ph, end, cut, cut_last)
-    rate, source, part = _growth(given, b, last_y, notes)
-    notes += _coverage_notes(b, source, s0, o.has("quantity"))
-    plan = _plan(counts.loc["last"], rate, ph)
+    rate, source, reason, part = _growth(given, b, last_y, notes, o.history_start)
+    notes += _coverage_notes(b, s0, o.has("quantity"))
+    plan = None if reason else _plan(counts.loc["last"], rate, ph)
     check = None
     if clv_check:
+        target_old = None if plan is None else float(plan.at[("period", "old"), "orders"])
         check = _checked(o, {"this_year": cut, "last_year": cut_last}, {"this_year": (s1, e1), "last_year": (s0, e0)},
-                         float(plan.at[("period", "old"), "orders"]), float(last_y.at[("period", "old"), "orders"]),
-                         notes)
+                         target_old, float(last_y.at[("period", "old"), "orders"]), notes)
     bases = {k: v for k, v in b.items() if k != "windows"}
     bases["participation"] = None if part is None else part.to_dict()
+    spread = {y: spread_with_all(counts.loc[y, list(COUNTS) + list(SPREAD)], ph) for y in ("this", "last")}
     return PromotionResult(day, last, ph, end, this, last_y, plan, rate, source, tuple(notes), bases, check,
-                           o.has("quantity"), o.settings)
+                           o.has("quantity"), o.settings, growth_reason=reason, plan_reason=_plan_reason(reason),
+                           spread=spread, growth_relvar=growth_relvar(b, source))
 
 
 def _arguments(end: pd.Timestamp, date, last_year_date, phases, growth, today):
@@ -209,49 +232,69 @@ def _calendar_notes(day, last, ph, end, cut, cut_last) -> list[str]:
     return notes
 
 
-def _growth(given: dict, b: dict, last_y: pd.DataFrame, notes: list[str]):
-    """Growth per customer type (given, estimated or 0), its source, and last year's participation;
-    the reasoning appended to ``notes``."""
-    rate, source, w = {}, {}, b["windows"]
-    if "new" in given:
-        rate["new"], source["new"] = given["new"], "given"
-        notes.append(f"New-buyer growth {_pct(given['new'])}: given.")
-    elif b["new_before"] > 0:
-        rate["new"], source["new"] = b["new_recent"] / b["new_before"] - 1, "estimated"
-        notes.append(f"New-buyer growth {_pct(rate['new'])}, estimated: {b['new_recent']:,} customers placed their "
-                     f"first paid order in the 12 months {_window(w, 'new_recent')} vs {b['new_before']:,} in "
-                     f"{_window(w, 'new_before')}.")
-    else:
-        rate["new"], source["new"] = 0.0, "no history"
-        notes.append(f"New-buyer growth 0%: no first orders in {_window(w, 'new_before')} to compare with.")
+#: per customer type: the recent and the earlier window counts, the growth's name, what is counted
+_GROWTH = {"new": ("new_recent", "new_before", "New-buyer", "customers placed their first paid order in the 12 months"),
+           "old": ("active_this", "active_last", "Old-buyer", "customers had a paid order (the active base) in the "
+                                                              "365 days")}
+
+
+def _uncovered(b: dict, typ: str, history_start) -> str | None:
+    """Why the export does not cover ``typ``'s earlier comparison window, or None."""
+    k = _GROWTH[typ][1]
+    start, w = b["export_start"], b["windows"][k]
+    if start is None or start > w[0]:
+        first = "has no orders" if start is None else f"starts on {start:%Y-%m-%d}"
+        return f"the export {first}, after its earlier comparison window {_window(b['windows'], k)} began"
+    if typ == "new" and history_start is not None and pd.Timestamp(history_start) > w[0]:
+        return (f"first orders before the lead-in's end ({pd.Timestamp(history_start):%Y-%m-%d}) are not known to "
+                f"be first, and its earlier comparison window {_window(b['windows'], k)} begins before that")
+    if b[k] == 0:
+        return f"nobody is counted in its earlier comparison window {_window(b['windows'], k)} to compare with"
+    return None
+
+
+def _growth(given: dict, b: dict, last_y: pd.DataFrame, notes: list[str], history_start=None):
+    """Growth per customer type (given, estimated from windows the export fully covers, or
+    None), its source, the reason a growth is missing, and last year's participation; the
+    reasoning appended to ``notes``."""
+    rate, source, reason, w = {}, {}, {}, b["windows"]
+    for typ, (kr, kb, name, what) in _GROWTH.items():
+        why = None if typ in given else _uncovered(b, typ, history_start)
+        if typ in given:
+            rate[typ], source[typ] = given[typ], "given"
+            notes.append(f"{name} growth {_pct(given[typ])}: given.")
+        elif why is None:
+            rate[typ], source[typ] = b[kr] / b[kb] - 1, "estimated"
+            notes.append(f"{name} growth {_pct(rate[typ])}, estimated from windows the export fully covers: "
+                         f"{b[kr]:,} {what} {_window(w, kr)} vs {b[kb]:,} in {_window(w, kb)}.")
+        else:
+            rate[typ], source[typ] = None, "not covered"
+            reason[typ] = (f"{name} growth is not estimated: {why}; give it with --growth {typ}=RATE "
+                           "(the notebook's growth parameter).")
+            notes.append(reason[typ])
     part = last_y.xs("old", level="type")["buyers"] / b["active_last"] if b["active_last"] else None
-    if "old" in given:
-        rate["old"], source["old"] = given["old"], "given"
-        notes.append(f"Old-buyer growth {_pct(given['old'])}: given.")
-    elif b["active_last"] > 0:
-        rate["old"], source["old"] = b["active_this"] / b["active_last"] - 1, "estimated"
-        notes.append(f"Old-buyer growth {_pct(rate['old'])}, estimated: this year's active old base (a paid order "
-                     f"in the 365 days {_window(w, 'active_this')}) is {b['active_this']:,} customers vs "
-                     f"{b['active_last']:,} last year ({_window(w, 'active_last')}); last year's participation (old "
-                     "buyers per active-base customer) applied to this year's base: "
-                     + ", ".join(f"{k} {pct(v, 1)}" for k, v in part.items()) + ".")
-    else:
-        rate["old"], source["old"] = 0.0, "no history"
-        notes.append(f"Old-buyer growth 0%: no active old base in {_window(w, 'active_last')} to compare with.")
-    return rate, source, part
+    if source["old"] == "estimated" and part is not None:
+        notes.append("Old-buyer targets apply last year's participation (old buyers per active-base customer) to "
+                     "this year's active base: " + ", ".join(f"{k} {pct(v, 1)}" for k, v in part.items()) + ".")
+    return rate, source, reason, part
 
 
-def _coverage_notes(b: dict, source: dict, s0: pd.Timestamp, has_quantity: bool) -> list[str]:
+def _plan_reason(reason: dict) -> str | None:
+    """One sentence: why there are no targets (a growth is missing), or None."""
+    if not reason:
+        return None
+    types = " and ".join(f"{t}-buyer" for t in reason)
+    flag = ",".join(f"{t}=RATE" for t in reason)
+    return (f"No targets are set: the {types} growth cannot be estimated from windows this export fully covers, "
+            f"and crmlab does not invent one; give it with --growth {flag} (the notebook's growth parameter).")
+
+
+def _coverage_notes(b: dict, s0: pd.Timestamp, has_quantity: bool) -> list[str]:
     """Where the export does not cover what the figures need."""
-    notes, fd, w = [], b["first_day"], b["windows"]
+    notes, fd = [], b["first_day"]
     if fd is not None and fd > s0:
         notes.append(f"The export's first paid order is on {fd:%Y-%m-%d}, after last year's period started: last "
                      "year's figures, and the targets built on them, are understated.")
-    for k, typ, what in (("new_before", "new", "the earlier new-buyer window"),
-                         ("active_last", "old", "last year's active-base window")):
-        if fd is not None and source[typ] == "estimated" and fd > w[k][0]:
-            notes.append(f"The export's first paid order is on {fd:%Y-%m-%d}, inside {what} ({_window(w, k)}): it "
-                         f"is not fully covered, so {typ}-buyer growth is overstated.")
     if not has_quantity:
         notes.append("The export has no quantity column: units and units per buyer are not available.")
     return notes

@@ -13,18 +13,20 @@ import ibis
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from crmlab.engine.sources import order_table
 from crmlab.engine.aggregates import day_number, paid_orders
 from crmlab.present.figures import COLORS, _fig, style
-from crmlab.present.formatting import MISSING, Formatter
+from crmlab.present.formatting import MISSING, Formatter, integer, number, pct
 from crmlab.promotion.calendar import (DEFAULT_PHASES, DEFAULT_PHASES_SPEC, PHASE_LABELS, Phase, default_date,
                                        parse_date, parse_growth, parse_phases, span)
 from crmlab.settings import Settings
 
 __all__ = ["Phase", "DEFAULT_PHASES", "DEFAULT_PHASES_SPEC", "PHASE_LABELS", "parse_date", "parse_phases",
            "parse_growth", "default_date", "span", "promotion_daily", "season_figure", "split_figure",
-           "attainment_style", "plan_table", "review_table"]
+           "attainment_figure", "attainment_style", "plan_table", "review_table", "in_words", "WORDS",
+           "TYPE_WORDS"]
 
 
 # ----------------------------------------------------------------------------- engine aggregates
@@ -87,6 +89,11 @@ def _axes(ax, w: float, h: float):
     return _fig(w, h)
 
 
+def _plain(ax, axis: str = "y") -> None:
+    """Whole numbers with thousands separators on ``axis``: no scientific offset (``1e6``)."""
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+
+
 def _shade(ax, phases, labels: dict | None, lo: float, hi: float) -> None:
     width, last_x, level = hi - lo, None, 0
     for i, p in enumerate(phases):
@@ -126,6 +133,7 @@ def season_figure(daily: pd.DataFrame, phases, labels: dict | None = None, windo
         vals = d[["sales_this", "sales_last"]].to_numpy(float)
         top = np.nanmax(vals) if np.isfinite(vals).any() else 1.0
         ax.set_ylim(0, 1.3 * (top or 1.0))  # headroom for the phase names and the legend
+        _plain(ax)
         ax.set_ylabel(f"paid sales per day {Formatter(settings).axis_money()}")
         what = "the whole season" if window is None else f"D{window[0]:+d} to D{window[1]:+d}"
         ax.set_title(f"大促节奏 Daily sales, this year vs last year aligned on D ({what})")
@@ -155,8 +163,38 @@ def split_figure(this_year: pd.DataFrame, last_year: pd.DataFrame, metric: str =
                     ax.text(xi, t, f"{100 * o / t:.0f}%", ha="center", va="bottom", fontsize=8)
         ax.set_xticks(x, [(labels or {}).get(p, p) for p in phases])
         ax.set_ylabel(metric + (f" {Formatter(settings).axis_money()}" if metric == "sales" else ""))
+        _plain(ax)
         ax.set_title(f"新老客拆分 {metric} by phase, new vs old (old share on top)")
         ax.legend(fontsize=8, ncol=2)
+    return fig
+
+
+def attainment_figure(review: pd.DataFrame, phases, metric: str = "sales", labels: dict | None = None,
+                      ax=None, settings: Settings | None = None) -> Figure:
+    """Attainment (actual / target) of ``metric`` per phase and customer type, each with its
+    interval (whiskers), against the 100% line.
+
+    ``review``: :attr:`crmlab.promotion.review.PromotionResult.review`; ``settings``: whose
+    interval level names the whiskers (default: the session's)."""
+    names = [p.name for p in phases] + ["period"]
+    types = (("new", "新客 new", COLORS[0]), ("old", "老客 old", COLORS[1]), ("all", "all buyers", "#444444"))
+    with style():
+        fig, ax = _axes(ax, 10, 4.2)
+        x = np.arange(len(names))
+        for off, (typ, label, colour) in zip((-0.22, 0.0, 0.22), types):
+            r = review.xs((typ, metric), level=("type", "metric")).reindex(names)
+            a = r["attainment"].to_numpy(float)
+            lo, hi = r["attainment_low"].to_numpy(float), r["attainment_high"].to_numpy(float)
+            ok = np.isfinite(a)
+            ax.errorbar(x[ok] + off, a[ok], yerr=[a[ok] - lo[ok], hi[ok] - a[ok]], fmt="o", color=colour,
+                        capsize=3, lw=1.2, label=label)
+        ax.axhline(1.0, color="#999999", lw=1, ls="--")
+        ax.set_xticks(x, [(labels or {}).get(n, PHASE_LABELS.get(n, n)) for n in names], fontsize=8)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:.0f}%"))
+        ax.set_ylabel(f"{metric}: actual / target")
+        level = Formatter(settings).interval_name()
+        ax.set_title(f"达成率 {metric.capitalize()} attainment per phase, with its {level} (100% = on target)")
+        ax.legend(fontsize=8, ncol=3, loc="upper left")
     return fig
 
 
@@ -182,28 +220,66 @@ def attainment_style(review: pd.DataFrame):
 
 # ----------------------------------------------------------------------------- tables for the report
 
-def plan_table(result) -> pd.DataFrame:
-    """Last year and this year's target per (phase, type): buyers, orders, sales, AOV, per-buyer figures."""
-    ly, t = result.last_year, result.plan
+#: the metrics and customer types in words (table headers, row labels)
+WORDS = {"buyers": "buyers", "orders": "orders", "sales": "sales", "units": "units", "aov": "average order value",
+         "orders_per_buyer": "orders per buyer", "units_per_buyer": "units per buyer"}
+TYPE_WORDS = {"new": "新客 new customers", "old": "老客 old customers", "all": "all buyers"}
+
+
+def _value(f: Formatter, m: str, v) -> str:
+    """A figure as a reader sees it: money in the run's currency, counts as whole numbers."""
+    if v is None or pd.isna(v):
+        return MISSING
+    if m in ("sales", "aov"):
+        return f.money(v)
+    return number(v, 2) if m.endswith("per_buyer") else integer(v)
+
+
+def in_words(frame: pd.DataFrame, phases) -> pd.DataFrame:
+    """``frame`` with its (phase, type) index in words."""
+    names = {p.name: PHASE_LABELS.get(p.name, p.name) for p in phases} | {"period": PHASE_LABELS["period"]}
+    out = frame.copy()
+    out.index = pd.MultiIndex.from_tuples([(names.get(ph, ph), TYPE_WORDS.get(t, t)) for ph, t in frame.index],
+                                          names=["phase", "customers"])
+    return out
+
+
+def plan_table(result) -> pd.DataFrame | None:
+    """Per (phase, type), in words: last year's buyers, orders and sales, this year's target
+    with its plan range (where the actual falls at the run's interval level if the store runs
+    as planned), and the ratios that follow. None without a plan. Text cells, formatted."""
+    if result.plan is None:
+        return None
+    ly, t, iv, f = result.last_year, result.plan, result.intervals, Formatter(result.context)
+    level = f.level()
     cols = {}
     for m in ("buyers", "orders", "sales"):
-        cols[f"{m} last year"], cols[f"{m} target"] = ly[m], t[m]
-    for m in ("aov", "orders_per_buyer", "units_per_buyer"):
-        cols[m] = t[m]
-    out = pd.DataFrame(cols)
-    return out if result.has_units else out.drop(columns=["units_per_buyer"])
+        r = iv.xs(m, level="metric")
+        cols[f"{WORDS[m]} last year"] = [_value(f, m, v) for v in ly[m]]
+        cols[f"{WORDS[m]} target ({level} plan range)"] = [
+            f"{_value(f, m, v)} ({_value(f, m, lo)}–{_value(f, m, hi)})"
+            for v, lo, hi in zip(t[m], r["target_low"].reindex(t.index), r["target_high"].reindex(t.index))]
+    for m in ("aov", "orders_per_buyer") + (("units_per_buyer",) if result.has_units else ()):
+        cols[f"{WORDS[m]} target"] = [_value(f, m, v) for v in t[m]]
+    return in_words(pd.DataFrame(cols, index=t.index), result.phases)
 
 
 def review_table(result, metrics=("buyers", "orders", "sales")) -> pd.DataFrame | None:
-    """Per (phase, type): target, actual, attainment and change vs last year of ``metrics``."""
+    """Per (phase, type), in words: target, actual, attainment with its interval and the
+    change vs last year of ``metrics``. None before the day or without a plan."""
     rv = result.review
     if rv is None:
         return None
+    f = Formatter(result.context)
     metrics = [m for m in metrics if result.has_units or "units" not in m]
     out = {}
     for m in metrics:
         r = rv.xs(m, level="metric")
-        for c, name in (("target", "target"), ("actual", "actual"), ("attainment", "attainment"),
-                        ("change_vs_last_year", "change vs last year")):
-            out[f"{m} {name}"] = r[c]
-    return pd.DataFrame(out)
+        out[f"{WORDS[m]} target"] = [_value(f, m, v) for v in r["target"]]
+        out[f"{WORDS[m]} actual"] = [_value(f, m, v) for v in r["actual"]]
+        out[f"{WORDS[m]} attainment ({f.interval_name()})"] = [
+            MISSING if pd.isna(a) else f"{pct(a, 0)} ({pct(lo, 0)}–{pct(hi, 0)})"
+            for a, lo, hi in zip(r["attainment"], r["attainment_low"], r["attainment_high"])]
+        out[f"{WORDS[m]} vs last year"] = [pct(v, 0, sign=True) for v in r["change_vs_last_year"]]
+    idx = rv.xs(metrics[0], level="metric").index
+    return in_words(pd.DataFrame(out, index=idx), result.phases)

@@ -302,7 +302,11 @@ def history_page(runs: Sequence[tuple[str, Mapping]]) -> str:
         cells = ""
         for _, r in runs:
             v = next((x["headlines"].get(k) for x in r["reports"] if x["name"] == rep), None)
-            cells += f"<td>{'' if v is None else html.escape(_value(v))}</td>"
+            ch = next((c for c in (r.get("since_last_run") or {}).get("changes", [])
+                       if c.get("report") == rep and c.get("headline") == k and c.get("direction") in ("up", "down")), None)
+            since = (f"<br><small>{'▲' if ch['direction'] == 'up' else '▼'} {html.escape(str(ch.get('change', '')))}"
+                     f"{' ⚠' if ch.get('beyond_interval') else ''}</small>") if ch else ""
+            cells += f"<td>{'' if v is None else html.escape(_value(v))}{since}</td>"
         body += f"<tr><th><small>{html.escape(rep)}</small><br>{html.escape(k)}</th>{cells}</tr>"
     doc = (f"<h1>crmlab runs 历次报告</h1><div class='crmlab-scroll'><table><thead><tr><th>headline</th>{head}"
            f"</tr></thead><tbody><tr><th>status</th>{status}</tr><tr><th>data 数据期间</th>{periods}</tr>{body}"

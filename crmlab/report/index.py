@@ -10,10 +10,10 @@ from typing import Mapping, Sequence
 
 from crmlab.privacy import find_pii, redact
 from crmlab.report.html import Nav, embed_cjk_font, history_page
-from crmlab.report.lock import _is_crmlab_index, _is_crmlab_link, _log, _read_run, _warn, check_out_dir
+from crmlab.report.lock import _is_crmlab_index, _is_crmlab_link, _log, _read_run, _warn, check_out_dir, is_run_dir
 from crmlab.schema import CrmlabInputError
 
-__all__: list[str] = []  # the runner's own steps (crmlab.report.runner)
+__all__ = ["prune_runs"]  # and the runner's own steps (crmlab.report.runner)
 
 
 def _nav(name: str, pages: Sequence[str], titles: Mapping[str, str]) -> Nav:
@@ -128,3 +128,32 @@ def _write_history(parent: Path) -> None:
     except OSError as e:
         part.unlink(missing_ok=True)
         _warn(f"{index}: could not write it ({e.strerror}); left as it is")
+
+
+def prune_runs(parent: Path, keep: int, quiet: bool = True) -> list[str]:
+    """``--keep N``: remove the successful runs under ``parent`` beyond the newest ``keep`` (by
+    ``run_at``). Only folders crmlab made (``run.json`` with the marker) are candidates; the run
+    ``latest`` points at, failed runs and anything else are never removed. Returns the removed names."""
+    if keep < 1:
+        raise CrmlabInputError(f"--keep must be at least 1, got {keep}")
+    latest = parent / "latest"
+    protected = os.readlink(latest) if latest.is_symlink() else None
+    runs = []
+    for d in parent.iterdir():
+        if d.name.startswith(".") or d.name == protected or not is_run_dir(d):
+            continue
+        r = _read_run(d) or {}
+        if r.get("ok") is True:
+            runs.append((str(r.get("run_at", "")), d.name, d))
+    runs.sort(reverse=True)
+    kept = 1 if protected and is_run_dir(parent / protected) else 0  # latest's run counts as one kept
+    removed = []
+    for _, name, d in runs[max(keep - kept, 0):]:
+        shutil.rmtree(d, ignore_errors=True)
+        if os.path.lexists(d):
+            _warn(f"{d.name}: could not remove it (--keep {keep}); left as it is")
+        else:
+            removed.append(name)
+    if removed:
+        _log(f"--keep {keep}: removed {len(removed)} older run(s): {', '.join(sorted(removed))}", quiet)
+    return removed

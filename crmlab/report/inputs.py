@@ -12,8 +12,9 @@ from typing import Mapping, Sequence
 import nbformat
 
 from crmlab.engine.connection import connect
+from crmlab.engine.lead_in import lead_in_sentence
+from crmlab.engine.loading import load
 from crmlab.engine.sources import write_clean
-from crmlab.ingest.export import load_export
 from crmlab.ingest.readers import NOTICE_PREFIXES, load_sends, parse_columns
 from crmlab.privacy import find_pii, redact, scrub_paths
 from crmlab.report.html import Nav, notice_page
@@ -164,8 +165,14 @@ def _load_inputs(plan: _Plan, orders: str, sends: str | None, reading: Mapping[s
     cols = parse_columns(plan.colspec) or None
     obs_end = plan.params.get("observation_end")
     orders = str(Path(orders).resolve())
-    plan.orders_t, plan.orders_led = load_export(orders, connect("duckdb", memory_limit=memory_limit), columns=cols,
-                                                 observation_end=obs_end, sheet=sheets.get("orders"), **reading)
+    # through the validation cache (an unchanged export is not validated again), with the lead-in
+    # applied once: the clean copy's ledger carries it to every notebook
+    plan.orders_t, plan.orders_led = load(orders, connect("duckdb", memory_limit=memory_limit), columns=cols,
+                                          observation_end=obs_end, sheet=sheets.get("orders"),
+                                          history_start=plan.params.get("history_start"),
+                                          lead_in_days=plan.params.get("lead_in_days"), **reading)
+    if plan.orders_led.truncation.get("lead_in") == "default":
+        _warn(f"{os.path.basename(orders)}: {lead_in_sentence(plan.orders_led.truncation)}")
     if sends:
         sends = str(Path(sends).resolve())
         load_sends(sends, columns=cols, observation_end=obs_end, sheet=sheets.get("sends"),

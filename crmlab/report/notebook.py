@@ -14,6 +14,7 @@ ids masked (:func:`crmlab.privacy.mask_ids`, the run's salt); the CSV lists keep
 """
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import html as _html
 import io
@@ -26,14 +27,14 @@ import numpy as np
 import pandas as pd
 
 from crmlab._version import __version__
-from crmlab.present import formatting as fmt, ticks
+from crmlab.present import chart_text, formatting as fmt, phone, ticks
 from crmlab.ingest.readers import Ledger
 from crmlab.present.figures import style
 from crmlab.present.spreadsheet import write_csv
 from crmlab.privacy import mask_ids
 
 __all__ = ["show", "findings", "run_info", "table", "record_headlines", "warning", "pct", "kpi", "kpis",
-           "badge", "markdown", "md_escape", "escaped", "ID_COLUMNS", "APPENDIX"]
+           "badge", "verdict", "markdown", "md_escape", "escaped", "ID_COLUMNS", "APPENDIX"]
 
 #: columns (or index names) holding customer ids: masked in every table a report shows
 ID_COLUMNS = ("customer_id", "customer", "buyer_id", "member_id")
@@ -114,17 +115,36 @@ def pct(x: float, digits: int | None = 1) -> str:
     return fmt.pct(x, digits)
 
 
-def show(fig, dpi: int = 200) -> None:
-    """Display a Figure as a sharp PNG (rendered at 2×, shown at 1×), in crmlab's style;
-    percent axes get :class:`crmlab.present.ticks.PercentTicks` on nice steps."""
-    from IPython.display import Image
-
-    ticks.fix_percent_axes(fig)
+def _png(fig, dpi: int) -> tuple[bytes, int, int]:
+    """The figure as PNG bytes (rendered at ``dpi``) and its CSS size (100 px per inch)."""
     buf = io.BytesIO()
     with style():
         fig.savefig(buf, format="png", dpi=dpi)
     w_in, h_in = fig.get_size_inches()
-    _display(Image(buf.getvalue(), width=int(round(w_in * 100)), height=int(round(h_in * 100))))
+    return buf.getvalue(), int(round(w_in * 100)), int(round(h_in * 100))
+
+
+def show(fig, dpi: int = 200, alt: str | None = None) -> None:
+    """Display a Figure as a sharp PNG (rendered at 2×, shown at 1×), in crmlab's style;
+    percent axes get :class:`crmlab.present.ticks.PercentTicks` on nice steps.
+
+    A chart much wider than a phone is rendered twice: for laptops, and laid out again for
+    phones (:func:`crmlab.present.phone.phone_layout`: one panel per row, readable text); the
+    page's ``<picture>`` lets the browser pick. ``alt``: the chart's text alternative
+    (default: :func:`crmlab.present.chart_text.describe` — its titles, axes and series)."""
+    from IPython.display import Image
+
+    ticks.fix_percent_axes(fig)
+    alt = alt or chart_text.describe(fig)
+    wide, w, h = _png(fig, dpi)
+    if not (phone.needs_phone_layout(fig) and phone.phone_layout(fig)):
+        _display(Image(wide, width=w, height=h, alt=alt))
+        return
+    narrow, pw, ph = _png(fig, dpi)
+    src = "data:image/png;base64,"
+    _html_out(f'<picture><source media="{phone.PHONE_MEDIA}" srcset="{src}{base64.b64encode(narrow).decode()}" '
+              f'width="{pw}" height="{ph}"><img src="{src}{base64.b64encode(wide).decode()}" width="{w}" '
+              f'height="{h}" alt="{_html.escape(alt)}"></picture>')
 
 
 # ------------------------------------------------------------------------- the first screen
@@ -168,6 +188,14 @@ def findings(lines: Iterable[str], title: str = "Key findings 关键结论") -> 
     """The key findings as a list (inline markdown allowed)."""
     items = "".join(f"<li>{_md(s)}</li>" for s in lines)
     _html_out(f'<section class="crmlab-findings"><h2>{_html.escape(title)}</h2><ul>{items}</ul></section>')
+
+
+def verdict(text: str, tone: str = "neutral") -> None:
+    """The page's one-line answer, first on its first screen: what to do, or why nothing
+    (inline markdown allowed; data values escaped). ``tone``: ``"good"`` (act), ``"bad"``
+    (stop, fix first), ``"wait"`` (keep running, not enough evidence) or ``"neutral"``."""
+    tone = tone if tone in ("good", "bad", "wait", "neutral") else "neutral"
+    _html_out(f'<p class="crmlab-verdict crmlab-verdict-{tone}" role="status">{_md(text)}</p>')
 
 
 def warning(text: str) -> None:

@@ -166,6 +166,8 @@ def _split(value):
 #: name -> (rule, None allowed): the flag each mirrors
 RULES: dict[str, tuple[Callable[[object], object], bool]] = {
     "observation_end": (_moment, True),                                   # --observation-end
+    "history_start": (_moment, True),                                     # --history-start (lead-in)
+    "lead_in_days": (_cli(at_most(nonneg_int, MAX_DAYS)), True),          # --lead-in-days
     "currency": (_currency, True),
     "interval_level": (_cli(probability), False),                         # 04: the CLV intervals' level
     "mask_ids": (_flag, False),                                           # customer lists written masked
@@ -173,6 +175,7 @@ RULES: dict[str, tuple[Callable[[object], object], bool]] = {
     "cohort": (_choice("day", "week", "month", "channel"), False),        # retention --cohort
     "retention_days": (_days, False),                                     # retention --days
     "retention_kind": (_choice("exact", "on_or_after", "bracket"), False),  # retention --kind
+    "retention_horizon_days": (_cli(at_most(positive_int, MAX_DAYS)), True),  # retention --horizon-days
     "dormancy_rule": (_choice("ladder", "percentile"), False),            # lifecycle --rule
     # 03 (magic number)
     "window_days": (_cli(at_most(positive_int, MAX_DAYS)), False),
@@ -385,9 +388,11 @@ def parse_param(text: str) -> tuple[str, object]:
 
 
 def read_parameters(files: Iterable[str] = (), params: Iterable[str] = (),
-                    observation_end: str | None = None) -> dict:
+                    observation_end: str | None = None, history_start: str | None = None,
+                    lead_in_days: int | None = None) -> dict:
     """The parameters of ``crmlab report``: each ``-f`` file in turn, then ``-p`` (which win),
-    then ``--observation-end``; every value checked where it was given."""
+    then ``--observation-end``, ``--history-start`` and ``--lead-in-days``; every value checked
+    where it was given; a lead-in given both ways is refused."""
     out: dict = {}
     for f in files or []:
         for k, v in load_parameter_file(f).items():
@@ -397,4 +402,10 @@ def read_parameters(files: Iterable[str] = (), params: Iterable[str] = (),
         out[k] = check_parameter(k, v, "-p")
     if observation_end:
         out["observation_end"] = observation_end  # checked by the flag's own type
+    for k, v in (("history_start", history_start), ("lead_in_days", lead_in_days)):
+        if v is not None:  # the flags win over -p / -f, as --observation-end does
+            out[k] = v
+    if out.get("history_start") is not None and out.get("lead_in_days") is not None:
+        raise CrmlabInputError("history_start and lead_in_days: give one of them (the lead-in ends at a date, "
+                               "or after a number of days), not both")
     return out

@@ -3,7 +3,8 @@
 A run is built in a hidden temporary directory next to the target and moved into place
 only when complete, so ``DIR`` is never half-written; an interrupted run (SIGINT/SIGTERM)
 removes it. With ``--out reports/{date}`` the run date is expanded; after a successful run
-``reports/latest`` is pointed at it and ``reports/index.html`` lists past runs side by side.
+``reports/latest`` is pointed at it and ``reports/index.html`` lists past runs side by side; its
+``run.json`` gets ``since_last_run`` (:mod:`crmlab.report.changes`) and ``keep`` prunes older runs.
 
 The runner never deletes or replaces what it cannot prove it made: ``DIR`` must be new or a
 crmlab run (``run.json`` with ``"crmlab_run": true``), ``latest`` is moved only if it is a
@@ -43,9 +44,10 @@ from crmlab._version import __version__
 from crmlab.ingest.readers import CrmlabInputError, parse_columns
 from crmlab.privacy import SALT_ENV, find_pii, redact, scrub_paths
 from crmlab.report.applies import skip_reason
+from crmlab.report.changes import since_record
 from crmlab.report.html import (INDEX_MARKER, embed_cjk_font, index_page, notebook_title, period_text,
                                 report_description, skipped_page, to_html)
-from crmlab.report.index import _nav, _place, _point_latest, _write_history
+from crmlab.report.index import _nav, _place, _point_latest, _write_history, prune_runs
 from crmlab.report.kernel import _execute, _install_signal_handlers
 from crmlab.report.inputs import (_link_inputs, _load_inputs, _local_roots, _Plan, _scrub_notebook, _withhold_pii,
                                   _write_clean_orders)
@@ -104,7 +106,7 @@ def list_notebooks(names: Sequence[str] | None = None, directory: Path = NOTEBOO
 # --- notebooks' parameters and needs -------------------------------------------------------
 
 #: inputs a notebook needs, when its parameters cell does not say (``requires = ["sends"]``)
-REQUIRES: dict[str, tuple[str, ...]] = {"05_sms_ab_test": ("sends",)}
+REQUIRES: dict[str, tuple[str, ...]] = {"05_sms_ab_test": ("sends",), "07_targeting": ("sends",)}
 
 
 _MISSING = {"sends": "no SMS send log given (--sends)", "orders": "no orders given (--orders)"}
@@ -275,8 +277,11 @@ def _finish(plan: _Plan, tmp: Path, results: Sequence[ReportResult], started: fl
             quiet: bool) -> Path:
     """Write ``run.json`` and the run's index, remove the inputs' copies, place the run."""
     run = _run_record(plan, results, started, sends)
+    since, since_html = since_record(run, plan.target.parent) if run["ok"] else (None, "")
+    if since is not None:  # each headline vs the previous successful run of the same inputs
+        run["since_last_run"] = since
     run_text = json.dumps(run, ensure_ascii=False, indent=1)
-    index_text = index_page(run)
+    index_text = index_page(run).replace("</main>", since_html + "</main>", 1)
     (tmp / "run.json").write_text(redact(run_text) if find_pii(run_text) else run_text, encoding="utf-8")
     (tmp / "index.html").write_text(embed_cjk_font(redact(index_text) if find_pii(index_text) else index_text),
                                     encoding="utf-8")
@@ -334,7 +339,7 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
                 kernel_name: str = KERNEL, notebook_dir: Path = NOTEBOOK_DIR,
                 strict_parameters: Collection[str] | None = None, reading: Mapping[str, object] | None = None,
                 engine: str | None = None, spark_master: str | None = None, memory_limit: str | None = None,
-                sheet: str | None = None, sends_sheet: str | None = None) -> RunResult:
+                sheet: str | None = None, sends_sheet: str | None = None, keep: int | None = None) -> RunResult:
     """Validate the inputs, run each notebook with papermill, write HTML and the index.
 
     Parameters
@@ -364,6 +369,9 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
         parameter), passed to every notebook as parameters; its first cell installs them.
     sheet, sends_sheet : str, optional
         The sheet of an Excel workbook holding the orders / the send log.
+    keep : int, optional
+        After a successful run, keep only the newest ``keep`` successful runs beside it
+        (:func:`crmlab.report.index.prune_runs`: never a folder crmlab did not make, never ``latest``'s).
 
     The orders are validated once, into a clean Parquet file (with the ledger in its
     metadata) that every notebook reads through :func:`crmlab.engine.loading.load`; it lives in the
@@ -374,6 +382,8 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
     CrmlabInputError
         Bad input, unknown parameter or refused ``out``: nothing is run and nothing is written.
     """
+    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
+        raise CrmlabInputError(f"keep must be a whole number of runs, at least 1, got {keep!r}")
     plan = _plan(orders, sends, notebooks, out, columns, parameters, notebook_dir, strict_parameters, reading,
                  {"engine": engine, "spark_master": spark_master, "memory_limit": memory_limit},
                  {"orders": sheet, "sends": sends_sheet}, quiet)
@@ -383,6 +393,8 @@ def run_reports(orders: str, sends: str | None = None, notebooks: Sequence[str] 
     result = RunResult(placed, results)
     if result.ok and placed == target and target.name != "latest":
         _point_latest(target)
+    if result.ok and keep is not None:
+        prune_runs(target.parent, keep, quiet)
     _write_history(target.parent)
     _log(f"reports in {placed}/index.html ({time.time() - started:.0f} s)", quiet)
     return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 __all__ = ["StoreSpec", "CHANNELS", "CHANNEL_P", "REGIONS", "REGION_P", "CATEGORIES", "CATEGORY_P", "SURNAMES",
            "GIVEN", "SUFFIX", "STORE", "COPY", "STATUS_CN"]
@@ -73,6 +74,21 @@ class StoreSpec:
     promotion_warm_up_days: int = 10  # into D-10..D-1 or onto D
     promotion_day_share: float = 0.6  # of the pulled orders, the share placed on D
     propensity_sd: float = 0.8        # logit-scale sd of each customer's persistent repurchase propensity
+    # issue 24 (all off by default: the sample stays as it was)
+    returns: float = 0.0              # share of paid orders reversed by a separate credit note (C-prefixed id)
+    return_partial_share: float = 0.3  # of those, the share partly returned (one line, part of its amount)
+    return_unmatched_share: float = 0.05  # extra credits matching no purchase, per reversed order
+    truncate_before: str | None = None  # cut the export here: orders and sends before it are dropped
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.returns < 1:
+            raise ValueError(f"returns must be a share in [0, 1), got {self.returns!r}")
+        if self.truncate_before is not None:
+            cut = pd.Timestamp(self.truncate_before)
+            if not pd.Timestamp(self.start) < cut <= pd.Timestamp(self.end):
+                raise ValueError(f"truncate_before {self.truncate_before} must be after the simulation's start "
+                                 f"{self.start} and not after its end {self.end} (the store is simulated from "
+                                 "start and its export cut there)")
 
     def rate(self, k: np.ndarray | int) -> np.ndarray:
         """Planted P(order k+1 within the window | k orders)."""

@@ -43,6 +43,12 @@ The purchase process (per customer, all random draws from one seeded generator):
   beside the chain (they nudge the 90-day rates of k-th orders placed in the 90 days
   before the campaign by about a tenth of a point; truth.json records this).
 
+* Returns (``returns``, off by default): a share of the paid orders reversed by credit notes,
+  separate ``C``-prefixed documents minutes to days later, some partial, plus a few credits
+  that match no purchase (:mod:`crmlab.simulate.credit_notes`; truth_returns.csv lists them).
+* A truncated export (``truncate_before``, off by default): the store simulated from
+  ``start`` and its export (orders and sends) cut at that date (:mod:`crmlab.simulate.truncation`).
+
 ``truth.json`` records every planted number; ``truth_customers.csv`` each customer's
 death time (empty when alive at the observation end), so P(alive) can be scored.
 
@@ -57,19 +63,35 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from crmlab.simulate.bgnbd import simulate_bgnbd
+from crmlab.simulate.credit_notes import credit_notes, returns_truth
 from crmlab.simulate.customers import draw_customers, repurchase_chain
 from crmlab.simulate.orders import all_orders, export_orders
 from crmlab.simulate.promotions import promotion_pull
 from crmlab.simulate.sends import assign_campaign, campaign_orders, natural_conversions, sends_table
 from crmlab.simulate.spec import StoreSpec
+from crmlab.simulate.truncation import cut_export, cut_text, first_paid, truncation_truth
 from crmlab.simulate.truth import store_truth
 
-__all__ = ["StoreSpec", "simulate_store", "write_sample", "simulate_bgnbd"]
+__all__ = ["StoreSpec", "SimulatedStore", "simulate", "simulate_store", "write_sample", "simulate_bgnbd"]
+
+
+@dataclass(frozen=True)
+class SimulatedStore:
+    """What :func:`simulate` returns: the export's ``orders`` and ``sends``, the ``truth`` dict
+    (truth.json), ``customers`` (truth_customers.csv) and ``credits`` (truth_returns.csv: one
+    row per credit-note line, ``None`` when the spec has no returns)."""
+
+    orders: pd.DataFrame
+    sends: pd.DataFrame
+    truth: dict
+    customers: pd.DataFrame
+    credits: pd.DataFrame | None = None
 
 
 def simulate_store(spec: StoreSpec = StoreSpec()) -> tuple[pd.DataFrame, pd.DataFrame, dict, pd.DataFrame]:
@@ -92,6 +114,15 @@ def simulate_store(spec: StoreSpec = StoreSpec()) -> tuple[pd.DataFrame, pd.Data
     customers : DataFrame
         Per customer: ``customer_id, death_time, paid_orders`` (truth_customers.csv).
     """
+    s = simulate(spec)
+    return s.orders, s.sends, s.truth, s.customers
+
+
+def simulate(spec: StoreSpec = StoreSpec()) -> SimulatedStore:
+    """Simulate the store, then (issue 24, each off by default and drawing from its own
+    generator, so the store itself is the same) add credit notes (``spec.returns``:
+    :mod:`crmlab.simulate.credit_notes`) and cut the export (``spec.truncate_before``:
+    :mod:`crmlab.simulate.truncation`)."""
     rng = np.random.default_rng(spec.seed)
     cu = draw_customers(spec, rng)
     chain = repurchase_chain(spec, rng, cu)
@@ -103,11 +134,23 @@ def simulate_store(spec: StoreSpec = StoreSpec()) -> tuple[pd.DataFrame, pd.Data
     orders, nick, phone = export_orders(rng, cu, allo)
     sends, segs = sends_table(spec, cu, camp, nick, phone)
     truth, customers = store_truth(spec, cu, chain, paid, camp_orders, allo, pulls, camp, nat, segs)
-    return orders, sends, truth, customers
+    credits, gone = None, set()
+    if spec.returns > 0:
+        orders, credits = credit_notes(spec, cu, allo, orders)
+        gone = set(credits.loc[credits["kind"] == "full", "reverses"])
+        truth["returns"] = returns_truth(spec, credits, cut_text(spec) if spec.truncate_before else None)
+    if spec.truncate_before:
+        cut_orders, cut_sends = cut_export(spec, orders, sends)
+        truth["truncation"] = truncation_truth(spec, cu, allo, gone, orders, cut_orders, sends, cut_sends)
+        customers = customers.assign(first_paid_time=first_paid(cu, allo, gone).dt.strftime("%Y-%m-%d %H:%M:%S")
+                                     .fillna("").to_numpy())
+        orders, sends = cut_orders, cut_sends
+    return SimulatedStore(orders, sends, truth, customers, credits)
 
 
 def write_sample(out_dir: str, n_customers: int = 20_000, seed: int = 0, **spec_kw) -> dict:
-    """Write ``orders.csv``, ``sends.csv``, ``truth.json`` and ``truth_customers.csv``.
+    """Write ``orders.csv``, ``sends.csv``, ``truth.json`` and ``truth_customers.csv`` (and
+    ``truth_returns.csv`` when ``returns`` is on).
 
     Same arguments give byte-identical files.
 
@@ -125,8 +168,12 @@ def write_sample(out_dir: str, n_customers: int = 20_000, seed: int = 0, **spec_
         The truth (as written to truth.json).
     """
     spec = StoreSpec(n_customers=n_customers, seed=seed, **spec_kw)
-    orders, sends, truth, customers = simulate_store(spec)
+    s = simulate(spec)
+    orders, sends, truth, customers = s.orders, s.sends, s.truth, s.customers
     os.makedirs(out_dir, exist_ok=True)
+    if s.credits is not None:
+        s.credits.to_csv(os.path.join(out_dir, "truth_returns.csv"), index=False, float_format="%.2f",
+                         lineterminator="\n")
     orders.to_csv(os.path.join(out_dir, "orders.csv"), index=False, float_format="%.2f", lineterminator="\n")
     sends.to_csv(os.path.join(out_dir, "sends.csv"), index=False, float_format="%.2f", lineterminator="\n")
     customers.to_csv(os.path.join(out_dir, "truth_customers.csv"), index=False, lineterminator="\n")

@@ -15,7 +15,7 @@ from crmlab.simulate.promotions import promotion_truth
 from crmlab.simulate.sends import Campaign
 from crmlab.simulate.spec import StoreSpec
 
-__all__ = ["store_truth", "truth_customers", "propensity_truth"]
+__all__ = ["store_truth", "truth_customers", "propensity_truth", "spec_dict"]
 
 _REPURCHASE_NOTE = ("P(order k+1 within window_days of order k) among customers whose k-th order is at least "
                     "window_days before the observation end: the population's curve, an association (see "
@@ -40,6 +40,21 @@ def propensity_truth(spec: StoreSpec, own: dict, z: np.ndarray) -> dict:
         "note": "the curve's rise is partly selection: had every buyer reached k orders, their mean rate at k "
                 "would be all_buyers_rate_by_k, not repurchase_rate_by_k",
     }
+
+
+#: issue 24's options: recorded only when used, so the default store's truth.json stays as it was
+_OPTIONAL = {"returns": ("returns", "return_partial_share", "return_unmatched_share"),
+             "truncate_before": ("truncate_before",)}
+
+
+def spec_dict(spec: StoreSpec) -> dict:
+    """The spec as truth.json records it (issue 24's options only when they are on)."""
+    d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(spec).items()}
+    for switch, keys in _OPTIONAL.items():
+        if not getattr(spec, switch):
+            for k in keys:
+                d.pop(k)
+    return d
 
 
 def _paid_counts(n: int, all_paid: pd.DataFrame, obs_end: pd.Timestamp) -> tuple[pd.Series, dict]:
@@ -91,7 +106,7 @@ def store_truth(spec: StoreSpec, cu: Customers, chain: Chain, paid: pd.DataFrame
     n_all, counts = _paid_counts(cu.n, all_paid, obs_end)
     death = chain.death
     truth = {
-        "spec": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(spec).items()},
+        "spec": spec_dict(spec),
         "observation_end": str(obs_end),
         "customers": cu.n,
         "buyers": int(len(cu.buyers)),
