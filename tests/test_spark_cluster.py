@@ -1,6 +1,6 @@
-"""Spark across machines: a standalone master and a worker whose /tmp is private (its own mount
-namespace with a tmpfs, as on any second machine) — the driver's local disk is not the
-worker's. Validation, retention, the repurchase curve and the RFM summary on that cluster
+"""Spark across machines: a standalone master and a worker that cannot see the driver's temporary
+folder (the worker runs in its own mount namespace with an empty tmpfs over that folder, as on
+any second machine) — the driver's local disk is not the worker's. Validation, retention, the repurchase curve and the RFM summary on that cluster
 equal DuckDB's (issue 30). Skipped, saying why, where the machine cannot make such a worker."""
 from __future__ import annotations
 
@@ -69,12 +69,14 @@ def cluster(tmp_path_factory):
         pytest.skip(why)
     port, env = _free_port(), dict(os.environ, SPARK_HOME=str(SPARK_CLASS.parent.parent))
     logs = tmp_path_factory.mktemp("cluster")
+    driver_tmp = tmp_path_factory.mktemp("driver_tmp")  # the driver's TMPDIR: hidden from the worker
+    work = tmp_path_factory.mktemp("worker")
     master = subprocess.Popen([str(SPARK_CLASS), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
                                "--port", str(port), "--webui-port", str(_free_port())], env=env,
                               stdout=open(logs / "master.log", "w"), stderr=subprocess.STDOUT)
     url = f"spark://127.0.0.1:{port}"
-    worker_cmd = (f"mount -t tmpfs tmpfs /tmp && exec '{SPARK_CLASS}' org.apache.spark.deploy.worker.Worker "
-                  f"--host 127.0.0.1 --cores 2 --memory 2g --work-dir /tmp/work --webui-port {_free_port()} {url}")
+    worker_cmd = (f"mount -t tmpfs tmpfs '{driver_tmp}' && exec '{SPARK_CLASS}' org.apache.spark.deploy.worker.Worker "
+                  f"--host 127.0.0.1 --cores 2 --memory 2g --work-dir '{work}' --webui-port {_free_port()} {url}")
     worker = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", worker_cmd], env=env,
                               stdout=open(logs / "worker.log", "w"), stderr=subprocess.STDOUT)
     try:
@@ -83,7 +85,7 @@ def cluster(tmp_path_factory):
             if time.time() > deadline or worker.poll() is not None:
                 pytest.skip(f"the standalone cluster did not start: {(logs / 'worker.log').read_text()[-300:]}")
             time.sleep(0.5)
-        yield url
+        yield url, str(driver_tmp)
     finally:
         for p in (worker, master):
             p.terminate()
@@ -93,16 +95,18 @@ def cluster(tmp_path_factory):
                 p.kill()
 
 
-def _run(engine: str, master: str, path: str) -> dict:
+def _run(engine: str, master: str, path: str, driver_tmp: str | None = None) -> dict:
+    env = dict(os.environ, CRMLAB_SPARK_DRIVER_MEMORY="1g", **({"TMPDIR": driver_tmp} if driver_tmp else {}))
     r = subprocess.run([sys.executable, "-c", SCRIPT, engine, master, path], capture_output=True, text=True,
-                       timeout=600, env=dict(os.environ, CRMLAB_SPARK_DRIVER_MEMORY="1g"))
+                       timeout=600, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def test_a_worker_with_a_private_tmp_gives_duckdbs_results(cluster, small_store, tmp_path):
     path = str(small_store / "orders.csv")
-    on_cluster, duck = _run("spark", cluster, path), _run("duckdb", "", path)
+    url, driver_tmp = cluster
+    on_cluster, duck = _run("spark", url, path, driver_tmp), _run("duckdb", "", path)
     assert on_cluster["ledger"] == duck["ledger"]
     for part in ("retained", "eligible", "curve", "summary"):
         assert on_cluster[part] == duck[part], part

@@ -22,6 +22,8 @@ PHONE_WIDTH_IN = 3.7
 PHONE_MEDIA = "(max-width: 600px)"
 #: a title longer than this (characters) is wrapped onto two lines on a phone
 TITLE_CHARACTERS = 30
+#: an axis label longer than this (characters) is wrapped on a phone
+LABEL_CHARACTERS = 38
 #: more cell labels than this in one panel: a heat map, too dense to label on a phone
 MAX_LABELS = 30
 
@@ -69,6 +71,10 @@ def phone_layout(fig: Figure) -> bool:
         title = ax.get_title()
         if len(title) > TITLE_CHARACTERS and "\n" not in title:
             ax.set_title(textwrap.fill(title, TITLE_CHARACTERS, break_long_words=False))
+        for axis in (ax.xaxis, ax.yaxis):
+            label = axis.get_label().get_text()
+            if len(label) > LABEL_CHARACTERS and "\n" not in label:
+                axis.set_label_text(textwrap.fill(label, LABEL_CHARACTERS, break_long_words=False))
         if len(ax.texts) > MAX_LABELS:
             for t in ax.texts:
                 t.set_visible(False)

@@ -84,6 +84,18 @@ def judged_alone(tolerance: float = 0.03, alpha: float = 0.05, power: float = 0.
     return int(np.ceil(0.25 * z * z / tolerance ** 2))
 
 
+def _pairs(repurchased, at_risk):
+    """Every pair ``i < j`` of rates ``x/n``: ``(n, i, j, p, se)``, ``se`` of ``p_j − p_i`` (each
+    rate's variance with ``p`` kept half an event inside (0, 1), so a 0% or 100% rate has one)."""
+    x = np.asarray(repurchased, dtype=float)
+    n = np.asarray(at_risk, dtype=float)
+    i, j = np.triu_indices(len(x), 1)
+    p = x / n
+    pc = np.clip(p, 0.5 / n, 1 - 0.5 / n)
+    v = pc * (1 - pc) / n
+    return n, i, j, p, np.sqrt(v[i] + v[j])
+
+
 def pairwise_tost(repurchased, at_risk, tolerance: float = 0.03, alpha: float = 0.05) -> pd.DataFrame:
     """Two one-sided tests (TOST) that every pair of rates lies within ``tolerance`` of each other.
 
@@ -104,14 +116,8 @@ def pairwise_tost(repurchased, at_risk, tolerance: float = 0.03, alpha: float = 
     at_risk_j, rate_i, rate_j, difference, se, p_value, equivalent, needed_factor,
     needed_at_risk``.
     """
-    x = np.asarray(repurchased, dtype=float)
-    n = np.asarray(at_risk, dtype=float)
-    i, j = np.triu_indices(len(x), 1)
-    p = x / n
-    pc = np.clip(p, 0.5 / n, 1 - 0.5 / n)
-    v = pc * (1 - pc) / n
+    n, i, j, p, se = _pairs(repurchased, at_risk)
     d = p[i] - p[j]
-    se = np.sqrt(v[i] + v[j])
     margin = tolerance - np.abs(d)
     pv = stats.norm.sf(margin / se)
     z = stats.norm.ppf(1 - alpha)
@@ -173,14 +179,8 @@ def pairwise_rise(repurchased, at_risk, alpha: float = 0.05) -> pd.DataFrame:
 
     Returns a DataFrame with one row per pair: ``i, j, rise, se, p_rise, rises``.
     """
-    x = np.asarray(repurchased, dtype=float)
-    n = np.asarray(at_risk, dtype=float)
-    i, j = np.triu_indices(len(x), 1)
-    p = x / n
-    pc = np.clip(p, 0.5 / n, 1 - 0.5 / n)
-    v = pc * (1 - pc) / n
+    n, i, j, p, se = _pairs(repurchased, at_risk)
     rise = p[j] - p[i]
-    se = np.sqrt(v[i] + v[j])
     pv = stats.norm.sf(rise / se)
     m = len(pv)
     order = np.argsort(pv, kind="stable")
