@@ -11,9 +11,9 @@ segment        中文     rule
 ============== ======= =====================================
 champions      核心客户   R >= 4 and F >= 4 and M >= 4
 loyal          忠诚客户   R >= 3 and F >= 3
-new            新客      R >= 4 and F <= 2
-at_risk        流失风险   R <= 2 and F >= 3
-hibernating    休眠客户   R <= 2 and F <= 2
+new            发展客户   R >= 4 and F <= 2
+at_risk        重要挽留   R <= 2 and F >= 3
+hibernating    一般挽留   R <= 2 and F <= 2
 need_attention 需关注    everything else
 ============== ======= =====================================
 
@@ -49,8 +49,10 @@ from crmlab.engine.aggregates import customer_table, double
 
 __all__ = ["rfm_scores", "rfm_table", "rfm_cut_points", "rfm_segments", "segment_summary", "SEGMENTS"]
 
-SEGMENTS = {"champions": "核心客户", "loyal": "忠诚客户", "new": "新客", "at_risk": "流失风险",
-            "hibernating": "休眠客户", "need_attention": "需关注"}
+#: Chinese names that never reuse a lifecycle stage's word (新客, 休眠, 流失: crmlab.present.glossary):
+#: an RFM segment is a score band, not a stage, and one word must not have two counts on a page
+SEGMENTS = {"champions": "核心客户", "loyal": "忠诚客户", "new": "发展客户", "at_risk": "重要挽留",
+            "hibernating": "一般挽留", "need_attention": "需关注"}
 
 #: (metric, score letter, higher is better, customer_table column)
 METRICS = (("recency", "R", False, "recency_days"), ("frequency", "F", True, "paid_orders"),
