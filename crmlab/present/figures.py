@@ -212,13 +212,16 @@ def retention_heatmap(table, max_rows: int = 24, ax=None, min_n: int = 50):
 
 
 def retention_curves(table, last_n: int = 6, ax=None):
-    """Retention by day for the latest cohorts and all cohorts together."""
+    """Retention by day for the latest ``last_n`` cohorts with an observable rate, and all cohorts
+    together."""
     with style():
         fig, ax, given = _canvas(ax, 8, 4)
         cols = list(table.rates.columns)
         days = all(isinstance(c, (int, float, np.integer, np.floating)) and c > 0 for c in cols)
         x = [float(c) for c in cols] if days else [str(c) for c in cols]  # days on a real (log) axis
-        rows = [r for r in table.rates.index if r != "all cohorts"][-last_n:] + ["all cohorts"]
+        # the latest cohorts with a rate to draw (a cohort too young for every day is censored: no line)
+        drawn = [r for r in table.rates.index if r != "all cohorts" and table.rates.loc[r].notna().any()]
+        rows = drawn[-last_n:] + ["all cohorts"]
         for r in rows:
             ax.plot(x, table.rates.loc[r].to_numpy(float), marker="o", lw=3 if r == "all cohorts" else 1.2,
                     label=str(r), color="#222" if r == "all cohorts" else None)
