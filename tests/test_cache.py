@@ -111,3 +111,15 @@ def test_the_size_cap_evicts_the_least_recently_used(tmp_path):
     cache.lookup("old", d)  # used now: the most recent
     assert cache.evict(d, max_bytes=2500) == ["mid"]
     assert {e.key for e in cache.entries(d)} == {"old", "new"}
+
+
+def test_an_unusable_cache_folder_is_one_line_or_no_cache(export, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    o, led = load(str(export), cache=str(blocker / "cache"))  # cannot be made: validated without it
+    assert led.cache["status"] == "not stored" and led.used_rows == 4
+    assert main(["cache", "list", "--cache-dir", str(blocker / "cache")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("crmlab: error: --cache-dir") and "Traceback" not in err[0]
+    assert main(["validate", "--orders", str(export), "--cache-dir", str(blocker / "cache")]) == 0
+    assert "validation cache was not used" in capsys.readouterr().err

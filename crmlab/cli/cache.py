@@ -5,6 +5,7 @@ import datetime as _dt
 
 from crmlab.cli.common import emit
 from crmlab.engine import cache
+from crmlab.schema import CrmlabInputError
 
 __all__ = ["cmd_cache"]
 
@@ -19,7 +20,11 @@ def _size(n: int) -> str:
 
 def cmd_cache(a) -> int:
     """List the cached exports (newest use first) or clear them; only crmlab's entries are touched."""
-    d = cache.cache_dir(a.cache_dir)
+    try:
+        d = cache.cache_dir(a.cache_dir)
+    except OSError as e:
+        raise CrmlabInputError(f"--cache-dir {a.cache_dir or '(default)'}: cannot use it as the cache folder "
+                               f"({e.strerror or e})") from None
     if a.action == "clear":
         n = cache.clear(d)
         emit({"cache_dir": str(d), "removed": n}, a.json, lambda o: f"removed {n} cached export(s) from {d}")

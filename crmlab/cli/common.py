@@ -116,6 +116,8 @@ def cache_note(led, seconds: float) -> str | None:
     if c.get("status") == "stored":
         return (f"crmlab: validated {os.path.basename(str(led.file))} ({led.input_rows:,} lines) in {seconds:.1f} s and "
                 "cached the clean copy: later commands on this export reuse it (--no-cache: validate again)")
+    if c.get("status") == "not stored":
+        return f"crmlab: note: the validation cache was not used ({c.get('reason')}); the export was validated"
     if c.get("status") == "reused":
         return (f"crmlab: reused the validated copy of {os.path.basename(str(led.file))} from the cache "
                 f"({led.input_rows:,} lines, read in {seconds:.1f} s; the export is unchanged)")

@@ -168,9 +168,14 @@ def _caching(cache) -> bool:
 def _cached_export(source: str, eng: Engine, cache, options: dict) -> tuple[OrderTable, Ledger]:
     """An export through the validation cache: the clean copy when there is one, else validated
     and kept (:mod:`crmlab.engine.cache`)."""
-    folder = _cache.cache_dir(cache if isinstance(cache, (str, os.PathLike)) and cache is not True else None)
-    key = _cache.export_key(source, options)
-    hit = _cache.lookup(key, folder)
+    try:
+        folder = _cache.cache_dir(cache if isinstance(cache, (str, os.PathLike)) and cache is not True else None)
+        key = _cache.export_key(source, options)
+        hit = _cache.lookup(key, folder)
+    except OSError as e:  # a cache folder that cannot be made or read: validate without it, and say why
+        o, led = _export.load_export(source, eng, **options)
+        led.cache = {"status": "not stored", "reason": str(e).splitlines()[0]}
+        return o, led
     if hit is not None:
         return _from_cache(hit, eng, options["observation_end"])
     t0 = time.perf_counter()
