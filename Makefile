@@ -52,6 +52,7 @@ bench: install
 	$(PY) benchmarks/bench_clv_summary.py
 	$(PY) benchmarks/bench_analyses.py
 	$(PY) benchmarks/bench_scale.py --orders 5000000 --baseline
+	$(PY) benchmarks/bench_scale.py --orders 30000000 --parts sql,cached,nocache,clean
 
 # Mutation testing (docs/methods/testing.md; not part of `make test`): mutmut over the
 # MUTATE_MODULES against the fast tests of [tool.mutmut] in pyproject.toml, in a fresh copy

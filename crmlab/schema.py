@@ -6,7 +6,8 @@ headers recognised without a mapping), the order statuses, and :class:`CrmlabInp
 """
 from __future__ import annotations
 
-__all__ = ["CrmlabInputError", "ORDER_ALIASES", "SEND_ALIASES", "STATUS_MAP", "STATUSES", "PII_COLUMNS"]
+__all__ = ["CrmlabInputError", "ORDER_ALIASES", "SEND_ALIASES", "STATUS_MAP", "STATUSES", "PII_COLUMNS",
+           "PAYMENT_ALIASES", "REMINDER_SEND_ALIASES"]
 
 
 class CrmlabInputError(ValueError):
@@ -43,6 +44,7 @@ SEND_ALIASES: dict[str, tuple[str, ...]] = {
     "cost": ("费用", "成本"),
     "segments": ("计费条数",),
     "copy": ("短信内容", "文案"),
+    "opt_out": ("退订", "是否退订", "unsubscribed"),
     "phone": ("手机号", "手机", "联系手机"),
 }
 
@@ -55,3 +57,21 @@ STATUS_MAP: dict[str, str] = {
     "cancelled": "cancelled", "canceled": "cancelled", "交易关闭": "cancelled", "已取消": "cancelled",
 }
 STATUSES = ("paid", "unpaid", "refunded", "cancelled")
+
+#: Issue 28 (payment reminders, 催付): the columns :mod:`crmlab.ingest.payments` reads from an
+#: order export, with the headers recognised for them. Separate from :data:`ORDER_ALIASES`,
+#: where 订单创建时间 / 订单付款时间 stay aliases of ``order_time`` for every other command.
+PAYMENT_ALIASES: dict[str, tuple[str, ...]] = {
+    "customer_id": ORDER_ALIASES["customer_id"],
+    "order_id": ORDER_ALIASES["order_id"],
+    "created_time": ("订单创建时间", "下单时间", "创建时间", "拍下时间", "created_at", "create_time"),
+    "paid_time": ("订单付款时间", "付款时间", "支付时间", "paid_at", "pay_time"),
+    "closed_time": ("订单关闭时间", "交易关闭时间", "关闭时间", "closed_at"),
+    "amount": ORDER_ALIASES["amount"],
+    "status": ORDER_ALIASES["status"],
+}
+#: The send log's columns for reminders: :data:`SEND_ALIASES` plus the order a reminder is about.
+REMINDER_SEND_ALIASES: dict[str, tuple[str, ...]] = {
+    **SEND_ALIASES,
+    "order_id": ("订单编号", "订单号", "订单ID", "主订单编号"),
+}

@@ -49,7 +49,8 @@ class Settings:
     interval_level : float
         The level of the intervals results report (strictly between 0 and 1).
     memory_limit : str or None
-        DuckDB's memory limit (``600MB``, ``60%``); ``None``: 60% of RAM.
+        DuckDB's memory limit (``600MB``, ``60%``); ``None``: 40% of RAM, at most half of RAM
+        less 2 GiB (:func:`crmlab.engine.connection.default_memory_limit`).
     """
 
     engine: str = "duckdb"

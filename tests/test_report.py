@@ -30,6 +30,9 @@ def test_html_hides_code_and_shows_findings_parameters_ledger(small_report):
     res, _ = small_report
     for r in res.reports:
         h = (res.out / f"{r.name}.html").read_text(encoding="utf-8")
+        if r.status == "skipped":  # a page that says why (08 on a store without payment reminders): no findings
+            assert "load_orders(" not in h and "import crmlab" not in h and r.reason
+            continue
         assert "load_orders(" not in h and "import crmlab" not in h and "from crmlab" not in h
         kf, par, led = h.find("Key findings"), h.find("Parameters"), h.find("Ledger")
         assert 0 < kf < par < led, r.name

@@ -78,7 +78,8 @@ def test_findings_and_kpis_before_the_first_chart_and_the_appendix_folded_at_the
         cards = _first(p, lambda e: _has_class(e, "crmlab-kpis"))
         kf = _first(p, lambda e: e[0] == "#text" and "Key findings" in e[1]["text"])
         img = _first(p, lambda e: e[0] == "img")
-        details = _first(p, lambda e: e[0] == "details")
+        # the appendix (detail tables may fold in their own <details> above it)
+        details = _first(p, lambda e: e[0] == "details" and _has_class(e, "crmlab-appendix"))
         # issue 26: the key chart may sit on the first screen, right below the cards, before the findings
         assert 0 <= h1 < period < cards < kf and cards < img, (name, h1, period, cards, kf, img)
         n_cards = sum(_has_class(e, "crmlab-kpi") for e in p.events)
@@ -96,7 +97,7 @@ def test_findings_and_kpis_before_the_first_chart_and_the_appendix_folded_at_the
 
 def test_every_page_links_to_the_index_and_its_neighbours_and_every_link_resolves(small_report):
     res, root = small_report
-    names = _reports(res)
+    names = [r.name for r in res.reports if (res.out / f"{r.name}.html").exists()]  # skipped pages too: they say why
     for i, name in enumerate(names):
         p = _parse(res.out / f"{name}.html")
         hrefs = [e[1].get("href") for e in p.events if e[0] == "a" and e[1].get("href")]

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from crmlab.ingest.readers import load_orders
 from crmlab.analyses.lifecycle import gap_distribution, gap_percentile, lifecycle_stages, stage_counts, stage_transitions
 from crmlab.analyses.repurchase import next_period_repurchase, period_repurchase_rate
+from crmlab.analyses.retention_view import latest_vs_year_before
 from crmlab.analyses.retention import retention_table
 from crmlab.analyses.rfm import rfm_scores
 from conftest import orders_frame, wilson_by_hand
@@ -98,26 +99,18 @@ def test_on_or_after_and_bracket_retention_by_hand():
 
 
 def test_latest_fully_observable_cohort_in_notebook_02():
-    """Notebook 02's headline cohort: one in which every customer has had the full N days.
+    """Notebook 02's headline cohorts: those in which every customer has had the full N days
+    (``crmlab.analyses.retention_view.latest_vs_year_before``, what the banner and card read).
 
     Day 30 on the fixture: Jan (4 of 4 observable) and Feb (2 of 2) qualify; Mar has a rate (f, 0 of 1)
-    but g (6 days) and h (0 days) have not had 30 days, so it must not be taken. The lines that choose
-    it are run from the notebook itself."""
-    import json
-    from pathlib import Path
-
-    cells = json.loads((Path(__file__).parents[1] / "notebooks" / "02_retention_repurchase.ipynb").read_text("utf-8"))
-    code = next("".join(c["source"]) for c in cells["cells"] if "last_c = " in "".join(c["source"]))
-    start = code.index("# the latest cohort in which every customer")
-    end = code.index("\n", code.index("last_c = ", start))
+    but g (6 days) and h (0 days) have not had 30 days, so it must not be taken."""
     ret = retention_table(hand(), cohort="month", days=(1, 7, 30), kind="exact")
     assert not math.isnan(ret.rates.at["2025-03", 30]) and ret.eligible.at["2025-03", 30] == 1
-    ns = {"ret": ret, "d30": 30}
-    exec(code[start:end], ns)
-    assert ns["last_c"] == "2025-02"
-    ns = {"ret": retention_table(hand(), cohort="month", days=(60,), kind="exact"), "d30": 60}
-    exec(code[start:end], ns)
-    assert ns["last_c"] == "2025-01"  # Feb's d (58 days) and e (49) have not had 60
+    head = latest_vs_year_before(ret, 30, n=1)
+    assert head.cohorts == ("2025-02",) and (head.retained, head.eligible) == (1, 2)  # e came back on day 30
+    assert latest_vs_year_before(ret, 30, n=3).cohorts == ("2025-01", "2025-02")  # never the young March
+    head = latest_vs_year_before(retention_table(hand(), cohort="month", days=(60,), kind="exact"), 60, n=1)
+    assert head.cohorts == ("2025-01",)  # Feb's d (58 days) and e (49) have not had 60
 
 
 def test_cohort_by_channel_and_to_dict_contract():

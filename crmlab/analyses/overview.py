@@ -9,8 +9,9 @@ import pandas as pd
 from crmlab.engine.sources import order_table
 from crmlab.engine.aggregates import order_sequence, paid_orders, ts
 from crmlab.ingest.readers import STATUSES
+from crmlab.present import formatting as fmt
 
-__all__ = ["monthly_overview", "status_summary", "spread", "sales_summary"]
+__all__ = ["monthly_overview", "status_summary", "spread", "sales_summary", "year_verdict"]
 
 
 def monthly_overview(orders, observation_end=None, engine=None) -> pd.DataFrame:
@@ -110,3 +111,31 @@ def sales_summary(orders, returns: dict | None = None, observation_end=None, eng
                       "refunded_orders": int(st.at["refunded", "orders"]),
                       "orders_fully_reversed": int(r.get("orders_fully_reversed", 0) or 0),
                       "unmatched_credits": int(r.get("unmatched", 0) or 0)})
+
+
+def year_verdict(span: str, this: dict, prev: dict | None, prev_year: int, this_lead_in: bool = False,
+                 prev_lead_in: bool = False, same_months: bool = False) -> tuple[str, str]:
+    """Notebook 01's banner: the latest year in one line (inline markdown) and its tone.
+
+    ``this`` / ``prev``: ``sales`` (net paid sales), ``orders`` and ``returning`` (the returning
+    buyers' share of sales) of the latest year's complete months and of the same months a year
+    before (``prev`` None: the export does not cover them — nothing is compared). A year inside
+    the lead-in has no first-time/returning split: its returning share is neither shown
+    (``this_lead_in``) nor compared (``prev_lead_in``). The tone follows the sales change.
+    """
+    sales = f"net sales {fmt.money(this['sales'])}"
+    if prev is not None and prev.get("sales"):
+        months = " (same months)" if same_months else ""
+        sales += f", {fmt.change(this['sales'], prev['sales'])} vs {prev_year}{months}"
+    if this_lead_in:
+        ret = "no first-time/returning split yet (the lead-in)"
+    elif prev is None or prev_lead_in:
+        ret = f"returning buyers brought {fmt.pct(this['returning'])} of sales" + (
+            f" ({prev_year} is history only: not compared)" if prev is not None else "")
+    else:
+        ret = (f"returning buyers brought {fmt.pct(this['returning'])} of sales, "
+               f"{fmt.pp(this['returning'] - prev['returning'])} vs {prev_year}")
+    if prev is None or not prev.get("sales"):
+        return f"**{span}: {sales}**; {ret}; no earlier year in the export to compare with.", "neutral"
+    up = this["sales"] >= prev["sales"]
+    return f"**{span}: {sales}**; {ret}.", "good" if up else "bad"

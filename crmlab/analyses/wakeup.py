@@ -13,6 +13,12 @@ and the order: by expected CLV, highest first. Without it the list is ordered by
 ``reason`` says in plain words why each row is there, e.g. ``top 20% by spend (M=5)`` or
 ``top 40% by spend (M=4); likely still a customer (P(alive) 72%), CLV ¥310``.
 
+``past_value`` says what the customer was before going quiet, from the frequency and spend
+scores only: ``formerly a top customer`` (F and M 4 or 5), ``formerly a regular customer``
+(F 3+), ``few orders, high spend``. Not the RFM segment: RFM scores are relative to the other
+buyers, so on a store of mostly silent customers a dormant customer can score R 5 and be
+"champions"; a list of dormant customers never carries an active-sounding label.
+
 The frame keeps real customer ids (the CSV lists for operations); reports show it through
 :func:`crmlab.report.notebook.table`, which masks them.
 
@@ -31,7 +37,7 @@ from crmlab.analyses.rfm import _quantile_score
 from crmlab.present import formatting as fmt
 from crmlab.settings import Settings
 
-__all__ = ["wakeup_list", "wakeup_table", "MIN_SPEND_SCORE", "P_ALIVE_CUTOFF", "RULE"]
+__all__ = ["wakeup_list", "wakeup_table", "past_value", "MIN_SPEND_SCORE", "P_ALIVE_CUTOFF", "RULE", "PAST_VALUE"]
 
 #: the lowest RFM spend score (M, 1–5) on the list
 MIN_SPEND_SCORE = 4
@@ -41,6 +47,9 @@ P_ALIVE_CUTOFF = 0.5
 RULE = fmt.GLOSSARY["wake-up"][2]
 
 _SPEND = {5: "top 20% by spend (M=5)", 4: "top 40% by spend (M=4)"}
+#: what a listed customer was before going quiet: (lowest F, lowest M, words), first match wins
+PAST_VALUE = ((4, 4, "formerly a top customer"), (3, 1, "formerly a regular customer"),
+              (1, 4, "few orders, high spend"), (1, 1, "few orders"))
 _CLV_COLS = ("p_alive", "clv", "clv_low", "clv_high", "p_no_purchase", "value_median", "value_p90", "frequency",
              "monetary_value", "rhythm_ratio")
 
@@ -69,8 +78,8 @@ def wakeup_list(stages: pd.DataFrame, scores: pd.DataFrame | None = None, values
     stages : DataFrame
         :func:`~crmlab.analyses.lifecycle.lifecycle_stages` (indexed by customer id).
     scores : DataFrame, optional
-        :func:`~crmlab.analyses.rfm.rfm_scores` of the same orders and date (``R``, ``F``, ``M``,
-        ``segment``); without it ``M`` is computed from ``stages["sales"]`` the same way
+        :func:`~crmlab.analyses.rfm.rfm_scores` of the same orders and date (``R``, ``F``, ``M``);
+        without it ``M`` is computed from ``stages["sales"]`` the same way
         (quintiles of paid sales among buyers) and ``R``/``F`` are not shown.
     values : DataFrame, optional
         Per-customer CLV (:attr:`ClvResult.values <crmlab.clv.pipeline.ClvResult>`:
@@ -93,7 +102,7 @@ def wakeup_list(stages: pd.DataFrame, scores: pd.DataFrame | None = None, values
     Returns
     -------
     DataFrame indexed by customer_id (real ids): ``paid_orders``, ``sales``,
-    ``days_since_last``, ``R``, ``F``, ``M``, ``rfm`` (with ``scores``), the CLV columns
+    ``days_since_last``, ``R``, ``F``, ``M``, ``past_value`` (with ``scores``), the CLV columns
     (with ``values``) and ``reason``; ordered by ``clv`` (with ``values``), else by ``sales``,
     highest first. ``attrs``: ``rule``, ``likely_alive`` (rows above the cutoff, or None).
 
@@ -127,14 +136,26 @@ def wakeup_list(stages: pd.DataFrame, scores: pd.DataFrame | None = None, values
     return out
 
 
+def past_value(F: pd.Series, M: pd.Series) -> pd.Series:
+    """What a customer was before going quiet, in words (:data:`PAST_VALUE`), from the RFM
+    frequency and spend scores; the recency score plays no part."""
+    F, M = F.astype("int64"), M.astype("int64")
+    conds = [(F >= f) & (M >= m) for f, m, _ in PAST_VALUE]
+    return pd.Series(np.select(conds, [w for *_, w in PAST_VALUE], default="few orders"), index=F.index,
+                     name="past_value")
+
+
 def _score_frame(st: pd.DataFrame, scores: pd.DataFrame | None) -> pd.DataFrame:
-    """``R``, ``F``, ``M``, ``rfm`` from ``scores`` (ids as text), else ``M`` from the stages' sales."""
+    """``R``, ``F``, ``M``, ``past_value`` from ``scores`` (ids as text), else ``M`` from the stages' sales."""
     if scores is None:
         return _spend_scores(st).to_frame()
     sc = scores.copy()
     sc.index = sc.index.astype(str)
-    keep = [c for c in ("R", "F", "M", "segment") if c in sc.columns]
-    return sc[keep].rename(columns={"segment": "rfm"})
+    keep = [c for c in ("R", "F", "M") if c in sc.columns]
+    out = sc[keep].copy()
+    if {"F", "M"} <= set(keep):
+        out["past_value"] = past_value(sc["F"], sc["M"])
+    return out
 
 
 def _by_rhythm(out: pd.DataFrame, reason: pd.Series) -> tuple[pd.DataFrame, pd.Series, None]:
@@ -174,7 +195,7 @@ def wakeup_table(orders, as_of=None, rule: str = "ladder", min_spend_score: int 
     """:func:`wakeup_list` without CLV values, as an engine expression (an Ibis table).
 
     The same rows, columns (``customer_id``, ``paid_orders``, ``sales``,
-    ``days_since_last``, ``R``, ``F``, ``M``, ``rfm``, ``reason``) and order (paid sales,
+    ``days_since_last``, ``R``, ``F``, ``M``, ``past_value``, ``reason``) and order (paid sales,
     highest first; ties by customer id) as ``wakeup_list(lifecycle_stages(...),
     rfm_scores(...))``, evaluated in the engine; ``stage_kw`` go to
     :func:`crmlab.analyses.lifecycle.stage_table` (``ladder``, ``lost_days``, the rule's own)."""
@@ -182,6 +203,7 @@ def wakeup_table(orders, as_of=None, rule: str = "ladder", min_spend_score: int 
     w = st.filter((st.stage == "dormant") & (st.M >= min_spend_score))
     reason = ibis.cases(*[(w.M == k, v) for k, v in _SPEND.items()],
                         else_=ibis.literal("spend score M=") + w.M.cast("string"))
-    w = w.select("customer_id", "paid_orders", "sales", "days_since_last", "R", "F", "M", rfm=w.segment,
+    past = ibis.cases(*[((w.F >= f) & (w.M >= m), v) for f, m, v in PAST_VALUE], else_="few orders")
+    w = w.select("customer_id", "paid_orders", "sales", "days_since_last", "R", "F", "M", past_value=past,
                  reason=reason)
     return w.order_by([ibis.desc("sales"), "customer_id"])

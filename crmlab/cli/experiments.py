@@ -1,18 +1,24 @@
 """``crmlab abtest``, ``design``, ``responses``, ``sample-size`` and ``sms-cost``: SMS experiments."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 
+from crmlab._version import __version__
 from crmlab.analyses.lifecycle import lifecycle_stages
 from crmlab.analyses.rfm import rfm_scores
 from crmlab.cli.common import emit, load_orders_of, load_sends_of, writing
-from crmlab.experiments.balance import design_experiment
+from crmlab.cli.reminders import cmd_design_reminders
+from crmlab.experiments.balance import design_covariates, design_experiment, response_strata
 from crmlab.experiments.precision import (adjusted_effects, projection, ratio_metrics, segment_table,
                                           winsorized_revenue)
 from crmlab.experiments.analysis import analyse_experiment
 from crmlab.experiments.design import minimum_detectable_effect, sample_size
 from crmlab.experiments.responses import response_evidence, response_history
 from crmlab.experiments.sms import check_copy, sms_cost
+from crmlab.present.result import json_safe
 from crmlab.present.spreadsheet import write_csv
 from crmlab.schema import CrmlabInputError
 
@@ -139,49 +145,69 @@ def cmd_sms_cost(a) -> int:
     return 0
 
 
-def _design_inputs(a, orders) -> tuple[pd.DataFrame, pd.Series | None]:
-    """Covariates (recency, frequency, monetary) per candidate and the strata labels."""
-    rfm = rfm_scores(orders)
-    feats = rfm[["recency", "frequency", "monetary"]].astype(float)
-    feats.index = feats.index.astype(str)
+def _design_inputs(a, orders, sends) -> tuple[pd.DataFrame, pd.Series | None]:
+    """Covariates (recency, frequency, monetary, tenure; past messages and responses with
+    ``--sends``) per candidate and the strata labels."""
     cand = None
     if a.candidates:
         cand = pd.read_csv(a.candidates, dtype={"customer_id": str})
         if "customer_id" not in cand.columns:
             raise CrmlabInputError("--candidates: no customer_id column")
         cand = cand.drop_duplicates("customer_id").set_index("customer_id")
-        feats = feats.reindex(cand.index)  # customers without orders: missing covariates, still randomised
+    feats = design_covariates(orders, sends, window_hours=a.window_hours,
+                              candidates=None if cand is None else cand.index)
     parts = []
     for name in [x.strip() for x in a.strata.split(",") if x.strip()]:
         if name == "rfm":
-            parts.append(rfm["segment"].astype(str).rename(index=str))
+            parts.append(rfm_scores(orders)["segment"].astype(str).rename(index=str))
         elif name == "lifecycle":
             parts.append(lifecycle_stages(orders)["stage"].astype(str).rename(index=str))
+        elif name == "responses" and "past_messages" in feats.columns:
+            parts.append(response_strata(feats))
         elif cand is not None and name in cand.columns:
             parts.append(cand[name].astype(str))
         else:
-            raise CrmlabInputError(f"--strata: {name!r} is not rfm, lifecycle or a --candidates column")
+            raise CrmlabInputError(f"--strata: {name!r} is not rfm, lifecycle, responses (needs --sends) or a "
+                                   "--candidates column")
     strata = None
     if parts:
         strata = pd.concat([p.reindex(feats.index).fillna("none") for p in parts], axis=1).agg("|".join, axis=1)
     return feats, strata
 
 
+def _meta_path(out: str) -> str:
+    """The assignment's record beside it: ``assignment.csv`` -> ``assignment.meta.json``."""
+    return str(Path(out).with_suffix(".meta.json"))
+
+
 def cmd_design(a) -> int:
+    if getattr(a, "reminders", False):  # payment reminders (催付): unpaid orders, not customers, to delays
+        return cmd_design_reminders(a)
     orders, lo = load_orders_of(a)
+    sends = load_sends_of(a, lo.observation_end)[0] if getattr(a, "sends", None) else None
     arms = [x.strip() for x in a.arms.split(",") if x.strip()]
     if not arms or len(set(arms)) < len(arms):
         raise CrmlabInputError("--arms: give distinct arm names, e.g. A@10:00,B@10:00")
-    feats, strata = _design_inputs(a, orders)
+    feats, strata = _design_inputs(a, orders, sends)
     d = design_experiment(feats, arms, holdout=a.holdout, strata=strata, seed=a.seed, rerandomize=a.rerandomize,
-                          threshold=a.smd_threshold, baseline=a.baseline, price_per_message=a.price_per_message)
+                          threshold=a.smd_threshold, baseline=a.baseline, price_per_message=a.price_per_message,
+                          program_holdout=a.program_holdout or 0.0, program_salt=a.program_salt)
+    meta = {"seed": a.seed, "seed_used": d["rerandomized"]["seed_used"], "arms": arms, "holdout": a.holdout,
+            "strata": a.strata or None, "program_holdout": d["program_holdout"], "design_date": lo.observation_end,
+            "orders": lo.file, "crmlab": __version__}
     writing("--out", a.out, lambda: write_csv(d["assignment"], a.out, raw=a.csv_raw, index=False))
+    writing("--out", _meta_path(a.out), lambda: Path(_meta_path(a.out)).write_text(
+        json.dumps(json_safe(meta), ensure_ascii=False, indent=1) + "\n", encoding="utf-8"))
     out = {k: v for k, v in d.items() if k != "assignment"}
-    out.update(out=a.out, seed=a.seed, ledger={"orders": lo.to_dict()})
+    out.update(covariates=list(feats.columns), past_responses=feats.attrs["past_responses"], out=a.out,
+               meta=_meta_path(a.out), seed=a.seed, ledger={"orders": lo.to_dict()})
 
     def text(o):
+        p = o["program_holdout"]
+        held = f"; {p['customers']:,} kept out by the programme holdout (salt {p['salt']!r})" if p["share"] else ""
         return (f"{sum(o['arms'].values()):,} customers: " + ", ".join(f"{k} {v:,}" for k, v in o["arms"].items())
-                + f"; max |SMD| {o['max_abs_smd']:.3f}; wrote {o['out']}")
+                + f"{held}; max |SMD| {o['max_abs_smd']:.3f} over {', '.join(o['covariates'])}"
+                + f"; wrote {o['out']} and {o['meta']}")
 
     emit(out, a.json, text)
     return 0

@@ -69,7 +69,8 @@ SHARED: dict[str, list[Flag]] = {
                 "SPARK_REMOTE selects Spark Connect)"),
         _f("--memory-limit", type=memory_size, metavar="SIZE",
            help="DuckDB's memory limit, e.g. 600MB, 4GB or 40%% of RAM (default CRMLAB_MEMORY_LIMIT, else "
-                "60%%); beyond it DuckDB spills to a temporary folder"),
+                "40%% of RAM, at most half of RAM less 2 GiB, so a command stays within half of RAM); "
+                "beyond it DuckDB spills to a temporary folder"),
         _f("--cache-dir", metavar="DIR",
            help="the validation cache: an export is validated once and later commands reuse the clean copy "
                 "(default CRMLAB_CACHE_DIR, else ~/.cache/crmlab; `crmlab cache list|clear`)"),
@@ -116,7 +117,15 @@ COMMANDS: dict[str, tuple[str, str, list]] = {
            help="cut the export at DATE: orders and sends before it are dropped, as an export that starts "
                 "mid-life (the store is simulated from --start, by default 2024-01-01, or two years before "
                 "DATE when DATE is not after that)"),
-        _f("--start", type=moment, metavar="DATE", help="first day of the simulated store (default 2024-01-01)")]),
+        _f("--start", type=moment, metavar="DATE", help="first day of the simulated store (default 2024-01-01)"),
+        _f("--reminders", action="store_true",
+           help="add a payment-reminder (催付) experiment: 10,000 unpaid orders randomised to none/1h/6h/12h/24h, "
+                "created_time/paid_time/closed_time columns, reminder sends with order_id, truth.json 'reminders' "
+                "(default: off)"),
+        _f("--program-holdout", type=at_most(nonneg_float, 0.5), metavar="SHARE",
+           help="write the programme store instead: 12 months of campaigns with this share of customers held out "
+                "of every campaign by the stable hash (`crmlab program` reads it out; truth.json has the planted "
+                "cumulative effect); default: off, the sample as always")]),
     "report": ("run the report notebooks into HTML", "crmlab.cli.report:cmd_report", [
         _f("notebooks", nargs="*", help="notebook names or prefixes (default: all)"),
         _f("--orders", required=True, type=in_file), _SHEET,
@@ -239,12 +248,21 @@ COMMANDS: dict[str, tuple[str, str, list]] = {
         _CSV_RAW]),
     "design": ("make an SMS experiment: stratified seeded arms, a pre-send balance check, the CSV to import",
                "crmlab.cli.experiments:cmd_design", [
-        *_orders(),
+        *_orders("optional"),
+        _f("--window-hours", **_WINDOW_HOURS,
+           help="with --sends: a paid order within this many hours after a message is a response, for the "
+                "balance of past responses (default %(default)s)"),
+        _f("--program-holdout", type=at_most(nonneg_float, 0.5), metavar="SHARE",
+           help="keep this share of customers out of every campaign (长期对照组): a stable hash of the id and "
+                "--program-salt, the same in every design and in `crmlab program` (default: none)"),
+        _f("--program-salt", default="crmlab-program", metavar="TEXT",
+           help="the programme holdout's salt (default %(default)s); recorded in the JSON and the .meta.json"),
         _f("--candidates", help="CSV of the customers to randomise (customer_id column; default: every "
                                 "customer in the orders)"),
         _f("--arms", required=True, help="messaged arms, e.g. A@10:00,A@17:00,B@10:00,B@17:00"),
         _f("--holdout", type=probability, default=0.2, help="no-message holdout share (default %(default)s)"),
-        _f("--strata", default="", help="stratify by rfm, lifecycle and/or region (a candidates column), comma-separated"),
+        _f("--strata", default="", help="stratify by rfm, lifecycle, responses (with --sends: never messaged, "
+                                        "no response, responded) and/or region (a candidates column), comma-separated"),
         _f("--seed", type=nonneg_int, default=0),
         _f("--rerandomize", type=nonneg_int, default=0,
            help="redraw up to N times until the max |SMD| is below --smd-threshold (Morgan & Rubin 2012)"),
@@ -253,7 +271,23 @@ COMMANDS: dict[str, tuple[str, str, list]] = {
            help="conversion the detectable difference is computed at (default %(default)s)"),
         _f("--price-per-message", type=nonneg_float, default=0.05),
         _f("--out", type=out_file, required=True, help="assignment CSV: customer_id, arm, copy, send_time"),
+        _f("--reminders", action="store_true",
+           help="payment reminders (催付): randomise the unpaid open orders (订单创建时间, no 订单付款时间, placed "
+                "within 72 h of the export's end) to the delays of --arms, e.g. none,1h,6h,12h,24h; the CSV is "
+                "order_id, customer_id, arm, created_time, send_time"),
         _CSV_RAW]),
+    "program": ("the whole SMS programme against its long-term holdout (长期对照组), month by month",
+                "crmlab.cli.program:cmd_program", [
+        *_orders("required"),
+        _f("--holdout-share", type=at_most(nonneg_float, 0.5), default=0.05, metavar="SHARE",
+           help="the programme holdout's share, as designed (`crmlab design --program-holdout`; default %(default)s)"),
+        _f("--salt", default="crmlab-program", metavar="TEXT",
+           help="the programme holdout's salt, as designed (default %(default)s)"),
+        _f("--months", type=at_most(positive_int, 120), default=12, metavar="N",
+           help="months to read out from the start; only months the observation covers whole are shown "
+                "(default %(default)s)"),
+        _f("--start", type=moment, metavar="DATE",
+           help="the programme's first day (default: the day of the log's first send)")]),
     "sample-size": ("customers per arm for two proportions (R's power.prop.test)",
                     "crmlab.cli.experiments:cmd_sample_size", [
         _f("--baseline", type=probability, required=True),
@@ -291,6 +325,20 @@ COMMANDS: dict[str, tuple[str, str, list]] = {
         _f("--seed", type=nonneg_int, default=0, help="cross-fitting folds and bootstrap seed"),
         _f("--out", required=True, type=out_file, metavar="send_list.csv",
            help="write customer_id, arm, expected_incremental_profit, uplift_pp, rank to this CSV")]),
+    "reminders": ("payment reminders (催付): time to payment, share paid, recovered revenue and cost by delay",
+                  "crmlab.cli.reminders:cmd_reminders", [
+        _f("--orders", required=True, type=in_file,
+           help="order export with created and paid times (订单创建时间, 订单付款时间) and unpaid orders"), _SHEET,
+        _f("--sends", required=True, type=in_file, help="SMS send log whose reminder rows carry an order_id (订单编号)"),
+        _SENDS_SHEET, _COLUMNS, _OBS_END,
+        _f("--arms", help="arms compared, e.g. none,1h,6h,12h,24h (default: every arm of the log)"),
+        _f("--pay-window-hours", type=at_most(positive_float, 24 * MAX_DAYS), default=72,
+           help="paid within this many hours of creation counts as paid (default %(default)s)"),
+        _f("--margin", type=at_most(positive_float, 1), default=0.3,
+           help="profit share of the recovered revenue, 0 to 1 (default %(default)s)"),
+        _f("--price-per-message", type=nonneg_float, default=0.05,
+           help="price of one billed part, for sends without a cost (default %(default)s)"),
+        "reading", _JSON]),
     "promotion": ("big promotion (大促): last year's figures, this year's plan and review",
                   "crmlab.cli.promotion:cmd_promotion", [
         *_orders(),

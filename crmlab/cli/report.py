@@ -23,6 +23,8 @@ from crmlab.report.paths import NOTEBOOK_DIR
 from crmlab.report.runner import run_reports
 from crmlab.schema import CrmlabInputError
 from crmlab.simulate.store import StoreSpec, write_sample
+from crmlab.simulate.program import write_program_sample
+from crmlab.simulate.unpaid import write_reminder_sample
 
 __all__ = ["cmd_report", "cmd_deliver", "cmd_notebooks", "cmd_sample", "read_params", "MANIFEST"]
 
@@ -50,10 +52,26 @@ def _sample_options(a) -> dict:
     return kw
 
 
+def _program_sample(a) -> int:
+    """``crmlab sample --program-holdout SHARE``: the programme store (:mod:`crmlab.simulate.program`)."""
+    if getattr(a, "returns", None) or getattr(a, "truncate_before", None) or getattr(a, "start", None):
+        raise CrmlabInputError("--program-holdout writes the programme store: without --returns, "
+                               "--truncate-before or --start")
+    truth = write_program_sample(a.out, n_customers=a.customers, seed=a.seed, holdout_share=a.program_holdout)
+    last = truth["months"][-1]
+    print(f"wrote {a.out}/orders.csv, sends.csv, truth.json (programme store: {a.customers} customers, "
+          f"{a.program_holdout:g} held out by salt {truth['holdout']['salt']!r}; planted cumulative repurchase "
+          f"effect after {last['month']} months {100 * last['cumulative_diff']:+.1f} points)", file=sys.stderr)
+    return 0
+
+
 def cmd_sample(a) -> int:
+    if getattr(a, "program_holdout", None):
+        return _program_sample(a)
     kw = _sample_options(a)
     try:
-        truth = write_sample(a.out, n_customers=a.customers, seed=a.seed, **kw)
+        write = write_reminder_sample if getattr(a, "reminders", False) else write_sample
+        truth = write(a.out, n_customers=a.customers, seed=a.seed, **kw)
     except ValueError as e:
         raise CrmlabInputError(str(e)) from None
     extra = ""
@@ -65,6 +83,9 @@ def cmd_sample(a) -> int:
         t = truth["truncation"]
         extra += (f", simulated from {t['simulated_from']} and cut before {t['truncate_before'][:10]} "
                   f"({t['existing_buyers_in_export']} of its {t['buyers_in_export']} buyers bought before the cut)")
+    if "reminders" in truth:
+        r = truth["reminders"]
+        extra += f", a payment-reminder experiment of {r['orders']:,} unpaid orders (planted best delay {r['best_arm']})"
     print(f"wrote {a.out}/orders.csv, sends.csv, truth.json ({truth['customers']} customers, "
           f"{truth['paid_orders']} paid orders, magic number {truth['magic_number']}{extra})", file=sys.stderr)
     return 0

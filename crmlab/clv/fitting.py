@@ -24,7 +24,7 @@ from crmlab.clv.base import LABELS, MODELS, ClvFitError, FittedModel, check_summ
 from crmlab.clv.bgnbd import BetaGeoModel
 from crmlab.clv.mbgnbd import ModifiedBetaGeoModel
 from crmlab.clv.pareto_nbd import ParetoNBDModel
-from crmlab.clv.summary import summary_table
+from crmlab.clv.summary import frame_summary, summary_frame, summary_table
 from crmlab.engine.sources import order_table
 from crmlab.ingest.values import parse_observation_end
 
@@ -67,12 +67,16 @@ def rfm_summary(orders, observation_end=None, time_unit: str = "D", calibration_
     customers who bought in the calibration period. ``attrs``: ``observation_end``,
     ``time_unit``, ``settings`` (the orders') and ``calibration_end`` (a store-local Timestamp).
     """
+    if isinstance(orders, pd.DataFrame) and calibration_end is None and engine is None:
+        out = frame_summary(orders, observation_end, time_unit)  # a loader's frame: its own codes, no engine
+        if out is not None:
+            return out
     o = order_table(orders, engine, observation_end)
     cal = None if calibration_end is None else parse_observation_end(calibration_end, o.settings.timezone,
                                                                      "calibration_end")
     expr, o = summary_table(o, time_unit, None, cal)
-    out = o.engine.to_pandas(expr).sort_values("customer_id").set_index("customer_id")
-    out.attrs.update(observation_end=o.observation_end, time_unit=time_unit, settings=o.settings)
+    out = summary_frame(expr, o)  # sorted in the engine, fetched once
+    out.attrs["time_unit"] = time_unit
     if cal is not None:
         out.attrs["calibration_end"] = cal
     return out

@@ -16,6 +16,12 @@ folder; later commands on the same export with the same reading options read tha
   is written under a temporary name and renamed into place, so a killed command leaves no
   half entry; temporary folders of processes that no longer run are removed on the next write.
 * **Size cap**: ``CRMLAB_CACHE_MAX`` (default 20 GB); the least recently used entries go first.
+* **Hash memo**: hashing a big export is a second or more per command (30M orders, 0.8 GB);
+  ``.hashes.json`` in the cache folder remembers an export's hash with its file identity (device,
+  inode, size, modification and change times in ns). It is used only when all of them are unchanged
+  and the hash was taken more than :data:`RACY_SECONDS` after the last change (a write in the same
+  clock tick as the hash could otherwise go unseen, git's "racily clean" case); the change time
+  (ctime) cannot be set back by a user, so a touched, edited or replaced export is always hashed again.
 """
 from __future__ import annotations
 
@@ -39,6 +45,11 @@ _ENTRY = "entry.json"
 _DATA = "orders.parquet"
 _TMP = ".tmp-"
 _CHUNK = 16 * 1024 * 1024
+_MEMO = ".hashes.json"
+#: exports whose hashes the memo keeps (the most recently hashed)
+MEMO_SIZE = 256
+#: a remembered hash is trusted only when taken this many seconds after the export's last change
+RACY_SECONDS = 2
 
 
 @dataclass(frozen=True)
@@ -65,7 +76,7 @@ def cache_dir(explicit: str | os.PathLike | None = None) -> Path:
     return d
 
 
-def _content_hash(path: Path) -> str:
+def _hash_file(path: Path) -> str:
     h = hashlib.blake2b(digest_size=20)
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
@@ -73,14 +84,58 @@ def _content_hash(path: Path) -> str:
     return h.hexdigest()
 
 
-def export_key(path: str | os.PathLike, options: Mapping[str, object]) -> str:
+def _identity(st: os.stat_result) -> str:
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+
+def _read_memo(directory: Path) -> dict:
+    try:
+        memo = json.loads((directory / _MEMO).read_text())
+    except (OSError, ValueError):
+        return {}
+    return memo if isinstance(memo, dict) else {}
+
+
+def _write_memo(directory: Path, memo: dict) -> None:
+    """Write the memo whole (the newest :data:`MEMO_SIZE` exports), renamed into place."""
+    keep = dict(sorted(memo.items(), key=lambda kv: kv[1].get("at_ns", 0))[-MEMO_SIZE:])
+    tmp = directory / f"{_MEMO}.{os.getpid()}"
+    try:
+        tmp.write_text(json.dumps(keep))
+        os.replace(tmp, directory / _MEMO)
+    except OSError:  # a memo that cannot be written only costs the next command a hash
+        tmp.unlink(missing_ok=True)
+
+
+def _content_hash(path: Path, memo_dir: Path | None = None) -> str:
+    """BLAKE2b of the file's content; with ``memo_dir``, remembered there by the file's identity
+    (see the module doc: never trusted for a file changed within :data:`RACY_SECONDS` of its hash)."""
+    st = path.stat()
+    if memo_dir is None:
+        return _hash_file(path)
+    memo = _read_memo(memo_dir)
+    seen = memo.get(str(path))
+    changed = max(st.st_mtime_ns, st.st_ctime_ns)
+    if (isinstance(seen, dict) and seen.get("identity") == _identity(st)
+            and int(seen.get("at_ns", 0)) - changed > RACY_SECONDS * 10 ** 9 and seen.get("hash")):
+        return str(seen["hash"])
+    at_ns = time.time_ns()
+    digest = _hash_file(path)
+    if path.stat().st_ctime_ns == st.st_ctime_ns:  # unchanged while hashing
+        memo[str(path)] = {"identity": _identity(st), "hash": digest, "at_ns": at_ns}
+        _write_memo(memo_dir, memo)
+    return digest
+
+
+def export_key(path: str | os.PathLike, options: Mapping[str, object], memo_dir: Path | None = None) -> str:
     """The cache key of an export read with ``options`` (every option that changes validation).
 
     The export's absolute path, size, modification time (ns) and content hash, the options
-    (sorted, as text) and the crmlab version, hashed together."""
+    (sorted, as text) and the crmlab version, hashed together. ``memo_dir`` (the cache folder):
+    the content hash is remembered there (see the module doc)."""
     p = Path(path).resolve()
     st = p.stat()
-    ident = {"path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "content": _content_hash(p),
+    ident = {"path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "content": _content_hash(p, memo_dir),
              "options": {k: None if v is None else str(v) for k, v in sorted(options.items())},
              "crmlab": __version__}
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:32]
@@ -186,9 +241,10 @@ def evict(directory: Path, max_bytes: int | None = None, keep: str | None = None
 
 
 def clear(directory: Path) -> int:
-    """Remove every entry (only crmlab's entry folders). Returns how many."""
+    """Remove every entry (only crmlab's entry folders) and the hash memo. Returns how many entries."""
     live = entries(directory)
     for e in live:
         shutil.rmtree(directory / e.key, ignore_errors=True)
     _sweep_temporaries(directory)
+    (directory / _MEMO).unlink(missing_ok=True)
     return len(live)

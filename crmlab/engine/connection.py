@@ -10,8 +10,9 @@ does. ``CRMLAB_ENGINE`` and ``CRMLAB_MEMORY_LIMIT`` remain a fallback read while
 keeps the default (the CLI and the report runner set them for the kernels they start).
 
 ``duckdb``
-    In-process, with ``threads`` = the machine's cores, a memory limit (default 60% of
-    RAM) and a temporary directory so big jobs spill to disk instead of failing.
+    In-process, with ``threads`` = the machine's cores, a memory limit (default
+    :func:`default_memory_limit`: 40% of RAM, at most half of RAM less 2 GiB) and a temporary
+    directory so big jobs spill to disk instead of failing.
 ``spark``
     An existing ``SparkSession`` (pass ``spark=``), Spark Connect when ``SPARK_REMOTE``
     is set, or a session crmlab starts (``local[*]`` by default, ``spark_master=`` to
@@ -37,7 +38,7 @@ from crmlab.schema import CrmlabInputError
 from crmlab.settings import DEFAULT, ENGINES, configure, current
 
 __all__ = ["ENGINES", "Engine", "connect", "set_engine", "get_engine", "current_engine", "default_engine_name",
-           "ENGINE_ENV", "MEMORY_ENV"]
+           "ENGINE_ENV", "MEMORY_ENV", "default_memory_limit", "memory_limit_of"]
 
 #: environment variable naming the engine while the session keeps the default (the CLI's fallback)
 ENGINE_ENV = "CRMLAB_ENGINE"
@@ -76,15 +77,47 @@ class Engine:
             pq.write_table(self.con.to_pyarrow(expr), path)
 
 
-#: DuckDB's memory limit when neither ``memory_limit=`` nor this variable says otherwise: 60% of RAM.
+#: DuckDB's memory limit when neither ``memory_limit=`` nor this variable says otherwise:
+#: :func:`default_memory_limit`.
 MEMORY_ENV = "CRMLAB_MEMORY_LIMIT"
 #: the smallest memory limit accepted (below it DuckDB fails to allocate even for a few orders)
 MIN_MEMORY_MB = 64
+#: the default limit's share of physical RAM ...
+DEFAULT_MEMORY_SHARE = 0.4
+#: ... and what it leaves of half of RAM, at least, for what DuckDB's limit does not count:
+#: the Python process (~0.3 GiB with pandas, scipy, Ibis), results converted to pandas, Arrow
+#: buffers in flight and the allocator's slack (docs/benchmarks.md: peak RSS was the limit plus
+#: 0.6-1.1 GiB at 100M orders, where DuckDB fills any limit)
+DEFAULT_HEADROOM = 2 * 2**30
+
+
+def physical_memory() -> int:
+    """The machine's physical RAM in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def default_memory_limit(total: int | None = None) -> str:
+    """DuckDB's default memory limit on a machine with ``total`` bytes of RAM (default: this one's):
+    ``min(40% of RAM, max(RAM / 2 - 2 GiB, 25% of RAM))``, in MiB (at least :data:`MIN_MEMORY_MB`).
+
+    Chosen so that a command's peak RSS stays within half of RAM: 16 GiB gives a 6 GiB limit
+    (peak RSS measured at most ~7.1 GiB, docs/benchmarks.md); 8 GiB gives 2 GiB; 4 GiB gives
+    1 GiB; 64 GiB gives 25.6 GiB.
+
+    Examples
+    --------
+    >>> default_memory_limit(16 * 2**30)
+    '6144MiB'
+    """
+    total = physical_memory() if total is None else int(total)
+    limit = min(DEFAULT_MEMORY_SHARE * total, max(total / 2 - DEFAULT_HEADROOM, total / 4))
+    return f"{max(int(limit // 2**20), MIN_MEMORY_MB)}MiB"
 
 
 def memory_limit_of(text: str | None) -> str:
     """``"600MB"``, ``"4GB"``, ``"1.5GiB"`` as DuckDB reads them, ``"40%"`` as that share of
-    RAM; None: the session's ``memory_limit`` setting, else ``$CRMLAB_MEMORY_LIMIT``, else 60% of RAM.
+    RAM; None: the session's ``memory_limit`` setting, else ``$CRMLAB_MEMORY_LIMIT``, else
+    :func:`default_memory_limit`.
 
     Raises
     ------
@@ -94,14 +127,15 @@ def memory_limit_of(text: str | None) -> str:
     if text is None and current().memory_limit is not None:
         text = current().memory_limit
     where = "memory_limit" if text is not None else MEMORY_ENV
-    text = str(text if text is not None else os.environ.get(MEMORY_ENV) or "60%").strip()
+    if text is None and not os.environ.get(MEMORY_ENV):
+        return default_memory_limit()
+    text = str(text if text is not None else os.environ.get(MEMORY_ENV)).strip()
     m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(%|[KMGT]i?B)", text, flags=re.I)
     if not m or float(m.group(1)) <= 0 or (m.group(2) == "%" and float(m.group(1)) > 100):
         raise CrmlabInputError(f"{where} {text[:80]!r}: expected a size such as 600MB or 4GB, or a share of RAM "
                                "such as 40%")
     if m.group(2) == "%":
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        return f"{max(int(float(m.group(1)) / 100 * total / 2**20), MIN_MEMORY_MB)}MB"
+        return f"{max(int(float(m.group(1)) / 100 * physical_memory() / 2**20), MIN_MEMORY_MB)}MiB"
     unit = m.group(2).upper()
     size = float(m.group(1)) * (1024 if "I" in unit else 1000) ** ("KMGT".index(unit[0]) + 1)
     if size < MIN_MEMORY_MB * 10**6:
@@ -298,8 +332,8 @@ def connect(engine: str | None = None, *, spark=None, spark_master: str | None =
         Master URL for a session crmlab starts (default: the session's ``spark_master``,
         else ``local[*]``).
     memory_limit, temp_directory, threads
-        DuckDB settings (defaults: the session's ``memory_limit``, else 60% of RAM; a spill
-        folder under the temp dir; all cores).
+        DuckDB settings (defaults: the session's ``memory_limit``, else ``$CRMLAB_MEMORY_LIMIT``,
+        else :func:`default_memory_limit`; a spill folder under the temp dir; all cores).
 
     Returns
     -------

@@ -170,7 +170,7 @@ def _cached_export(source: str, eng: Engine, cache, options: dict) -> tuple[Orde
     and kept (:mod:`crmlab.engine.cache`)."""
     try:
         folder = _cache.cache_dir(cache if isinstance(cache, (str, os.PathLike)) and cache is not True else None)
-        key = _cache.export_key(source, options)
+        key = _cache.export_key(source, options, memo_dir=folder)
         hit = _cache.lookup(key, folder)
     except OSError as e:  # a cache folder that cannot be made or read: validate without it, and say why
         o, led = _export.load_export(source, eng, **options)

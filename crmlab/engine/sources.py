@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from crmlab.engine.connection import Engine, get_engine
+from crmlab.engine.frames import registered
 from crmlab.ingest.tables import _listed, _short
 from crmlab.ingest.values import parse_observation_end
 from crmlab.schema import CrmlabInputError
@@ -98,6 +99,32 @@ def _frame_for_engine(orders: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _frame_columns(orders: pd.DataFrame) -> dict[str, bool]:
+    """The columns of a loader's frame the engine sees (name -> text whatever its dtype)."""
+    cols = {"customer_id": True, "order_id": True, "order_time": False, "amount": False, "status": True}
+    cols.update({c: c != "quantity" for c in OPTIONAL_COLUMNS if c in orders.columns})
+    return cols
+
+
+def _frame_view(columns: dict[str, bool]):
+    """The SELECT that types a registered frame as the engine's orders: text, TIMESTAMP
+    (microseconds, what every other source gives), DOUBLE."""
+    def view(name: str) -> str:
+        typed = {"order_time": "CAST(order_time AS TIMESTAMP)", "amount": "CAST(amount AS DOUBLE)",
+                 "quantity": "CAST(quantity AS DOUBLE)"}
+        sel = [typed.get(c, f'CAST("{c}" AS VARCHAR)') + f' AS "{c}"' for c in columns]
+        return f"SELECT {', '.join(sel[:5])}, line{''.join(', ' + x for x in sel[5:])} FROM {name}"
+    return view
+
+
+def frame_table(orders: pd.DataFrame, eng: Engine):
+    """A loader's frame as an Ibis table in ``eng``: registered once (Arrow, no copy in DuckDB)
+    and reused while the frame is unchanged (:func:`crmlab.engine.frames.registered`)."""
+    cols = _frame_columns(orders)
+    return registered(orders, eng, cols, view=_frame_view(cols),
+                      spark=lambda: eng.register(_frame_for_engine(orders), "crmlab_orders"))
+
+
 def order_table(orders, engine: str | Engine | None = None, observation_end=None) -> OrderTable:
     """The orders as an :class:`OrderTable` in ``engine`` (default: :func:`get_engine`).
 
@@ -119,7 +146,7 @@ def order_table(orders, engine: str | Engine | None = None, observation_end=None
         end = orders.attrs.get("observation_end")
         if end is None:
             end = orders["order_time"].max()
-        table = eng.register(_frame_for_engine(orders), "crmlab_orders")
+        table = frame_table(orders, eng)
         ot = OrderTable(table, pd.Timestamp(end), eng, orders.attrs.get("source", "<DataFrame>"),
                         settings_for(eng, orders.attrs.get("timezone")))
         return ot.until(observation_end)

@@ -1,6 +1,14 @@
 """Pre-send balance of an SMS experiment and re-randomisation (issue 28, ``crmlab design``).
 
-* **Balance**: for each covariate (recency, frequency, monetary, ...) and each messaged arm,
+* **Covariates** (:func:`design_covariates`), per candidate as of the design date (the orders'
+  observation end): ``recency`` (days since the last paid order), ``frequency`` (paid orders),
+  ``monetary`` (paid sales), ``tenure`` (days since the first paid order) and, with a send log,
+  ``past_messages`` (delivered messages whose response window closed before the design date)
+  and ``past_responses`` (their attributable responses: window orders minus messages x the
+  log's organic rate, :func:`crmlab.experiments.responses.response_history`). A customer the
+  log never messaged has 0 of both; a candidate without orders has no recency ... tenure
+  (missing, left out of that covariate's SMD).
+* **Balance**: for each covariate and each messaged arm,
   the standardised mean difference against the holdout (or, without one, the first arm):
   SMD = (mean_arm - mean_ref) / sqrt((s²_arm + s²_ref) / 2) (sample variances, ddof 1;
   0 when both variances are 0). ``max_abs_smd`` is the largest |SMD| over covariates and arms.
@@ -18,10 +26,57 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from crmlab.analyses.rfm import rfm_scores
+from crmlab.engine.aggregates import customer_frame
+from crmlab.engine.sources import order_table
 from crmlab.experiments.clocks import split_arm
 from crmlab.experiments.design import assign, minimum_detectable_effect
+from crmlab.experiments.program import DEFAULT_SALT, HASH_RULE, program_holdout_mask
+from crmlab.experiments.responses import response_history
 
-__all__ = ["smd_table", "design_experiment"]
+__all__ = ["design_covariates", "response_strata", "smd_table", "design_experiment", "COVARIATES"]
+
+#: the balance table's covariates, in order (the last two only with a send log)
+COVARIATES = ("recency", "frequency", "monetary", "tenure", "past_messages", "past_responses")
+
+
+def design_covariates(orders, sends: pd.DataFrame | None = None, window_hours: float = 72,
+                      candidates=None, engine=None) -> pd.DataFrame:
+    """Per buyer, or per id of ``candidates`` (index ``customer_id``, text): the
+    :data:`COVARIATES` as of the orders' observation end (see the module doc); without ``sends``
+    only the first four, and ``attrs["past_responses"]`` says "no send log". ``attrs["as_of"]``:
+    the design date."""
+    o = order_table(orders, engine)
+    rfm = rfm_scores(o)
+    feats = rfm[["recency", "frequency", "monetary"]].astype(float)
+    feats.index = feats.index.astype(str)
+    cf = customer_frame(o)
+    cf.index = cf.index.astype(str)
+    end = pd.Timestamp(o.observation_end)
+    first = pd.to_datetime(cf["first_time"]).reindex(feats.index)
+    feats["tenure"] = ((end.normalize() - first.dt.normalize()).dt.days).astype(float)
+    if candidates is not None:  # a candidate without orders: missing order covariates, still randomised
+        feats = feats.reindex(pd.Index(pd.unique(pd.Index(candidates).astype(str)), name="customer_id"))
+    note = "no send log: past messages and responses are not in the balance table"
+    if sends is not None and len(sends):
+        h = response_history(sends, o, window_hours=window_hours)
+        h.index = h.index.astype(str)
+        organic = h.attrs.get("organic_rate") or 0.0
+        m = h["messages"].reindex(feats.index).fillna(0).astype(float)
+        feats["past_messages"] = m
+        feats["past_responses"] = h["responses"].reindex(feats.index).fillna(0).astype(float) - m * organic
+        note = (f"past messages and attributable responses with a {window_hours:g} h window "
+                f"(organic rate {organic:.4f} netted out)")
+    feats.attrs.update(as_of=end, past_responses=note)
+    return feats
+
+
+def response_strata(features: pd.DataFrame) -> pd.Series:
+    """A stratum per customer from the send log: "never messaged", "no response" (messaged,
+    no window order beyond the organic share) or "responded" (``crmlab design --strata responses``)."""
+    m, r = features["past_messages"].fillna(0).to_numpy(), features["past_responses"].fillna(0).to_numpy()
+    lab = np.where(m == 0, "never messaged", np.where(r > 0, "responded", "no response"))
+    return pd.Series(lab, index=features.index, name="responses")
 
 
 def smd_table(features: pd.DataFrame, table: pd.DataFrame, reference: str) -> tuple[list[dict], float]:
@@ -48,14 +103,22 @@ def smd_table(features: pd.DataFrame, table: pd.DataFrame, reference: str) -> tu
 def design_experiment(features: pd.DataFrame, arms: Sequence[str], holdout: float = 0.2,
                       strata: pd.Series | None = None, seed: int = 0, rerandomize: int = 0,
                       threshold: float = 0.05, baseline: float = 0.03, alpha: float = 0.05, power: float = 0.8,
-                      price_per_message: float = 0.05, parts: dict | None = None) -> dict:
+                      price_per_message: float = 0.05, parts: dict | None = None, program_holdout: float = 0.0,
+                      program_salt: str = DEFAULT_SALT) -> dict:
     """The ``crmlab design`` result: ``assignment`` (customer_id, arm, copy, send_time),
-    ``arms`` {arm: customers}, ``balance``, ``max_abs_smd``, ``rerandomized``, ``mde``, ``cost``.
+    ``arms`` {arm: customers}, ``balance``, ``max_abs_smd``, ``rerandomized``, ``mde``, ``cost``,
+    ``program_holdout``.
 
     ``features``: covariates indexed by customer id (every candidate); ``strata``: a label per
     customer (same index) each stratum is split in the planned shares; ``baseline``: the
     conversion the detectable difference is computed at (80% power, two-sided ``alpha``);
-    ``parts``: billed parts per message by copy (default 1)."""
+    ``parts``: billed parts per message by copy (default 1); ``program_holdout``: the share of
+    customers the whole programme keeps out (:func:`crmlab.experiments.program.program_holdout_mask`
+    with ``program_salt``): they are left out of the assignment before anything is drawn."""
+    kept = ~program_holdout_mask(features.index, program_holdout, program_salt)
+    prog = {"share": program_holdout, "salt": program_salt, "customers": int((~kept).sum()), "rule": HASH_RULE}
+    features = features[kept]
+    strata = strata.reindex(features.index) if strata is not None else None
     cust = pd.DataFrame({"customer_id": features.index.astype(str)})
     if strata is not None:
         cust["stratum"] = strata.reindex(features.index).fillna("unknown").astype(str).to_numpy()
@@ -93,4 +156,5 @@ def design_experiment(features: pd.DataFrame, arms: Sequence[str], holdout: floa
                                      if rerandomize else "none: one draw"},
             "mde": {"baseline": baseline, "power": power, "alpha": alpha, "per_arm": mde},
             "cost": {"messages": messages, "price_per_message": price_per_message, "total": cost},
-            "strata": None if strata is None else int(pd.Series(cust["stratum"]).nunique())}
+            "strata": None if strata is None else int(pd.Series(cust["stratum"]).nunique()),
+            "program_holdout": prog}

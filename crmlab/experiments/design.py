@@ -182,15 +182,20 @@ def assign(customers, arms: Sequence[str], holdout_share: float = 0.1, stratify_
     shares = np.array([(1 - holdout_share) / len(arms)] * len(arms) + ([holdout_share] if holdout_share > 0 else []))
     rng = np.random.default_rng(seed)
     strata = df[stratify_by].astype(str) if stratify_by else pd.Series("all", index=df.index)
-    out = []
-    for s in sorted(strata.unique()):
-        idx = np.flatnonzero((strata == s).to_numpy())
-        labels = np.repeat(np.arange(len(names)), _counts(len(idx), shares))
-        out.append(pd.DataFrame({"customer_id": df["customer_id"].to_numpy()[idx],
-                                 "arm": np.array(names)[rng.permutation(labels)], "stratum": s}))
-    table = pd.concat(out, ignore_index=True)
-    counts = pd.crosstab(table["stratum"], table["arm"]).reindex(columns=names, fill_value=0)
-    p = [stats.chisquare(row, row.sum() * shares).pvalue if row.sum() else np.nan for _, row in counts.iterrows()]
+    keys, code = np.unique(strata.to_numpy(dtype=str), return_inverse=True)  # sorted, as before
+    ids, arms_of, idx_all, grid = df["customer_id"].to_numpy(), [], [], np.zeros((len(keys), len(names)), int)
+    for k in range(len(keys)):
+        idx = np.flatnonzero(code == k)
+        n_k = _counts(len(idx), shares)
+        arms_of.append(rng.permutation(np.repeat(np.arange(len(names)), n_k)))
+        idx_all.append(idx)
+        grid[k] = n_k
+    idx = np.concatenate(idx_all)
+    table = pd.DataFrame({"customer_id": ids[idx], "arm": np.array(names, dtype=object)[np.concatenate(arms_of)],
+                          "stratum": keys[code[idx]].astype(object)})
+    counts = pd.DataFrame(grid, index=pd.Index(keys.astype(object), name="stratum"),
+                          columns=pd.Index(names, name="arm"))
+    p = [stats.chisquare(row, row.sum() * shares).pvalue if row.sum() else np.nan for row in grid]
     bal = counts.copy()
     bal["customers"] = counts.sum(axis=1)
     bal["max_share_gap"] = (counts.div(counts.sum(axis=1), axis=0) - shares).abs().max(axis=1)

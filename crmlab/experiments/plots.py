@@ -31,10 +31,13 @@ def cuped_figure(rows: pd.DataFrame, title: str, unit: str) -> Figure:
     return fig
 
 
-def monitoring_figure(mon: pd.DataFrame, metric: str = "conversion", settings: Settings | None = None) -> Figure:
+def monitoring_figure(mon: pd.DataFrame, metric: str = "conversion", settings: Settings | None = None,
+                      level: float = 0.95) -> Figure:
     """Per arm: the difference by day with the fixed-horizon interval and the confidence sequence.
 
-    ``settings``: the context whose currency labels the revenue axis (default: the session's)."""
+    ``settings``: the context whose currency labels the revenue axis (default: the session's);
+    ``level``: the intervals' level (1 - alpha of the monitoring), named in the legend."""
+    lvl = Formatter(settings).level(level)
     pre = "" if metric == "conversion" else "rev_"
     scale = 100 if metric == "conversion" else 1
     arms = list(dict.fromkeys(mon["arm"]))
@@ -45,9 +48,9 @@ def monitoring_figure(mon: pd.DataFrame, metric: str = "conversion", settings: S
             g = mon[mon["arm"] == a]
             x = g["day"].to_numpy()
             ax.fill_between(x, scale * g[f"{pre}cs_low"], scale * g[f"{pre}cs_high"], color=COLORS[0], alpha=0.15,
-                            label="always-valid 95% sequence")
+                            label=f"always-valid {lvl} sequence")
             ax.fill_between(x, scale * g[f"{pre}ci_low"], scale * g[f"{pre}ci_high"], color=COLORS[1], alpha=0.3,
-                            label="fixed-horizon 95% CI")
+                            label=f"fixed-horizon {lvl} CI")
             ax.plot(x, scale * g[f"{pre}diff"], "o-", color=COLORS[0], lw=1.5)
             ax.axhline(0, color="#999", ls="--")
             ax.set_title(f"{a} vs {g['vs'].iloc[0]} ({g['control_clock'].iloc[0]})", fontsize=10)

@@ -26,7 +26,7 @@ from scipy import stats
 from crmlab.experiments.cuped import cuped_lin
 from crmlab.experiments.metrics import compare_proportions, control_rows, holm
 
-__all__ = ["benjamini_hochberg", "adjusted_effects", "winsorized_revenue", "ratio_metrics", "segment_table",
+__all__ = ["benjamini_hochberg", "lin_many", "adjusted_effects", "winsorized_revenue", "ratio_metrics", "segment_table",
            "projection"]
 
 Z = stats.norm.isf(0.025)
@@ -43,6 +43,38 @@ def benjamini_hochberg(p) -> np.ndarray:
     out = np.empty(m)
     out[order] = np.minimum(adj, 1.0)
     return out
+
+
+def lin_many(y, x, treat, chunk: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Lin's (2013) estimate and HC2 standard error of arm - control for many assignments of
+    the same customers at once (A/A studies, randomisation checks): ``y`` (n,), ``x`` (n, p)
+    covariates, ``treat`` (S, n) booleans, one row per assignment. Returns (estimates, ses),
+    each (S,), equal to :func:`crmlab.experiments.cuped.cuped_lin` on each row: the interacted
+    OLS is two regressions of y on [1, x - pooled mean], one per arm, and HC2 is block-diagonal,
+    so the difference of intercepts has the sum of the two arms' HC2 variances."""
+    y = np.asarray(y, float)
+    x = np.asarray(x, float).reshape(len(y), -1)
+    xc = x - x.mean(axis=0)
+    sd = xc.std(axis=0)
+    xc = xc[:, sd > 0] / sd[sd > 0]  # scaled: the intercepts and their HC2 variances are unchanged, the Gram better kept
+    Z = np.column_stack([np.ones(len(y)), xc])
+    q = Z.shape[1]
+    ZZ = (Z[:, :, None] * Z[:, None, :]).reshape(len(y), q * q)
+    treat = np.atleast_2d(np.asarray(treat, bool))
+    est, var = np.empty(len(treat)), np.zeros(len(treat))
+    for lo in range(0, len(treat), chunk):
+        T = treat[lo:lo + chunk]
+        a = []
+        for M in (T.astype(float), (~T).astype(float)):
+            Ginv = np.linalg.inv((M @ ZZ).reshape(-1, q, q))
+            beta = np.einsum("sjk,sk->sj", Ginv, M @ (Z * y[:, None]))
+            e = y - beta @ Z.T
+            h = Ginv.reshape(-1, q * q) @ ZZ.T
+            meat = ((M * e ** 2 / np.clip(1 - h, 1e-12, None)) @ ZZ).reshape(-1, q, q)
+            a.append(beta[:, 0])
+            var[lo:lo + chunk] += (Ginv @ meat @ Ginv)[:, 0, 0]
+        est[lo:lo + chunk] = a[0] - a[1]
+    return est, np.sqrt(var)
 
 
 def _pairs(outcomes: pd.DataFrame, control: str):

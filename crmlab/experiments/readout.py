@@ -19,7 +19,7 @@ from crmlab.experiments.monitoring import monitor_experiment
 from crmlab.experiments.profit import INTERACTION_MARGIN, arm_profits
 from crmlab.experiments.preconditions import verdict_preconditions
 from crmlab.present.figures import forest_plot
-from crmlab.present.formatting import integer, number, pct
+from crmlab.present.formatting import integer, number, p_is, pct, pp
 from crmlab.present.result import Card, Result, result
 from crmlab.schema import CrmlabInputError
 from crmlab.settings import Settings, current
@@ -294,11 +294,13 @@ def key_findings(res: ExperimentResult) -> list[str]:
                  f"for {res.fmt.money(cost)} of SMS.")
     if res.factorial is not None and res.factorial["interaction"] is not None:
         i = res.factorial["interaction"]
-        lines.append(f"Copy x send time interaction on the additive scale: p = {i['p_value']:.2g}"
-                     + (f", {100 * i['diff']:+.2f} pp [{100 * i['ci_low']:.2f}, {100 * i['ci_high']:.2f}]"
+        lines.append(f"Copy × send time interaction on the additive scale: {p_is(i['p_value'])}"
+                     + (f", {pp(i['diff'], 2)} [{number(100 * i['ci_low'], 2)}, {number(100 * i['ci_high'], 2)}]"
                         if i.get("diff") is not None else "") + ".")
     if res.cuped_days:
         vr = [r["cuped"]["variance_reduction"] for r in res.comparisons["revenue"]]
-        lines.append(f"CUPED with the {res.cuped_days} days before the send narrows the revenue intervals: "
-                     f"variance reduction {100 * np.nanmin(vr):.0f}%–{100 * np.nanmax(vr):.0f}% across arms.")
+        lo, hi = np.nanmin(vr), np.nanmax(vr)
+        lines.append(f"CUPED with the {res.cuped_days} days before the send "
+                     + ("narrows the revenue intervals" if lo > 0 else "changes the revenue intervals' variance")
+                     + f": variance reduction from {pct(lo, 0)} to {pct(hi, 0)} across arms.")
     return lines

@@ -75,6 +75,10 @@ def _lines_on_disk(raw, out: str) -> str:
     return folder
 
 
+#: Up to this many lines the marked lines are kept as a table (later passes read it instead of
+#: joining again: about 15% of load_orders at 10⁶ lines); above it they stay a view (memory).
+LINES_MARKED_IN_MEMORY = 5_000_000
+
 #: Arrow batches of this many lines carry the screened lines to Spark through the driver
 SPARK_BATCH_LINES = 1_000_000
 
@@ -296,6 +300,8 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
         if rev_mask is not None:
             lines = lines.mutate(reason=ibis.ifelse(rev_mask, "reversal_line", lines.reason))
         t, per_order = _mark_set_level(lines, obs_end)
+        if eng.name == "duckdb" and n <= LINES_MARKED_IN_MEMORY:
+            t = t.cache()  # marked once: the ledger's counts, the warnings and the returns scan it, not the joins
         kept = t.filter(t.reason.isnull())
         if obs_end is None:
             whole = per_order.filter(per_order.lo == per_order.hi)

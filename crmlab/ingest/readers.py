@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from crmlab.engine.connection import connect
+from crmlab.engine.frames import categorical, fetch_arrow
 from crmlab.ingest.columns import (NOTICE_PREFIXES, _ID_SAMPLE, _header_test, _map_columns, _require, _where,
                                    parse_columns, phone_shaped_ids)
 from crmlab.ingest.export import load_export
@@ -164,25 +165,30 @@ def load_orders(source, columns: Mapping[str, str] | str | None = None, observat
                          decimal=decimal, dayfirst=dayfirst, now=now, keep_pii=keep_pii, sheet=sheet,
                          returns=returns)
     led.settings = o.settings.replace(engine=current().engine)  # the frame's results run in the session's engine
-    orders = _order_frame(eng.to_pandas(o.table.order_by(["order_time", "line"])))
+    orders = _order_frame(fetch_arrow(eng, o.table.order_by(["order_time", "line"])))
     orders.attrs["observation_end"] = led.observation_end
     orders.attrs["source"] = led.file
     orders.attrs["timezone"] = led.timezone
     return orders, led
 
 
-def _order_frame(orders: pd.DataFrame) -> pd.DataFrame:
-    """The validated orders as pandas types: categorical customer ids and statuses, text order ids."""
-    orders = orders.drop(columns="line").reset_index(drop=True)
+def _order_frame(table) -> pd.DataFrame:
+    """The validated orders (an Arrow table, in time order) as pandas types: categorical customer
+    ids, statuses and attributes (encoded in Arrow, never through Python objects), text order ids."""
     front = ["order_id", "customer_id", "order_time", "amount", "status"]
-    orders = orders[front + [c for c in orders.columns if c not in front]]
+    names = front + [c for c in table.column_names if c not in front and c != "line"]
+    out = {}
+    for c in names:
+        col = table.column(c)
+        if c in ("customer_id", "channel", "region", "product", "category"):
+            out[c] = categorical(col)
+        elif c == "status":
+            out[c] = categorical(col, STATUSES)
+        else:
+            out[c] = col.to_pandas(coerce_temporal_nanoseconds=True).to_numpy()
+    orders = pd.DataFrame(out, copy=False)
     orders["order_time"] = orders["order_time"].astype("datetime64[ns]")
-    orders["customer_id"] = orders["customer_id"].astype("category")
-    orders["status"] = pd.Categorical(orders["status"], categories=list(STATUSES))
     orders["order_id"] = orders["order_id"].astype(str)
-    for c in ("channel", "region", "product", "category"):
-        if c in orders.columns:
-            orders[c] = orders[c].astype("category")
     return orders
 
 

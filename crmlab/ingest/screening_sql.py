@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from crmlab.engine.frames import register_lines
 from crmlab.ingest import columns as _cols
 from crmlab.ingest import tables as _io
 from crmlab.ingest.screening import (OPTIONAL, Export, check_columns, decide_dayfirst, open_export, screen_lines,
@@ -213,6 +214,9 @@ def raw_lines(raw, source, columns, chunk_rows: int, rel: str, sheet: str | None
     path = None if isinstance(source, pd.DataFrame) else _io.check_file(source)
     if path and Path(path).suffix.lower() in (".parquet", ".pq"):
         ex = _parquet_raw(raw, path, columns, rel)
+    elif isinstance(source, pd.DataFrame):  # in memory already: into DuckDB through Arrow in one pass, no chunks
+        ex = open_export(source, columns, max(len(source), 1), sheet)
+        register_lines(raw, next(ex.chunks).reset_index(drop=True), rel)
     else:
         ex = open_export(source, columns, chunk_rows, sheet)
         n = 0

@@ -289,11 +289,13 @@ def repurchase_curve_figure(curve, magic: int | None = None, ax=None):
     with style():
         fig, ax, given = _canvas(ax, 9, 4.5)
         ok = t["enough"]
-        ax.errorbar(t["k"][ok], t["rate"][ok], yerr=[t["rate"][ok] - t["ci_low"][ok], t["ci_high"][ok] - t["rate"][ok]],
+        def bars(m):  # interval ends a float step inside the point estimate would be negative lengths
+            return [(t["rate"][m] - t["ci_low"][m]).clip(lower=0), (t["ci_high"][m] - t["rate"][m]).clip(lower=0)]
+        ax.errorbar(t["k"][ok], t["rate"][ok], yerr=bars(ok),
                     marker="o", capsize=3, lw=2, label=f"复购率 within {curve.window_days} days (censoring-aware)")
         if (~ok).any():
             ax.errorbar(t["k"][~ok], t["rate"][~ok],
-                        yerr=[t["rate"][~ok] - t["ci_low"][~ok], t["ci_high"][~ok] - t["rate"][~ok]],
+                        yerr=bars(~ok),
                         fmt="o", color="#999", capsize=3, label=f"too few at risk (< {curve.min_at_risk})")
         ax.plot(t["k"], t["km_rate"], ls=":", marker="^", label="Kaplan-Meier P(next ≤ window)")
         ax.plot(t["k"], t["naive_rate"], ls="--", marker="s", color=COLORS[3],

@@ -23,7 +23,7 @@ LABELS: dict[str, str] = {
     "order_share": "Share of orders 订单占比", "sales_share": "Share of sales 销售占比",
     "customer_share": "Share of customers 客户占比", "share": "Share 占比", "count": "Count 数量",
     "example rows": "Example rows 示例行", "month": "Month 月份", "status": "Status 状态",
-    "region": "Region 地区", "channel": "Channel 渠道", "segment": "Segment 分群", "rfm": "RFM segment RFM 分群",
+    "region": "Region 地区", "channel": "Channel 渠道", "segment": "Segment 分群", "rfm": "RFM segment RFM 分群", "past_value": "Before going quiet 过往价值",
     "stage": "Stage 阶段", "stage_cn": "阶段", "名称": "Stage 阶段", "ladder_step": "Ladder step 阶梯",
     "days_since_last": "Days since last order 距上次购买天数", "last_time": "Last order 最近购买",
     "dormancy_threshold": "Dormant after (days) 休眠阈值", "sales_per_customer": "Sales per customer 人均销售额",

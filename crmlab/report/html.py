@@ -44,7 +44,7 @@ DESCRIPTIONS = {
     "02_retention_repurchase": "How many new buyers come back and when: cohort retention, next-month "
                                "repurchase (次月复购率), lifecycle stages and the wake-up list.",
     "03_magic_number": "The order count from which customers keep coming back (复购魔法数字), and the "
-                       "active customers one or two orders short of it.",
+                       "active customers below it.",
     "04_clv": "What today's customers are expected to spend (CLV, with its range), how well the models "
               "predicted a holdout, and who is probably still a customer.",
     "05_sms_ab_test": "Which SMS copy and send time to use, and whether the campaign paid, against a "

@@ -140,6 +140,7 @@ class _Plan:
     descriptions: dict[str, str] = field(default_factory=dict)
     pages: list[str] = field(default_factory=list)
     skips: dict[str, str] = field(default_factory=dict)  # notebook -> why it does not apply to the data
+    sends_df: object = None  # the validated send log, for crmlab.report.applies' checks (then dropped)
     period: dict = field(default_factory=dict)
     phone_ids: bool = False
 
@@ -175,8 +176,8 @@ def _load_inputs(plan: _Plan, orders: str, sends: str | None, reading: Mapping[s
         _warn(f"{os.path.basename(orders)}: {lead_in_sentence(plan.orders_led.truncation)}")
     if sends:
         sends = str(Path(sends).resolve())
-        load_sends(sends, columns=cols, observation_end=obs_end, sheet=sheets.get("sends"),
-                   **{k: v for k, v in reading.items() if k != "returns"})
+        plan.sends_df = load_sends(sends, columns=cols, observation_end=obs_end, sheet=sheets.get("sends"),
+                                   **{k: v for k, v in reading.items() if k != "returns"})[0]
     plan.inputs = {"orders": orders, "sends": sends or ""}
     plan.phone_ids = _phone_notice(plan.orders_led)
     plan.period = _data_period(plan.orders_t, plan.orders_led)

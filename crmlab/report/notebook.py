@@ -32,9 +32,12 @@ from crmlab.ingest.readers import Ledger
 from crmlab.present.figures import style
 from crmlab.present.spreadsheet import write_csv
 from crmlab.privacy import mask_ids
+from crmlab.report import blocks
+from crmlab.report.blocks import Interval
 
-__all__ = ["show", "findings", "run_info", "table", "record_headlines", "warning", "pct", "kpi", "kpis",
-           "badge", "verdict", "markdown", "md_escape", "escaped", "ID_COLUMNS", "APPENDIX"]
+__all__ = ["show", "findings", "run_info", "table", "record_headlines", "warning", "warnings", "pct", "kpi", "kpis",
+           "badge", "verdict", "results_table", "Interval", "toc", "markdown", "md_escape", "escaped", "ID_COLUMNS",
+           "APPENDIX"]
 
 #: columns (or index names) holding customer ids: masked in every table a report shows
 ID_COLUMNS = ("customer_id", "customer", "buyer_id", "member_id")
@@ -199,9 +202,27 @@ def verdict(text: str, tone: str = "neutral") -> None:
 
 
 def warning(text: str) -> None:
-    """A red warning box at the top of a report."""
-    _html_out(f'<div class="crmlab-warning" style="border:2px solid #b8433d;background:#fdecea;padding:8px 12px;'
-              f'color:#7a1f1a;font-weight:bold">⚠ {_md(text)}</div>')
+    """A red warning box at the top of a report (several warnings: :func:`warnings`, one box)."""
+    _html_out(f'<div class="crmlab-warning">⚠ {_md(text)}</div>')
+
+
+def warnings(lines: Sequence[str], title: str | None = None) -> None:
+    """Every warning of the page in ONE box (:func:`crmlab.report.blocks.warnings_html`), if any."""
+    if any(str(x).strip() for x in lines):
+        _html_out(blocks.warnings_html(list(lines), title))
+
+
+def results_table(columns: Mapping, index: Sequence, highlight: Iterable = (), caption: str | None = None,
+                  row_label: str = "arm", notes: Mapping | None = None, aside: tuple | None = None) -> None:
+    """One results table (:func:`crmlab.report.blocks.results_table_html`; :class:`Interval` columns
+    drawn as bars, chosen rows ★) with ``aside`` = (title, lines, tone), the next steps, beside it."""
+    t = blocks.results_table_html(columns, index, highlight, caption, row_label, notes)
+    _html_out(blocks.beside_html(t, *aside) if aside else t)
+
+
+def toc(entries: Mapping[str, str]) -> None:
+    """A small table of contents: ``{anchor: section name}``."""
+    _html_out(blocks.toc_html(entries))
 
 
 # ------------------------------------------------------------------------- tables
@@ -319,7 +340,8 @@ def _styler(df: pd.DataFrame, kinds: Mapping, named_index: bool, labels: bool, r
 def table(df: pd.DataFrame, percent: Iterable[str] = (), money: Iterable[str] = (), digits: int = 3,
           caption: str | None = None, pp: Iterable[str] = (), integers: Iterable[str] = (),
           pvalues: Iterable[str] = (), ratio: Iterable[str] = (), days: Iterable[str] = (),
-          ids: Sequence[str] = ID_COLUMNS, labels: bool = True, appendix: bool = False) -> None:
+          ids: Sequence[str] = ID_COLUMNS, labels: bool = True, appendix: bool = False,
+          fold: str | None = None) -> None:
     """Display a table formatted for a reader.
 
     ``percent``: shares (``12.3%``); ``pp``: differences of shares (``+1.8 pp``); ``money``:
@@ -328,6 +350,7 @@ def table(df: pd.DataFrame, percent: Iterable[str] = (), money: Iterable[str] = 
     ``p_holm``, ``p-value``): ``< 0.001``; ``ratio``: ``46.7×``. Other float columns get
     ``digits`` decimals, or none when every value is whole; booleans ✓/✗; missing ``—``.
     Customer ids (``ids`` columns or index) are masked. Headers in words when ``labels``.
+    ``fold``: the table folded under this one-line summary (``<details>``).
     """
     df = _mask(pd.DataFrame(df), ids)
     named_index = any(n is not None for n in df.index.names)
@@ -338,8 +361,8 @@ def table(df: pd.DataFrame, percent: Iterable[str] = (), money: Iterable[str] = 
     st = st.set_table_attributes('class="crmlab-table"')
     if caption:
         st = st.set_caption(_html.escape(caption))
-    if appendix:
-        _html_out(st.to_html(), appendix=True)
+    if appendix or fold:
+        _html_out(blocks.fold_html(fold, st.to_html()) if fold else st.to_html(), appendix=appendix)
     else:
         _display(st)
 

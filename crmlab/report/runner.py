@@ -43,7 +43,7 @@ from typing import Collection, Mapping, Sequence
 from crmlab._version import __version__
 from crmlab.ingest.readers import CrmlabInputError, parse_columns
 from crmlab.privacy import SALT_ENV, find_pii, redact, scrub_paths
-from crmlab.report.applies import skip_reason
+from crmlab.report.applies import RunInputs, skip_reason
 from crmlab.report.changes import since_record
 from crmlab.report.html import (INDEX_MARKER, embed_cjk_font, index_page, notebook_title, period_text,
                                 report_description, skipped_page, to_html)
@@ -189,9 +189,13 @@ def _plan(orders: str, sends: str | None, notebooks: Sequence[str] | None, out: 
     plan.descriptions = {nb.stem: report_description(nb) for nb in nbs}
     plan.pages = [nb.stem for nb in nbs if all(plan.inputs.get(k) for k in plan.needs[nb.stem])]
     for name in plan.pages:  # does each report apply to this store? (cheap aggregates, before anything runs)
-        reason = skip_reason(name, plan.orders_t, {k: v for k, v in params.items() if k in declared[name]})
+        reason = skip_reason(name, plan.orders_t, {k: v for k, v in params.items() if k in declared[name]},
+                             RunInputs(sends=plan.sends_df, orders_file=plan.inputs["orders"],
+                                       sends_file=plan.inputs["sends"] or None, columns=plan.colspec or None,
+                                       reading=reading))
         if reason:
             plan.skips[name] = reason
+    plan.sends_df = None  # only the checks read it: not held while the notebooks run
     return plan
 
 
@@ -202,6 +206,7 @@ def _notebook_parameters(plan: _Plan, name: str, rel: Mapping[str, str]) -> dict
     return {"orders": rel["orders"], "sends": rel["sends"], "columns": plan.colspec, "out_dir": ".",
             **{k: v for k, v in plan.shared.items() if k in have and v is not None},
             **({"mask_ids": True} if plan.phone_ids and "mask_ids" in have else {}),
+            **({"orders_file": rel["orders_file"]} if rel.get("orders_file") and "orders_file" in have else {}),
             **{k: v for k, v in plan.params.items() if k in have}}
 
 
@@ -231,7 +236,10 @@ def _run_one(plan: _Plan, nb: Path, tmp: Path, rel: Mapping[str, str], roots, ke
 def _run_all(plan: _Plan, tmp: Path, kernel_name: str, quiet: bool) -> list[ReportResult]:
     """Every selected notebook in turn (skipped when an input it needs is absent)."""
     roots = _local_roots(tmp, plan.target, plan.inputs, plan.notebooks)
-    rel = _link_inputs(tmp, {"sends": plan.inputs["sends"]})  # orders: the validated copy, below
+    # orders: the validated copy, below; orders_file: the export as given, for a notebook that reads
+    # columns validation drops (08: created and paid times)
+    wanted = any("orders_file" in plan.declared[n] for n in plan.pages)
+    rel = _link_inputs(tmp, {"sends": plan.inputs["sends"], "orders_file": plan.inputs["orders"] if wanted else ""})
     rel["orders"] = _write_clean_orders(tmp, plan.orders_t, plan.orders_led)
     results, n = [], len(plan.notebooks)
     for i, nb in enumerate(plan.notebooks, 1):

@@ -4,7 +4,10 @@
 ``log(1 − d/n)`` of the product-limit estimator (weighted or not); :func:`km_survival`
 multiplies them out on a daily grid in pandas. The magic number's time to the next order
 (:func:`crmlab.analyses.curve.kaplan_meier`) and the lifecycle's dormancy threshold
-(:mod:`crmlab.analyses.lifecycle`) both use them: the one KM in crmlab.
+(:mod:`crmlab.analyses.lifecycle`) both use them: the one KM in crmlab's engine.
+:func:`kaplan_meier` is the same product-limit estimator on NumPy arrays, with delayed entry
+(left truncation), for tables small enough for memory (payment reminders' time to payment:
+:mod:`crmlab.experiments.reminders`); :func:`km_step` reads it on a grid.
 
 No crmlab imports: a statistics module (layer 3) stands on NumPy, pandas and Ibis alone.
 """
@@ -14,7 +17,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-__all__ = ["km_factors", "km_survival"]
+__all__ = ["km_factors", "km_survival", "kaplan_meier", "km_step"]
 
 
 def km_factors(subjects: ibis.Table, horizon_days: float) -> ibis.Table:
@@ -64,3 +67,55 @@ def km_survival(factors: pd.DataFrame, groups, horizon_days: float) -> pd.DataFr
         surv = np.where(np.maximum.accumulate(dead), 0.0, np.exp(np.cumsum(lf)))
         out.append(pd.DataFrame({"group": kk, "day": grid, "p_next": 1 - surv}))
     return pd.concat(out, ignore_index=True)
+
+
+def kaplan_meier(durations, observed, entry=None) -> pd.DataFrame:
+    """The Kaplan–Meier (product-limit) estimator on arrays, with delayed entry.
+
+    Parameters
+    ----------
+    durations : array of float
+        Time of the event or of censoring, per subject.
+    observed : array of bool or 0/1
+        1 when the event was seen at ``durations``, 0 when censored there.
+    entry : array of float, optional
+        When each subject entered the risk set (left truncation; default 0: all from the
+        start). A subject is at risk at ``t`` when ``entry < t <= duration`` (entering at
+        ``t`` counts from just after ``t``) — except entries at the very first time of all (no
+        entry or duration before it), at risk then:
+        lifelines' ``KaplanMeierFitter().fit(..., entry=...)`` convention.
+
+    Returns
+    -------
+    DataFrame
+        One row per distinct duration: ``time``, ``at_risk``, ``events``, ``censored`` and
+        ``survival`` (the product of ``1 - events / at_risk`` up to and including ``time``).
+    """
+    t = np.asarray(durations, dtype=float)
+    d = np.asarray(observed, dtype=float)
+    e = np.zeros_like(t) if entry is None else np.asarray(entry, dtype=float)
+    if not (len(t) == len(d) == len(e)):
+        raise ValueError("durations, observed and entry must have one value per subject")
+    if np.isnan(t).any() or np.isnan(e).any() or (t < e).any():
+        raise ValueError("durations must be known and not before entry")
+    times = np.unique(t)
+    ev = np.bincount(np.searchsorted(times, t), weights=d, minlength=len(times))
+    out = np.bincount(np.searchsorted(times, t), minlength=len(times))
+    left = np.concatenate([[0], np.cumsum(out)[:-1]])  # subjects whose duration is before each time
+    entered = np.searchsorted(np.sort(e), times, side="left")  # entry < time
+    if len(times) and times[0] <= e.min():  # the first time of all (no entry before it): entry <= time
+        entered[0] = int((e <= times[0]).sum())
+    n = entered - left
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(n > 0, 1.0 - ev / np.where(n > 0, n, 1), 1.0)
+    return pd.DataFrame({"time": times, "at_risk": n.astype(np.int64), "events": ev.astype(np.int64),
+                         "censored": (out - ev).astype(np.int64), "survival": np.cumprod(factor)})
+
+
+def km_step(table: pd.DataFrame, grid) -> np.ndarray:
+    """Survival from :func:`kaplan_meier`'s table at each time of ``grid`` (right-continuous
+    steps: 1 before the first time; the last value carries on past the data)."""
+    grid = np.asarray(grid, dtype=float)
+    idx = np.searchsorted(table["time"].to_numpy(float), grid, side="right") - 1
+    surv = table["survival"].to_numpy(float)
+    return np.where(idx >= 0, surv[np.maximum(idx, 0)], 1.0)

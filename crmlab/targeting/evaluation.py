@@ -36,17 +36,34 @@ def _sorted(score, y, treated, weight=None):
     return s, y, t, w, order
 
 
+def _cums(y, t, w) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Running sums over sorted arrays: customers, treated, treated and control conversions."""
+    wy = w * y
+    return np.cumsum(w), np.cumsum(w * t), np.cumsum(wy * t), np.cumsum(wy * (1 - t))
+
+
+def _points(s) -> np.ndarray:
+    """The last row of each distinct score of sorted scores."""
+    return np.r_[np.flatnonzero(np.diff(s)), len(s) - 1] if len(s) else np.array([], int)
+
+
+def _curve_cums(cums, idx) -> tuple[np.ndarray, np.ndarray]:
+    n_all, n_t, y_t, y_c = (c[idx] for c in cums)
+    n_c = n_all - n_t
+    ratio = np.divide(n_t, n_c, out=np.zeros_like(n_t), where=n_c != 0)
+    return np.r_[0.0, n_all], np.r_[0.0, y_t - y_c * ratio]
+
+
 def _curve_sorted(s, y, t, w) -> tuple[np.ndarray, np.ndarray]:
     """Qini points (cumulative customers, Q) at each distinct score of sorted arrays."""
-    idx = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1] if len(s) else np.array([], int)
-    n_t = np.cumsum(w * t)[idx]
-    n_all = np.cumsum(w)[idx]
+    return _curve_cums(_cums(y, t, w), _points(s))
+
+
+def _top_cums(cums, cut: int) -> float:
+    """:func:`_top_rates` from the running sums (a bootstrap replicate's: no pass of its own)."""
+    n_all, n_t, y_t, y_c = (float(c[cut - 1]) for c in cums)
     n_c = n_all - n_t
-    y_t = np.cumsum(w * y * t)[idx]
-    y_c = np.cumsum(w * y * (1 - t))[idx]
-    ratio = np.divide(n_t, n_c, out=np.zeros_like(n_t), where=n_c != 0)
-    q = y_t - y_c * ratio
-    return np.r_[0.0, n_all], np.r_[0.0, q]
+    return y_t / n_t - y_c / n_c if n_t > 0 and n_c > 0 else float("nan")
 
 
 def qini_curve(score, y, treated, weight=None) -> tuple[np.ndarray, np.ndarray]:
@@ -130,10 +147,11 @@ def evaluate_scores(score, y, treated, shares=(0.1, 0.2, 0.3, 0.5, 1.0), n_boot:
     rng = np.random.default_rng(seed)
     res = Resampler(t)
     boot_a, boot_k = np.empty(n_boot), np.empty((n_boot, len(shares)))
+    idx = _points(s)
     for b in range(n_boot):
-        wb = res.weights(rng)
-        boot_a[b] = _auuc_from(*_curve_sorted(s, y, t, wb))
-        boot_k[b] = [_top_rates(y, t, wb, c) for c in cuts]
+        cums = _cums(y, t, res.weights(rng))
+        boot_a[b] = _auuc_from(*_curve_cums(cums, idx))
+        boot_k[b] = [_top_cums(cums, c) for c in cuts]
     lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
     at_k = []
     for j, (k, c) in enumerate(zip(shares, cuts)):

@@ -28,7 +28,8 @@ from crmlab.schema import CrmlabInputError
 from crmlab.targeting.evaluation import calibration_table, evaluate_scores
 from crmlab.targeting.features import feature_snapshot, snapshot_time
 from crmlab.targeting.learners import LEARNERS, cross_fit, encode, fit_new, segment_uplift
-from crmlab.targeting.policy import NONE, arm_profits, budget_curve, budget_cut, choose, list_interval
+from crmlab.targeting.policy import (NONE, arm_profits, budget_curve, budget_cut, choose, list_interval,
+                                     replicate_weights)
 from crmlab.targeting.result import TargetingResult
 
 __all__ = ["target", "MIN_HOLDOUT", "MIN_CONVERSIONS"]
@@ -93,9 +94,14 @@ def _learner(learner: str, y: np.ndarray, arm: np.ndarray, control: str) -> tupl
     return kind, []
 
 
-def _importance(X, names, tau_best, seed) -> pd.Series:
+def _importance(X, names, tau_best, seed, rows: int = 200_000) -> pd.Series:
+    """The importances of a shallow tree fitted to the best predicted uplift (on ``rows``
+    customers drawn at random when there are more: a summary, not a model)."""
     from sklearn.tree import DecisionTreeRegressor
 
+    if len(X) > rows:
+        take = np.sort(np.random.default_rng([seed, 27]).choice(len(X), rows, replace=False))
+        X, tau_best = X[take], np.asarray(tau_best)[take]
     Xf = np.where(np.isnan(X), -1e9, X)
     t = DecisionTreeRegressor(max_depth=4, min_samples_leaf=50, random_state=seed).fit(Xf, tau_best)
     return pd.Series(t.feature_importances_, index=names).sort_values(ascending=False)
@@ -176,7 +182,8 @@ def target(sends: pd.DataFrame, orders, campaign: str | None = None, candidates=
         warnings.append(f"the {window_hours:g}-hour window is not over for {1 - out['window_complete'].mean():.0%} of "
                         "the campaign's customers: their conversions are undercounted")
     ctx = dict(out=out, tau=tau, psi=psi, arm=arm, arms=arms, cost=cost, value=value, margin=margin, seed=seed,
-               n_boot=n_boot, level=level, coding=coding, budget=budget, budget_money=budget_money, fallback=fallback)
+               n_boot=n_boot, level=level, coding=coding, budget=budget, budget_money=budget_money, fallback=fallback,
+               weights=replicate_weights(arm, n_boot, seed))
     send_to_all = _send_to_all(ctx)
     if candidates is not None:
         tau, value, warnings = _candidates(ctx, candidates, o, sends, window_hours, benefit, kind, X, mask, pseudo,
@@ -204,7 +211,7 @@ def _send_to_all(ctx) -> dict:
     for a in ctx["arms"]:
         exp = float((ctx["tau"][a].to_numpy() * ctx["value"] * ctx["margin"] - ctx["cost"][a]).sum())
         held, lo, hi = list_interval(ctx["psi"][a].to_numpy(), np.ones(len(ctx["psi"]), bool), ctx["arm"],
-                                     ctx["n_boot"], ctx["level"], ctx["seed"])
+                                     ctx["n_boot"], ctx["level"], ctx["seed"], ctx["weights"])
         rows[a] = {"arm": a, "incremental_profit": exp, "ci_low": lo, "ci_high": hi, "held_out": held}
     key = "held_out" if ctx["fallback"] else "incremental_profit"
     return max(rows.values(), key=lambda r: r[key])
@@ -230,6 +237,13 @@ def _candidates(ctx, candidates, o, sends, window_hours, benefit, kind, X, mask,
     return tau, _values(snap, out, benefit), warnings
 
 
+def _pick(frame: pd.DataFrame, col: pd.Series, fill: float = np.nan) -> np.ndarray:
+    """Row ``i``'s value in column ``col[i]`` (``fill`` where that is not a column, e.g. ``none``)."""
+    j = frame.columns.get_indexer(col.to_numpy())
+    got = frame.to_numpy(float)[np.arange(len(frame)), np.maximum(j, 0)] if len(frame) else np.empty(0)
+    return np.where(j >= 0, got, fill)
+
+
 def _policy(ctx, send_to_all) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     tau, cost, arms = ctx["tau"], ctx["cost"], ctx["arms"]
     prof = arm_profits(tau, ctx["value"], ctx["margin"], cost)
@@ -242,19 +256,19 @@ def _policy(ctx, send_to_all) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     pol = choose(prof)
     psi_best = None
     if ctx["psi"] is not None:
-        psi_best = np.array([ctx["psi"].at[i, a] if a != NONE else 0.0 for i, a in zip(pol.index, pol["arm"])])
+        psi_best = _pick(ctx["psi"].reindex(pol.index), pol["arm"], fill=0.0)
     curve = budget_curve(pol, cost, psi_best, ctx["arm"] if psi_best is not None else None, n_boot=ctx["n_boot"],
-                         level=ctx["level"], seed=ctx["seed"])
+                         level=ctx["level"], seed=ctx["seed"], weights=ctx["weights"])
     cut = budget_cut(pol, cost, ctx["budget"], ctx["budget_money"])
     sent = (cut["arm"] != NONE).to_numpy()
     exp = float(cut["expected_incremental_profit"].sum())
-    held, lo, hi = (list_interval(psi_best, sent, ctx["arm"], ctx["n_boot"], ctx["level"], ctx["seed"])
+    held, lo, hi = (list_interval(psi_best, sent, ctx["arm"], ctx["n_boot"], ctx["level"], ctx["seed"], ctx["weights"])
                     if psi_best is not None
                     else (None, None, None))
     by_arm = {a: int((cut["arm"] == a).sum()) for a in arms}
     policy = {"messages": int(sent.sum()), "cost": float(sum(cost[a] * n for a, n in by_arm.items())),
               "incremental_profit": exp, "ci_low": lo, "ci_high": hi, "held_out": held, "by_arm": by_arm}
-    best_up = np.array([tau.at[i, a if a != NONE else b] for i, a, b in zip(cut.index, cut["arm"], pol["best_arm"])])
+    best_up = _pick(tau.reindex(cut.index), cut["arm"].where(cut["arm"] != NONE, pol["best_arm"].reindex(cut.index)))
     send_list = pd.DataFrame({"customer_id": cut.index.astype(str), "arm": cut["arm"].to_numpy(),
                               "expected_incremental_profit": cut["expected_incremental_profit"].round(6).to_numpy(),
                               "uplift_pp": np.round(100 * best_up, 4), "rank": cut["rank"].to_numpy()})

@@ -30,7 +30,7 @@ import pandas as pd
 
 from crmlab.targeting.evaluation import Resampler
 
-__all__ = ["arm_profits", "choose", "budget_cut", "budget_curve", "list_interval", "NONE"]
+__all__ = ["arm_profits", "choose", "budget_cut", "budget_curve", "list_interval", "replicate_weights", "NONE"]
 
 NONE = "none"
 
@@ -76,30 +76,48 @@ def budget_cut(policy: pd.DataFrame, cost: dict, budget: int | None = None,
     return p
 
 
-def list_interval(psi: np.ndarray, include: np.ndarray, groups: np.ndarray, n_boot: int = 200, level: float = 0.95,
-                  seed: int = 0) -> tuple[float, float, float]:
-    """Held-out estimate of a list's profit (sum of ``psi`` over ``include``) and its
-    percentile bootstrap interval (customers resampled within ``groups``)."""
-    x = np.where(include, np.asarray(psi, float), 0.0)
+def replicate_weights(groups: np.ndarray, n_boot: int = 200, seed: int = 0) -> np.ndarray:
+    """The bootstrap's resampling counts, ``(n_boot, customers)`` (``uint8``: a count above 255
+    has probability far below 1e-100), customers resampled within ``groups``: the draws
+    :func:`list_interval` and :func:`budget_curve` make from ``seed``, drawn once and shared by
+    every list of the same customers (the lists' intervals then use the same replicates)."""
     rng, res = np.random.default_rng(seed), Resampler(groups)
-    boot = np.array([float((res.weights(rng) * x).sum()) for _ in range(n_boot)])  # no BLAS: it spin-waits
+    W = np.empty((n_boot, res.n), np.uint8)
+    for b in range(n_boot):
+        w = res.weights(rng)
+        if w.max(initial=0) > 255:  # pragma: no cover  (never: see the doc)
+            raise OverflowError("a bootstrap count above 255")
+        W[b] = w
+    return W
+
+
+def list_interval(psi: np.ndarray, include: np.ndarray, groups: np.ndarray, n_boot: int = 200, level: float = 0.95,
+                  seed: int = 0, weights: np.ndarray | None = None) -> tuple[float, float, float]:
+    """Held-out estimate of a list's profit (sum of ``psi`` over ``include``) and its
+    percentile bootstrap interval (customers resampled within ``groups``; ``weights``: the
+    replicates of :func:`replicate_weights`, drawn here when not given)."""
+    x = np.where(include, np.asarray(psi, float), 0.0)
+    W = replicate_weights(groups, n_boot, seed) if weights is None else weights
+    boot = np.array([float((w * x).sum()) for w in W])  # no BLAS: it spin-waits
     lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
     return float(x.sum()), float(np.quantile(boot, lo)), float(np.quantile(boot, hi))
 
 
 def budget_curve(policy: pd.DataFrame, cost: dict, psi: np.ndarray | None = None, groups: np.ndarray | None = None,
-                 points: int = 21, n_boot: int = 200, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+                 points: int = 21, n_boot: int = 200, level: float = 0.95, seed: int = 0,
+                 weights: np.ndarray | None = None) -> pd.DataFrame:
     """Messages -> cost and expected incremental profit of the best list of that size.
 
     ``psi`` (customers x 1: the DR profit score of each customer's best arm, in ``policy``'s
     order) and ``groups`` (the assigned arms) add ``held_out``, ``ci_low``, ``ci_high``;
-    without them those are missing. Rows: ``points`` message counts from 0 to the policy's
-    size (always including both ends)."""
+    without them those are missing (``weights``: the replicates of :func:`replicate_weights`,
+    drawn here when not given). Rows: ``points`` message counts from 0 to the policy's size
+    (always including both ends)."""
     send = (policy["arm"] != NONE).to_numpy()
     order = np.argsort(policy["rank"].to_numpy(), kind="mergesort")
     order = order[send[order]]
     prof = policy["expected_incremental_profit"].to_numpy(float)[order]
-    costs = np.array([float(cost[a]) for a in policy["arm"].to_numpy()[order]])
+    costs = policy["arm"].iloc[order].map({a: float(c) for a, c in cost.items()}).to_numpy(float)
     M = len(order)
     ms = np.unique(np.linspace(0, M, points).round().astype(int))
     cum_p, cum_c = np.r_[0.0, np.cumsum(prof)], np.r_[0.0, np.cumsum(costs)]
@@ -107,13 +125,16 @@ def budget_curve(policy: pd.DataFrame, cost: dict, psi: np.ndarray | None = None
     out[["held_out", "ci_low", "ci_high"]] = np.nan
     if psi is None or M == 0:
         return out
-    x = np.asarray(psi, float)[order]
-    g = np.asarray(groups)
-    rng, res = np.random.default_rng(seed), Resampler(g)
-    boot = np.empty((n_boot, len(ms)))
-    for b in range(n_boot):
-        w = res.weights(rng)[order]
-        boot[b] = np.r_[0.0, np.cumsum(w * x)][ms]
+    W = replicate_weights(np.asarray(groups), n_boot, seed) if weights is None else weights
+    # each listed customer's segment of the curve (between two of its points), in the original order
+    # (the customers not on the list: a last bin of their own, dropped)
+    seg = np.full(len(send), len(ms) - 1)
+    seg[order] = np.searchsorted(ms, np.arange(1, M + 1), side="left") - 1
+    x = np.where(seg < len(ms) - 1, np.asarray(psi, float), 0.0)
+    boot = np.empty((len(W), len(ms)))
+    for b, w in enumerate(W):
+        boot[b] = np.r_[0.0, np.cumsum(np.bincount(seg, w * x, minlength=len(ms))[:-1])]
+    x = x[order]
     lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
     out["held_out"] = np.r_[0.0, np.cumsum(x)][ms]
     out["ci_low"] = np.quantile(boot, lo, axis=0)
