@@ -231,7 +231,7 @@ def grid_styler(grid: pd.DataFrame, f: Formatter | None = None, caption: str | N
     rate = (lambda x: "" if not np.isfinite(x) else "100%" if x == 1.0 else f.pct(x, 1))
     df = grid.rename_axis("cohort").reset_index()
     fmts = {c: (f.integer if c == SIZE else rate) for c in grid.columns}
-    st = df.style.format(fmts).hide(axis="index")
+    st = df.style.format(fmts).format(escape="html", subset=["cohort"]).hide(axis="index")  # cohorts may be data (channels)
     st = st.set_properties(subset=list(grid.columns), **{"text-align": "right"})
     st = st.set_table_styles([{"selector": "th, td", "props": [("white-space", "nowrap")]}], overwrite=False)
     st = st.set_table_attributes('class="crmlab-table crmlab-cohorts"')

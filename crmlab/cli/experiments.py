@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -194,7 +195,7 @@ def cmd_design(a) -> int:
                           program_holdout=a.program_holdout or 0.0, program_salt=a.program_salt)
     meta = {"seed": a.seed, "seed_used": d["rerandomized"]["seed_used"], "arms": arms, "holdout": a.holdout,
             "strata": a.strata or None, "program_holdout": d["program_holdout"], "design_date": lo.observation_end,
-            "orders": lo.file, "crmlab": __version__}
+            "orders": os.path.basename(str(lo.file)), "crmlab": __version__}
     writing("--out", a.out, lambda: write_csv(d["assignment"], a.out, raw=a.csv_raw, index=False))
     writing("--out", _meta_path(a.out), lambda: Path(_meta_path(a.out)).write_text(
         json.dumps(json_safe(meta), ensure_ascii=False, indent=1) + "\n", encoding="utf-8"))

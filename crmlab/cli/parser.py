@@ -279,7 +279,7 @@ COMMANDS: dict[str, tuple[str, str, list]] = {
     "program": ("the whole SMS programme against its long-term holdout (长期对照组), month by month",
                 "crmlab.cli.program:cmd_program", [
         *_orders("required"),
-        _f("--holdout-share", type=at_most(nonneg_float, 0.5), default=0.05, metavar="SHARE",
+        _f("--holdout-share", type=at_most(positive_float, 0.5), default=0.05, metavar="SHARE",
            help="the programme holdout's share, as designed (`crmlab design --program-holdout`; default %(default)s)"),
         _f("--salt", default="crmlab-program", metavar="TEXT",
            help="the programme holdout's salt, as designed (default %(default)s)"),

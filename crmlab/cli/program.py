@@ -1,6 +1,8 @@
 """``crmlab program``: the whole SMS programme against its long-term holdout (长期对照组)."""
 from __future__ import annotations
 
+import os
+
 from crmlab.cli.common import emit, load_orders_of, load_sends_of
 from crmlab.experiments.program import program_readout
 from crmlab.schema import CrmlabInputError
@@ -23,6 +25,11 @@ def cmd_program(a) -> int:
         raise CrmlabInputError(str(e)) from None
     out = r.to_dict()
     out.pop("settings", None)
+    if not out["customers"]["held_out"] or not out["months"]:  # nothing to read out: say why, exit 2
+        raise CrmlabInputError(f"{os.path.basename(str(lo.file))}: " + (
+            "no customer falls in the held-out share (check --holdout-share and --salt against the design)"
+            if not out["customers"]["held_out"] else
+            f"no whole month between {out['start'][:10]} and the observation end {str(lo.observation_end)[:10]} (check --start)"))
     out["ledger"] = {"orders": lo.to_dict(), "sends": ls.to_dict()}
 
     def text(o):

@@ -26,6 +26,8 @@ def parse_arms(spec) -> list[str]:
         raise CrmlabInputError(f"--arms: {', '.join(map(repr, bad))} not a delay (6h, 30min, 1d) or none")
     if len({parse_delay(a) for a in arms}) < len(arms):
         raise CrmlabInputError("--arms: two arms with the same delay")
+    if len(arms) < 2:
+        raise CrmlabInputError("--arms: give at least two arms to compare, e.g. none,1h,6h,12h,24h")
     return arms
 
 

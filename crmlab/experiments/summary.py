@@ -163,4 +163,4 @@ def why_findings(res: ExperimentResult) -> list[str]:
     cut = reason.rfind("; ")
     core = reason[:cut] if cut > 0 and "incremental profit per 1,000 messages" in reason[cut:] else reason
     core = core.split(": ", 1)[1] if core.startswith("send ") and ": " in core else core
-    return [f"**Why:** {core[0].upper() + core[1:]}."] + lines[1:]
+    return [f"**Why:** {_lit(core[0].upper() + core[1:])}."] + lines[1:]
