@@ -34,20 +34,9 @@ from scipy import stats
 
 from crmlab.experiments.balance import design_experiment
 from crmlab.experiments.precision import lin_many
+from crmlab.experiments.synthetic import hillstrom_like
 
 Z95 = stats.norm.isf(0.025)
-
-
-def hillstrom_like(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(covariates [past spend, recency, newbie], converted 0/1, revenue) of ``n`` customers."""
-    rng = np.random.default_rng(seed)
-    recency = rng.integers(1, 13, n).astype(float)
-    history = np.minimum(29.99 + rng.lognormal(np.log(150), 1.0, n), 3345.0)
-    newbie = (rng.uniform(size=n) < 0.5).astype(float)
-    logit = -4.9 + 0.45 * np.log(history / 150) - 0.07 * (recency - 6) - 0.3 * newbie
-    conv = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(float)
-    revenue = conv * np.round(rng.lognormal(np.log(80) + 0.2 * np.log(history / 150), 1.0, n), 2)
-    return np.column_stack([history, recency, newbie]), conv, revenue
 
 
 def welch_many(y: np.ndarray, treat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -14,25 +14,13 @@ from crmlab.experiments.balance import design_experiment
 from crmlab.experiments.cuped import cuped_lin
 from crmlab.experiments.metrics import holm
 from crmlab.experiments.precision import benjamini_hochberg, lin_many
+from crmlab.experiments.synthetic import hillstrom_like
 
 Z95 = stats.norm.isf(0.025)
 
 
-def _hillstrom_like(n: int, seed: int):
-    """Hillstrom-shaped: recency 1-12 months, skewed past-year spend, newbie flag, ~1% convert,
-    a converter's spend log-normal (heavy tail)."""
-    rng = np.random.default_rng(seed)
-    recency = rng.integers(1, 13, n).astype(float)
-    history = np.minimum(29.99 + rng.lognormal(np.log(150), 1.0, n), 3345.0)
-    newbie = (rng.uniform(size=n) < 0.5).astype(float)
-    logit = -4.9 + 0.45 * np.log(history / 150) - 0.07 * (recency - 6) - 0.3 * newbie
-    conv = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(float)
-    rev = conv * np.round(rng.lognormal(np.log(80) + 0.2 * np.log(history / 150), 1.0, n), 2)
-    return np.column_stack([history, recency, newbie]), conv, rev
-
-
 def test_lin_many_equals_cuped_lin_and_statsmodels_hc2():
-    x, conv, rev = _hillstrom_like(6000, 1)
+    x, conv, rev = hillstrom_like(6000, 1)
     y = rev + 0.05 * x[:, 0]
     rng = np.random.default_rng(2)
     T = np.array([rng.permutation(6000) < 4000 for _ in range(3)])
@@ -49,7 +37,7 @@ def test_lin_aa_coverage_on_hillstrom_shaped_customers():
     """300 A/A splits (2/3 vs 1/3) of 12,000 customers: the 95% interval holds 0 for
     conversion (~1%) and heavy-tailed revenue at a rate inside the 99.9% binomial band of 95%
     (the full study: 2,000 splits of 64,000 customers, 95.2% and 95.3%)."""
-    x, conv, rev = _hillstrom_like(12_000, 5)
+    x, conv, rev = hillstrom_like(12_000, 5)
     assert 0.005 < conv.mean() < 0.015
     rng = np.random.default_rng(6)
     S = 300
@@ -65,7 +53,7 @@ def test_rerandomised_designs_keep_the_interval_calibrated():
     """40 designs of 2,000 customers re-randomised to max |SMD| < 0.04: the balance is better
     than one draw's, the raw interval covers 0 at least at its rate (conservative, Morgan &
     Rubin 2012) and Lin's near it (99.9% binomial bands)."""
-    x, conv, rev = _hillstrom_like(2000, 9)
+    x, conv, rev = hillstrom_like(2000, 9)
     y = rev + 0.05 * x[:, 0]
     feats = pd.DataFrame(x, columns=["history", "recency", "newbie"], index=[f"c{i}" for i in range(2000)])
     T, worst, one = [], [], []
