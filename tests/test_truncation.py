@@ -132,3 +132,24 @@ def test_validate_json_and_the_clean_file_carry_the_truncation(store, tmp_path, 
         capsys.readouterr()
         o, led = crmlab.load(str(clean))
         assert led.truncation["lead_in_days"] == days and (o.history_start is None) == (days == 0)
+
+
+def test_the_rule_reads_the_first_months_only_and_gives_the_same_verdict(tmp_path):
+    """detect() scans the first months of a long export; its verdict equals the rule on the
+    whole table, also with months without a paid order (then it reads further)."""
+    from crmlab.engine.truncation import RULE_MONTHS, detect, judge
+
+    rows = []
+    for k in range(30):  # 30 months; 300 regulars every month, 20 new a month; no sales in months 5 and 6
+        if k in (5, 6):
+            continue
+        day = f"{2010 + k // 12}-{k % 12 + 1:02d}-10 09:00:00"
+        rows += [(f"old{i}", f"o{i}_{k}", day, 20.0, "paid") for i in range(300)]
+        rows += [(f"new{k}_{i}", f"n{k}_{i}", day, 20.0, "paid") for i in range(20)]
+    o, _ = crmlab.load(str(_orders(rows, tmp_path / "long.csv")), observation_end="2012-06-30", lead_in_days=0)
+    whole = monthly_buyers(o)
+    assert len(whole) == 28 and whole["new"].iloc[0] == 320 and whole["returning"].iloc[1] == 300
+    assert list(whole["buyers"]) == [320] * 28  # by hand: 300 regulars + 20 new every month with sales
+    first = monthly_buyers(o, months=RULE_MONTHS)
+    assert len(first) == RULE_MONTHS - 2 and first.attrs["cut"]  # two months without sales
+    assert detect(o) == judge(whole)

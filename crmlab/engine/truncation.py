@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from crmlab.engine.aggregates import paid_orders
+from crmlab.engine.aggregates import paid_orders, ts
 from crmlab.engine.sources import OrderTable
 
 __all__ = ["monthly_buyers", "judge", "detect", "no_truncation", "HEAD_DAYS", "MIN_MONTHS", "MIN_BUYERS",
@@ -50,6 +50,9 @@ SHARE_RATIO = 0.25
 NEW_RATIO = 1.25
 MIN_REF_SHARE = 0.2
 _REF = slice(3, 12)  # months 4..12
+#: the months the rule can read: a partial head joined to the next month, then months 2-13 of
+#: the rule, and one more (a partial last month is dropped)
+RULE_MONTHS = 15
 
 
 def no_truncation(evidence: str = "") -> dict:
@@ -57,26 +60,52 @@ def no_truncation(evidence: str = "") -> dict:
     return {"left_truncated": False, "evidence": evidence, "lead_in_days": 0}
 
 
-def monthly_buyers(orders: OrderTable) -> pd.DataFrame:
+def monthly_buyers(orders: OrderTable, months: int | None = None) -> pd.DataFrame:
     """Per calendar month with paid orders: ``month`` (its first day), ``buyers``,
     ``returning`` and ``new`` (see the module doc); plus ``first_day`` and ``last_day`` of
-    the export in ``attrs`` (the first paid order's date, the observation end's date)."""
+    the export in ``attrs`` (the first paid order's date, the observation end's date).
+
+    ``months``: only the first ``months`` calendar months from the first paid order (what the
+    rule reads: :func:`detect` scans no more of a long export). One pass per customer in the
+    engine: the month index of the first paid order and, per month, whether the customer
+    bought in it (one flag per month: no distinct over customer-months, no join)."""
     p = paid_orders(orders)
-    firsts = p.group_by("customer_id").aggregate(first_month=p.order_time.truncate("M").min())
-    per = p.select("customer_id", month=p.order_time.truncate("M")).distinct()
-    j = per.join(firsts, "customer_id")
-    agg = j.group_by("month").aggregate(buyers=j.customer_id.count(),
-                                        returning=j.customer_id.count(where=j.first_month < j.month),
-                                        new=j.customer_id.count(where=j.first_month == j.month))
     eng = orders.engine
-    df = eng.to_pandas(agg).sort_values("month").reset_index(drop=True)
-    first = eng.to_pandas(p.order_time.min().name("t").as_table())["t"].iloc[0]
-    for c in ("buyers", "returning", "new"):
-        df[c] = df[c].astype(int)
-    df["month"] = pd.to_datetime(df["month"])
-    df.attrs["first_day"] = None if pd.isna(first) else pd.Timestamp(first).normalize()
-    df.attrs["last_day"] = pd.Timestamp(orders.observation_end).normalize()
-    return df
+    span = eng.to_pandas(p.aggregate(lo=p.order_time.min(), hi=p.order_time.max()))
+    first, last = span["lo"].iloc[0], span["hi"].iloc[0]
+    out = pd.DataFrame({"month": pd.Series(dtype="datetime64[ns]"), "buyers": pd.Series(dtype=int),
+                        "returning": pd.Series(dtype=int), "new": pd.Series(dtype=int)})
+    cut = False
+    if not pd.isna(first):
+        start = pd.Timestamp(first).to_period("M").to_timestamp()
+        n = (pd.Timestamp(last).year - start.year) * 12 + pd.Timestamp(last).month - start.month + 1
+        if months is not None and months < n:
+            n = months
+            p = p.filter(p.order_time < ts(start + pd.DateOffset(months=n)))
+            cut = True
+        out = _per_month(eng, p, start, n)
+    out.attrs["first_day"] = None if pd.isna(first) else pd.Timestamp(first).normalize()
+    out.attrs["last_day"] = pd.Timestamp(orders.observation_end).normalize()
+    out.attrs["cut"] = cut
+    return out
+
+
+def _per_month(eng, p, start: pd.Timestamp, n: int) -> pd.DataFrame:
+    """The table of :func:`monthly_buyers` for ``n`` months from ``start`` (months without a
+    paid order left out)."""
+    idx = p.order_time.year() * 12 + p.order_time.month() - (start.year * 12 + start.month)
+    flags = {f"m{i}": (idx == i).cast("int8").max() for i in range(n)}
+    per = p.group_by("customer_id").aggregate(first=idx.min(), **flags)
+    # one query: per month of first purchase, its customers and how many bought in each month
+    g = eng.to_pandas(per.group_by("first").aggregate(new=per.count(), **{
+        f"m{i}": per[f"m{i}"].cast("int64").sum() for i in range(n)}))
+    new = dict(zip(g["first"].astype(int), g["new"].astype(int)))
+    b = [int(g[f"m{i}"].fillna(0).sum()) for i in range(n)]
+    df = pd.DataFrame({"month": pd.to_datetime([start + pd.DateOffset(months=i) for i in range(n)]),
+                       "buyers": b, "new": [new.get(i, 0) for i in range(n)]})
+    df["returning"] = df["buyers"] - df["new"]
+    df = df[df["buyers"] > 0].reset_index(drop=True)
+    return df[["month", "buyers", "returning", "new"]]
 
 
 def _full_months(m: pd.DataFrame) -> pd.DataFrame:
@@ -135,7 +164,9 @@ def judge(monthly: pd.DataFrame) -> dict:
 
 def detect(orders: OrderTable) -> dict:
     """:func:`judge` on :func:`monthly_buyers` of ``orders``."""
-    m = monthly_buyers(orders)
+    m = monthly_buyers(orders, months=RULE_MONTHS)
+    if len(m) < RULE_MONTHS - 1 and m.attrs.get("cut"):  # months without a paid order: read further
+        m = monthly_buyers(orders)
     if m.empty:
         return no_truncation("No paid orders: nothing to judge.")
     return judge(m)

@@ -180,7 +180,9 @@ def _as_orders(ok: ibis.Table, obs_end, schema) -> ibis.Table:
 
 
 def _count_reasons(eng: Engine, t: ibis.Table, led: Ledger) -> None:
-    bad = t.filter(t.reason.notnull())
+    """Every reason's count and its first five rows (one pass over the marked lines: the
+    excluded lines, a small table, are kept for the two small queries)."""
+    bad = t.filter(t.reason.notnull()).select("reason", "row").cache()
     counts = eng.to_pandas(bad.group_by("reason").aggregate(n=bad.row.count()))
     first = bad.mutate(k=ibis.row_number().over(ibis.window(group_by=bad.reason, order_by=bad.row)))
     ex = eng.to_pandas(first.filter(first.k < 5).select("reason", "row")).sort_values(["reason", "row"])
@@ -307,7 +309,9 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
             whole = per_order.filter(per_order.lo == per_order.hi)
             end = eng.to_pandas(whole.last.max().name("end").as_table())["end"].iloc[0]
             if rev_mask is not None:  # a credit note is a document of the export: its time counts too
-                rv = t.filter(t.reason == "reversal_line")
+                # the screened lines, not the marked ones (no joins): marking only turns a copy of a
+                # reversal line into a duplicate, whose time is its first copy's
+                rv = lines.filter(lines.reason == "reversal_line")
                 r_end = eng.to_pandas(rv.order_time.max().name("end").as_table())["end"].iloc[0]
                 end = end if pd.isna(r_end) else r_end if pd.isna(end) else max(end, r_end)
             obs_end = None if pd.isna(end) else pd.Timestamp(end)
