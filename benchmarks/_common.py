@@ -1,9 +1,12 @@
 """Benchmark helpers: synthetic order lines and measuring one call in a fresh process."""
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import pickle
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -60,8 +63,18 @@ print(json.dumps({{"seconds": el, "peak_mib": int(hwm) / 1024}}))
         os.remove(out)
 
 
-def tmpdir() -> str:
-    return tempfile.mkdtemp(prefix="crmlab-bench-")
+def tmpdir(prefix: str = "crmlab-bench-") -> str:
+    """A temporary folder removed when the benchmark exits (also on Ctrl-C or SIGTERM)."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, d, True)
+    return d
+
+
+def _terminate_as_exit(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _terminate_as_exit)
 
 
 __all__ = ["synthetic_lines", "measure", "tmpdir", "os"]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import tempfile
 
 import numpy as np
 import pandas as pd
@@ -44,7 +43,7 @@ def synthetic_orders(n: int, seed: int = 0) -> pd.DataFrame:
 
 def checkout(rev: str) -> str:
     """``crmlab/`` at ``rev`` in a temporary folder (for sys.path)."""
-    d = tempfile.mkdtemp(prefix="crmlab-base-")
+    d = tmpdir("crmlab-base-")
     subprocess.run(f"git -C {ROOT} archive {rev} crmlab | tar -x -C {d}", shell=True, check=True)
     return d
 

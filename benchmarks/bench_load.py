@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import tempfile
 
 import numpy as np
 
@@ -32,7 +31,7 @@ SUMMARY = ("(o['order_id'].astype(str).tolist(), o['customer_id'].astype(str).to
 
 def checkout(rev: str) -> str:
     """``crmlab/`` at ``rev`` in a temporary folder (for sys.path)."""
-    d = tempfile.mkdtemp(prefix="crmlab-base-")
+    d = tmpdir("crmlab-base-")
     subprocess.run(f"git -C {ROOT} archive {rev} crmlab | tar -x -C {d}", shell=True, check=True)
     return d
 

@@ -42,6 +42,8 @@ import sys
 import tempfile
 import time
 
+from _common import tmpdir
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASELINE = "1ef066e"  # the last release whose loader and aggregations were pandas-only
 DAYS = (1, 7, 30)
@@ -270,7 +272,7 @@ def sql_check(out: dict[str, str]) -> list[str]:
 
 
 def baseline_checkout() -> str:
-    d = tempfile.mkdtemp(prefix="crmlab-baseline-")
+    d = tmpdir("crmlab-baseline-")
     subprocess.run(f"git -C {ROOT} archive {BASELINE} crmlab | tar -x -C {d}", shell=True, check=True)
     return d
 
@@ -287,7 +289,7 @@ def main() -> None:
     ap.add_argument("--memory-limit", help="DuckDB's memory limit for every command (default: crmlab's)")
     ap.add_argument("--keep", help="a folder to generate into and keep (reused when the file is there)")
     a = ap.parse_args()
-    tmp = a.keep or tempfile.mkdtemp(prefix="crmlab-scale-")
+    tmp = a.keep or tmpdir("crmlab-scale-")  # removed at exit unless --keep
     os.makedirs(tmp, exist_ok=True)
     path = os.path.join(tmp, f"orders_{a.orders}.parquet")
     t0 = time.perf_counter()

@@ -15,6 +15,7 @@ import sys
 from typing import Callable
 
 from crmlab.cli.parser import build_parser
+from crmlab.engine.scratch import exit_on_terminate
 from crmlab.schema import CrmlabInputError
 
 __all__ = ["main", "build_parser", "BIG_EXPORT_LINES"]
@@ -30,6 +31,8 @@ def command(run: str) -> Callable[[argparse.Namespace], int]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``crmlab ARGV``; returns the exit code."""
+    if argv is None:  # the command line itself: SIGTERM exits cleanly (scratch space removed)
+        exit_on_terminate()
     ap = build_parser()
     try:
         a = ap.parse_args(argv)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from crmlab._version import __version__
+from crmlab.engine.scratch import alive
 
 __all__ = ["CacheEntry", "cache_dir", "export_key", "lookup", "store", "entries", "clear", "evict",
            "DEFAULT_MAX_BYTES"]
@@ -162,16 +163,6 @@ def lookup(key: str, directory: Path) -> Path | None:
     return e.path
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _sweep_temporaries(directory: Path) -> None:
     """Remove half-written entries of processes that no longer run."""
     for d in directory.glob(_TMP + "*"):
@@ -179,7 +170,7 @@ def _sweep_temporaries(directory: Path) -> None:
             pid = int(d.name[len(_TMP):].split("-")[0])
         except ValueError:
             continue
-        if d.is_dir() and not _alive(pid):
+        if d.is_dir() and not alive(pid):
             shutil.rmtree(d, ignore_errors=True)
 
 

@@ -21,19 +21,17 @@ keeps the default (the CLI and the report runner set them for the kernels they s
 """
 from __future__ import annotations
 
-import atexit
 import itertools
 import os
 import re
-import shutil
 import socket
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from crmlab.engine.scratch import keep, scratch_path
 from crmlab.schema import CrmlabInputError
 from crmlab.settings import DEFAULT, ENGINES, configure, current
 
@@ -145,12 +143,9 @@ def memory_limit_of(text: str | None) -> str:
 
 def _spill_folder() -> str:
     """A spill folder of this process's own (two processes sharing one would overwrite each
-    other's temporary files), removed when the process ends."""
-    base = os.path.join(tempfile.gettempdir(), "crmlab-duckdb-spill")
-    os.makedirs(base, exist_ok=True)
-    folder = tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=base)
-    atexit.register(shutil.rmtree, folder, True)
-    return folder
+    other's temporary files): DuckDB makes it only when it spills; removed when the process
+    ends (:mod:`crmlab.engine.scratch`)."""
+    return scratch_path("spill")
 
 
 def _duckdb_settings(memory_limit: str | None, temp_directory: str | None, threads: int | None) -> dict:
@@ -258,7 +253,7 @@ def _start(builder, master: str):
 
     # the JVM inherits stderr when it starts: its log (retries, Java stack traces) goes to a
     # file, and the command's own error stays one line
-    log = os.path.join(tempfile.gettempdir(), f"crmlab-spark-{os.getpid()}.log")
+    log = scratch_path("spark", ".log")
     saved = os.dup(2)
     try:
         with open(log, "ab") as f:
@@ -269,6 +264,8 @@ def _start(builder, master: str):
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+    if t.is_alive() or "error" in box:
+        keep(log)  # the message names it
     if t.is_alive():
         raise CrmlabInputError(f"--spark-master {master}: no Spark session after {SPARK_START_TIMEOUT:g} s (is a Spark "
                                f"master running there? CRMLAB_SPARK_START_TIMEOUT sets the wait; Spark's log: {log})")

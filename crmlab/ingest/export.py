@@ -12,10 +12,8 @@ excluded once, under the first reason that applies, in the order of :data:`REASO
 """
 from __future__ import annotations
 
-import atexit
 import itertools
 import os
-import shutil
 import tempfile
 
 import ibis
@@ -23,6 +21,7 @@ import pandas as pd
 
 from crmlab.engine.aggregates import ts
 from crmlab.engine.connection import Engine, get_engine, local_duckdb
+from crmlab.engine.scratch import remove_at_exit, scratch_path
 from crmlab.engine.sources import OrderTable, settings_for
 from crmlab.engine.truncation import detect as _truncation
 from crmlab.ingest import columns as _cols
@@ -67,8 +66,7 @@ LINES_IN_MEMORY = 20_000_000
 
 def _lines_on_disk(raw, out: str) -> str:
     """The screened lines as Parquet parts in a temporary folder (read lazily; removed at exit)."""
-    folder = tempfile.mkdtemp(prefix="crmlab-stage-")
-    atexit.register(shutil.rmtree, folder, True)
+    folder = scratch_path("stage", create=True)
     # microseconds: Spark 3.5 cannot read nanosecond Parquet timestamps (DuckDB writes µs)
     raw.execute(f"COPY {out} TO '{folder}' (FORMAT parquet, PER_THREAD_OUTPUT true, OVERWRITE_OR_IGNORE true)")
     raw.execute(f"DROP TABLE IF EXISTS {out}")
@@ -103,8 +101,8 @@ def _lines_to_spark(eng: Engine, raw, out: str) -> ibis.Table:
     a Spark DataFrame through the driver (for exports that fit the driver's memory)."""
     stage = os.environ.get("CRMLAB_STAGE_DIR", "").strip()
     if stage and "://" not in stage and not stage.startswith("file:"):
-        folder = tempfile.mkdtemp(prefix="crmlab-stage-", dir=stage)
-        atexit.register(shutil.rmtree, folder, True)
+        # a shared folder: never swept (another machine's process may own what is there)
+        folder = remove_at_exit(tempfile.mkdtemp(prefix=f"crmlab-stage-{os.getpid()}-", dir=stage))
         raw.execute(f"COPY {out} TO '{folder}' (FORMAT parquet, PER_THREAD_OUTPUT true, OVERWRITE_OR_IGNORE true)")
         return eng.con.read_parquet(os.path.join(folder, "*.parquet"))
     from pyspark.sql.pandas.types import from_arrow_schema

@@ -15,6 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from crmlab.engine.scratch import alive
 from crmlab.report.html import INDEX_MARKER
 from crmlab.report.paths import PACKAGE_HOME
 from crmlab.schema import CrmlabInputError
@@ -200,17 +201,6 @@ def _lock_run(target: Path) -> int:
 _RUN_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?:tmp-(?:(?P<pid>\d+)-)?[a-z0-9_]{8}|old-(?P<old>\d+))$")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    except (OverflowError, ValueError):
-        return False
-    return True
-
 
 def _remove_dead_runs(parent: Path, target: Path, locked: bool) -> None:
     """Remove the folders runs killed outright (SIGKILL, power loss) left beside their target:
@@ -237,7 +227,7 @@ def _remove_dead_runs(parent: Path, target: Path, locked: bool) -> None:
             if fd is None:  # a live run holds it
                 continue
         try:
-            if fd < 0 and not (pid and not _pid_alive(pid)):
+            if fd < 0 and not (pid and not alive(pid)):
                 continue  # no lock to ask and no dead pid to prove it dead: left as it is
             try:
                 shutil.rmtree(d)
