@@ -92,6 +92,13 @@ def ref_stages(o, rule="ladder", ladder=(90, 180, 270, 360), lost_days=None, **k
     top.loc[s.index] = (s["F"] == 5) & (s["M"] == 5) & (s["R"] >= 4)
     stage = np.select([~buyers, days > lost_days, days > thr, c["paid_orders"] == 1, top],
                       ["potential", "lost", "dormant", "new", "fan"], default="returning")
+    # a dormant or lost customer is labelled by what they were (F and M scores), never by an RFM segment
+    F, M = pd.Series(0, index=c.index), pd.Series(0, index=c.index)
+    F.loc[s.index], M.loc[s.index] = s["F"], s["M"]
+    was = np.select([(F >= 4) & (M >= 4), F >= 3, M >= 4], ["formerly a top customer", "formerly a regular customer",
+                                                             "few orders, high spend"], default="few orders")
+    quiet = np.isin(stage, ["dormant", "lost"])
+    seg = seg.where(~quiet, pd.Series(was, index=c.index))
     step = np.select([~buyers, days <= ladder[0], days <= ladder[1], days <= ladder[2], days <= ladder[3]],
                      ["", "active 活跃", "silent 沉默", "sleeping 睡眠", "sleeping 睡眠 (>270)"], default="lost 流失")
     out = pd.DataFrame({"stage": stage, "ladder_step": step, "paid_orders": c["paid_orders"], "sales": c["sales"],

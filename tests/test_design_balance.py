@@ -77,6 +77,8 @@ def test_rerandomisation_lowers_the_sample_imbalance(covariates):
     rr = design_experiment(covariates, arms, 0.2, strata, seed=0, rerandomize=40, threshold=0.025)
     assert rr["max_abs_smd"] < min(one[0], 0.025) and rr["rerandomized"]["accepted"]
     assert rr["rerandomized"]["seed_used"] == rr["rerandomized"]["draws"] - 1
+    never = design_experiment(covariates, arms, 0.2, strata, seed=0, rerandomize=3, threshold=0.0)
+    assert never["rerandomized"]["draws"] == 3 and not never["rerandomized"]["accepted"]  # every draw counted
 
 
 def test_program_holdout_in_the_design(store, tmp_path, capsys):

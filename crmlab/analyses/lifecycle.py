@@ -11,6 +11,14 @@ Each customer gets one stage as of a date:
   scores both 5 (the store's top fifth by orders and by spend) and recency score >= 4
   (see :mod:`crmlab.analyses.rfm`).
 
+Each buyer also gets a ``segment``: the RFM segment (``champions``, ``loyal`` ...) while
+active; a **dormant or lost** customer gets what they were before going quiet instead
+(:data:`PAST_VALUE`, from the frequency and spend scores only: ``formerly a top customer``,
+``formerly a regular customer``, ``few orders, high spend``, ``few orders``). RFM scores are
+relative to the other buyers, so on a store of mostly silent customers a dormant customer
+can score R 5 and be "champions"; a dormant or lost customer never carries an
+active-sounding label (the wake-up list, :mod:`crmlab.analyses.wakeup`, uses the same words).
+
 The dormancy threshold (休眠期) comes from one of four rules:
 
 * ``ladder`` (default): the 90/180/270/360-day ladder since the last paid order: active
@@ -51,7 +59,8 @@ from crmlab.stats.survival import km_factors, km_survival
 from crmlab.analyses.rfm import _score_exprs, segment_expr
 
 __all__ = ["lifecycle_stages", "stage_table", "lifecycle_counts", "stage_transitions", "dormancy_threshold",
-           "gap_percentile", "gap_distribution", "stage_counts", "STAGES", "STAGE_CN", "LADDER", "RULES"]
+           "gap_percentile", "gap_distribution", "stage_counts", "past_value", "past_value_expr", "STAGES",
+           "STAGE_CN", "LADDER", "RULES", "PAST_VALUE", "QUIET_STAGES"]
 
 STAGES = ("potential", "new", "returning", "fan", "dormant", "lost")
 STAGE_CN = {"potential": "潜客", "new": "新客", "returning": "老客", "fan": "粉丝", "dormant": "休眠",
@@ -62,6 +71,25 @@ NEW_CUSTOMER = "not yet a customer"
 #: the columns of :func:`lifecycle_stages` (after ``customer_id``)
 COLUMNS = ("stage", "stage_cn", "ladder_step", "paid_orders", "sales", "last_time", "days_since_last",
            "dormancy_threshold", "segment")
+#: the stages whose ``segment`` is their past value, never an RFM segment
+QUIET_STAGES = ("dormant", "lost")
+#: what a customer was before going quiet: (lowest F, lowest M, words), first match wins
+PAST_VALUE = ((4, 4, "formerly a top customer"), (3, 1, "formerly a regular customer"),
+              (1, 4, "few orders, high spend"), (1, 1, "few orders"))
+
+
+def past_value(F: pd.Series, M: pd.Series) -> pd.Series:
+    """What a customer was before going quiet, in words (:data:`PAST_VALUE`), from the RFM
+    frequency and spend scores; the recency score plays no part."""
+    F, M = F.astype("int64"), M.astype("int64")
+    conds = [(F >= f) & (M >= m) for f, m, _ in PAST_VALUE]
+    return pd.Series(np.select(conds, [w for *_, w in PAST_VALUE], default="few orders"), index=F.index,
+                     name="past_value")
+
+
+def past_value_expr(F: ibis.Value, M: ibis.Value) -> ibis.Value:
+    """:func:`past_value` as an engine expression."""
+    return ibis.cases(*[((F >= f) & (M >= m), w) for f, m, w in PAST_VALUE], else_="few orders")
 
 
 def _last_orders(o) -> ibis.Table:
@@ -259,7 +287,8 @@ def _stages(o, rule: str = "ladder", ladder: Sequence[int] = LADDER, lost_days: 
                       else_="lost 流失")
     t = c.select("customer_id", stage=stage, ladder_step=step, paid_orders=c.paid_orders, sales=c.sales,
                  last_time=c.last_time, days_since_last=days, dormancy_threshold=c.dormancy_threshold,
-                 segment=ibis.ifelse(buyer, segment_expr(sc["R"], sc["F"], sc["M"]), ""), **sc)
+                 segment=ibis.cases((~buyer, ""), (stage.isin(QUIET_STAGES), past_value_expr(sc["F"], sc["M"])),
+                                    else_=segment_expr(sc["R"], sc["F"], sc["M"])), **sc)
     cn = ibis.cases(*[(t.stage == k, v) for k, v in STAGE_CN.items() if k in STAGES], else_="")
     return t.select("customer_id", "stage", cn.name("stage_cn"), *COLUMNS[2:], "R", "F", "M")
 
@@ -297,7 +326,7 @@ def lifecycle_stages(orders, as_of=None, rule: str = "ladder", ladder: Sequence[
     -------
     DataFrame indexed by customer_id: ``stage``, ``stage_cn``, ``ladder_step``,
     ``paid_orders``, ``sales``, ``last_time``, ``days_since_last``, ``dormancy_threshold``,
-    ``segment`` (RFM).
+    ``segment`` (RFM while active; :func:`past_value` when dormant or lost).
 
     Per customer, in pandas: :func:`stage_table` brought back (for notebooks and small
     stores; on a big store use :func:`lifecycle_counts` or write :func:`stage_table`).

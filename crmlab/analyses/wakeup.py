@@ -14,8 +14,9 @@ and the order: by expected CLV, highest first. Without it the list is ordered by
 ``top 40% by spend (M=4); likely still a customer (P(alive) 72%), CLV ¥310``.
 
 ``past_value`` says what the customer was before going quiet, from the frequency and spend
-scores only: ``formerly a top customer`` (F and M 4 or 5), ``formerly a regular customer``
-(F 3+), ``few orders, high spend``. Not the RFM segment: RFM scores are relative to the other
+scores only (:func:`crmlab.analyses.lifecycle.past_value`: the stages table's words too):
+``formerly a top customer`` (F and M 4 or 5), ``formerly a regular customer`` (F 3+),
+``few orders, high spend``. Not the RFM segment: RFM scores are relative to the other
 buyers, so on a store of mostly silent customers a dormant customer can score R 5 and be
 "champions"; a list of dormant customers never carries an active-sounding label.
 
@@ -32,7 +33,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from crmlab.analyses.lifecycle import stage_table
+from crmlab.analyses.lifecycle import PAST_VALUE, past_value, stage_table
 from crmlab.analyses.rfm import _quantile_score
 from crmlab.present import formatting as fmt
 from crmlab.settings import Settings
@@ -47,9 +48,6 @@ P_ALIVE_CUTOFF = 0.5
 RULE = fmt.GLOSSARY["wake-up"][2]
 
 _SPEND = {5: "top 20% by spend (M=5)", 4: "top 40% by spend (M=4)"}
-#: what a listed customer was before going quiet: (lowest F, lowest M, words), first match wins
-PAST_VALUE = ((4, 4, "formerly a top customer"), (3, 1, "formerly a regular customer"),
-              (1, 4, "few orders, high spend"), (1, 1, "few orders"))
 _CLV_COLS = ("p_alive", "clv", "clv_low", "clv_high", "p_no_purchase", "value_median", "value_p90", "frequency",
              "monetary_value", "rhythm_ratio")
 
@@ -134,15 +132,6 @@ def wakeup_list(stages: pd.DataFrame, scores: pd.DataFrame | None = None, values
     out.attrs.update(rule=RULE, min_spend_score=min_spend_score, p_alive_cutoff=p_alive_cutoff,
                      likely_alive=likely)
     return out
-
-
-def past_value(F: pd.Series, M: pd.Series) -> pd.Series:
-    """What a customer was before going quiet, in words (:data:`PAST_VALUE`), from the RFM
-    frequency and spend scores; the recency score plays no part."""
-    F, M = F.astype("int64"), M.astype("int64")
-    conds = [(F >= f) & (M >= m) for f, m, _ in PAST_VALUE]
-    return pd.Series(np.select(conds, [w for *_, w in PAST_VALUE], default="few orders"), index=F.index,
-                     name="past_value")
 
 
 def _score_frame(st: pd.DataFrame, scores: pd.DataFrame | None) -> pd.DataFrame:

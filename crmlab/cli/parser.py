@@ -262,7 +262,9 @@ COMMANDS: dict[str, tuple[str, str, list]] = {
         _f("--arms", required=True, help="messaged arms, e.g. A@10:00,A@17:00,B@10:00,B@17:00"),
         _f("--holdout", type=probability, default=0.2, help="no-message holdout share (default %(default)s)"),
         _f("--strata", default="", help="stratify by rfm, lifecycle, responses (with --sends: never messaged, "
-                                        "no response, responded) and/or region (a candidates column), comma-separated"),
+                                        "no response, responded) and/or region (a candidates column), comma-separated; "
+                                        "with --reminders: value (amount tertile), customer (new, returning), hour "
+                                        "(night, morning, afternoon, evening placed)"),
         _f("--seed", type=nonneg_int, default=0),
         _f("--rerandomize", type=nonneg_int, default=0,
            help="redraw up to N times until the max |SMD| is below --smd-threshold (Morgan & Rubin 2012)"),

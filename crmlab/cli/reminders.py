@@ -51,14 +51,23 @@ def cmd_reminders(a) -> int:
 
 
 def cmd_design_reminders(a) -> int:
-    """``crmlab design --reminders``: the unpaid open orders randomised to the delays of ``--arms``."""
-    d = design_reminders(_orders(a), parse_arms(a.arms), seed=a.seed)
+    """``crmlab design --reminders``: the unpaid open orders randomised to the delays of ``--arms``,
+    stratified by ``--strata`` (value, customer, hour), with the balance table."""
+    orders = _orders(a)
+    d = design_reminders(orders, parse_arms(a.arms), seed=a.seed, strata=getattr(a, "strata", "") or None,
+                         rerandomize=getattr(a, "rerandomize", 0), threshold=getattr(a, "smd_threshold", 0.05))
     table = d["assignment"].assign(send_time=d["assignment"]["send_time"].dt.strftime("%Y-%m-%d %H:%M:%S"),
                                    created_time=d["assignment"]["created_time"].dt.strftime("%Y-%m-%d %H:%M:%S"))
     writing("--out", a.out, lambda: write_csv(table, a.out, raw=getattr(a, "csv_raw", False), index=False))
     out = {k: v for k, v in d.items() if k != "assignment"}
     out["out"] = a.out
-    emit(out, a.json, lambda o: f"{o['orders']:,} unpaid orders: " + ", ".join(f"{k} {v:,}" for k, v in o["arms"].items())
-         + f"; seed {o['seed']}; wrote {o['out']}"
-         + (f"; {o['already_due']:,} reminders already due" if o["already_due"] else ""))
+
+    def text(o):
+        strata = f"; {o['strata']} strata ({', '.join(o['strata_by'])})" if o["strata"] else ""
+        return (f"{o['orders']:,} unpaid orders: " + ", ".join(f"{k} {v:,}" for k, v in o["arms"].items())
+                + f"; seed {o['seed']}; wrote {o['out']}"
+                + (f"; {o['already_due']:,} reminders already due" if o["already_due"] else "")
+                + f"{strata}; max |SMD| {o['max_abs_smd']:.3f} over {', '.join(o['covariates'])}")
+
+    emit(out, a.json, text)
     return 0

@@ -137,7 +137,8 @@ def _load(source, engine, *, columns, observation_end, timezone, decimal, dayfir
     return _export.load_export(source, eng, **options)
 
 
-#: the cached customer credits, beside the clean orders in a cache entry
+#: the customer credits beside the clean orders in a cache entry of an earlier version (the clean
+#: file now carries them itself: :func:`crmlab.engine.sources.write_clean`)
 _CREDITS = "credits.parquet"
 #: the columns of validated orders in the order the export path gives them
 _EXPORT_ORDER = ("order_id", "customer_id", "order_time", "amount", "status", "channel", "region", "product",
@@ -151,7 +152,7 @@ def _from_cache(hit, eng: Engine, observation_end) -> tuple[OrderTable, Ledger]:
     o = order_table(str(hit), eng, observation_end)
     o = replace(o, table=o.table.select(*[c for c in _EXPORT_ORDER if c in o.table.columns]))
     credits = os.path.join(os.path.dirname(str(hit)), _CREDITS)
-    if os.path.isfile(credits):
+    if o.credits is None and os.path.isfile(credits):
         o = replace(o, credits=eng.con.read_parquet(credits))
     led = ledger_from_dict(meta)
     led.settings = o.settings
@@ -182,13 +183,8 @@ def _cached_export(source: str, eng: Engine, cache, options: dict) -> tuple[Orde
     o, led = _export.load_export(source, eng, **options)
     seconds = time.perf_counter() - t0
 
-    def write(path: str) -> None:
-        write_clean(o, led, path)
-        if o.credits is not None:  # the customer-level credits travel with the orders
-            eng.to_parquet(o.credits, os.path.join(os.path.dirname(path), _CREDITS))
-
-    try:
-        _cache.store(key, folder, write, source=source)
+    try:  # the clean file carries the ledger and the customers' credits
+        _cache.store(key, folder, lambda path: write_clean(o, led, path), source=source)
         led.cache = {"status": "stored", "seconds": round(seconds, 1)}
     except OSError as e:  # a full disk or a read-only cache folder: the command goes on without it
         led.cache = {"status": "not stored", "reason": str(e).splitlines()[0]}

@@ -10,7 +10,8 @@ Sources (:func:`order_table`):
 
 * a DataFrame from :func:`crmlab.ingest.readers.load_orders` (validated, with its ledger);
 * a clean Parquet file or directory written by crmlab (:func:`write_clean`), whose
-  metadata carries the observation end and the ledger: read directly, not revalidated;
+  metadata carries the observation end, the ledger and the customers' credits (unmatched
+  reversal lines, :attr:`OrderTable.credits`): read directly, not revalidated;
 * ``duckdb:FILE.duckdb:TABLE`` or ``spark:DB.TABLE``: a table already in an engine, with
   the clean columns (the warehouse is trusted; its row count is the ledger).
 """
@@ -32,12 +33,16 @@ from crmlab.ingest.values import parse_observation_end
 from crmlab.schema import CrmlabInputError
 from crmlab.settings import Settings, current
 
-__all__ = ["OrderTable", "order_table", "write_clean", "read_clean_ledger", "settings_for", "CLEAN_COLUMNS",
-           "OPTIONAL_COLUMNS"]
+__all__ = ["OrderTable", "order_table", "write_clean", "read_clean_ledger", "read_clean_credits", "settings_for",
+           "CLEAN_COLUMNS", "OPTIONAL_COLUMNS", "CREDIT_COLUMNS"]
 
 CLEAN_COLUMNS = ("customer_id", "order_id", "order_time", "amount", "status", "line")
 OPTIONAL_COLUMNS = ("channel", "region", "product", "category", "quantity")
 _MARK = b"crmlab_clean"
+#: the Parquet key-value metadata key of the customers' credits in a clean file (JSON, by column)
+_CREDITS_KEY = b"crmlab_credits"
+#: the columns of :attr:`OrderTable.credits` (:func:`crmlab.ingest.returns.customer_credits`)
+CREDIT_COLUMNS = ("customer_id", "credit_lines", "credit_amount")
 
 
 @dataclass(frozen=True)
@@ -197,8 +202,10 @@ def _from_path(spec: str, eng: Engine) -> OrderTable:
     if meta is None:
         raise CrmlabInputError(f"{os.path.basename(spec)}: not a clean file written by crmlab")
     table = eng.con.read_parquet(spec)
+    credits = read_clean_credits(spec)
     return OrderTable(table, pd.Timestamp(meta["observation_end"]), eng, meta.get("file", os.path.basename(spec)),
-                      settings_for(eng, meta.get("timezone")))
+                      settings_for(eng, meta.get("timezone")),
+                      credits=None if credits is None else eng.register(credits, "crmlab_credits"))
 
 
 def _check_types(spec: str, table) -> None:
@@ -217,26 +224,44 @@ def _check_types(spec: str, table) -> None:
                 "load the export with `crmlab validate --orders EXPORT --clean-out clean.parquet` or cast the column")
 
 
+def _credits_text(o: OrderTable) -> str | None:
+    """The customers' credits as compact JSON by column (None: the export had none)."""
+    if o.credits is None:
+        return None
+    c = o.engine.to_pandas(o.credits.select(*CREDIT_COLUMNS)).sort_values("customer_id", kind="stable")
+    return json.dumps({"columns": {"customer_id": c["customer_id"].astype(str).tolist(),
+                                   "credit_lines": [int(x) for x in c["credit_lines"]],
+                                   "credit_amount": [float(x) for x in c["credit_amount"]]}},
+                      ensure_ascii=False, separators=(",", ":"))
+
+
 def write_clean(orders, ledger, path: str) -> str:
     """Write validated orders (an :class:`OrderTable`, or a DataFrame from
     :func:`crmlab.ingest.readers.load_orders`) as Parquet (unsorted: sorting 10⁸ orders costs more than
     any reader gains; order by ``order_time, line``), with the ledger in its metadata, from
     the engine (DuckDB writes in parallel; Spark's rows are streamed in batches);
-    :func:`order_table` reads it back without validating again. Returns ``path``."""
+    :func:`order_table` reads it back without validating again. Returns ``path``.
+
+    The customers' credits (:attr:`OrderTable.credits`: reversal lines that matched no purchase,
+    one row per customer) travel in the same file, as JSON in its key-value metadata
+    (``crmlab_credits``; :func:`read_clean_credits`): one file, the one the user named."""
     o = orders if isinstance(orders, OrderTable) else order_table(orders, "duckdb")
     meta = dict(ledger.to_dict())
     meta["observation_end"] = str(o.observation_end)
     cols = [c for c in CLEAN_COLUMNS + OPTIONAL_COLUMNS if o.has(c)]
     expr = o.table.select(*cols)
-    text = json.dumps(meta, ensure_ascii=False)
+    kvs = {_MARK: json.dumps(meta, ensure_ascii=False)}
+    credits = _credits_text(o)
+    if credits is not None:
+        kvs[_CREDITS_KEY] = credits
     if o.engine.name == "duckdb":  # TIMESTAMP is microseconds in DuckDB: what Spark 3.5 reads
         sql = o.engine.con.compile(expr)
-        kv = "{" + _MARK.decode() + ": '" + text.replace("'", "''") + "'}"
+        kv = "{" + ", ".join(k.decode() + ": '" + v.replace("'", "''") + "'" for k, v in kvs.items()) + "}"
         target = "'" + str(path).replace("'", "''") + "'"
         o.engine.con.con.execute(f"COPY ({sql}) TO {target} (FORMAT parquet, KV_METADATA {kv})")
         return path
     batches = o.engine.con.to_pyarrow_batches(expr)
-    schema = batches.schema.with_metadata({_MARK: text.encode()})
+    schema = batches.schema.with_metadata({k: v.encode() for k, v in kvs.items()})
     # microseconds: Spark 3.5 cannot read nanosecond Parquet timestamps
     with pq.ParquetWriter(path, schema, coerce_timestamps="us", allow_truncated_timestamps=True) as w:
         for b in batches:
@@ -252,3 +277,19 @@ def read_clean_ledger(path: str) -> dict | None:
         return None
     raw = md.get(_MARK)
     return json.loads(raw) if raw else None
+
+
+def read_clean_credits(path: str) -> pd.DataFrame | None:
+    """The customers' credits stored in a clean Parquet file (``customer_id``, ``credit_lines``,
+    ``credit_amount``), or None when it has none (no unmatched credit, or a clean file written
+    before crmlab kept them there)."""
+    try:
+        raw = (pq.read_schema(path).metadata or {}).get(_CREDITS_KEY)
+    except (OSError, ValueError):
+        return None
+    if not raw:
+        return None
+    cols = json.loads(raw)["columns"]
+    return pd.DataFrame({"customer_id": pd.Series(cols["customer_id"], dtype=object),
+                         "credit_lines": pd.Series(cols["credit_lines"], dtype="int64"),
+                         "credit_amount": pd.Series(cols["credit_amount"], dtype="float64")})

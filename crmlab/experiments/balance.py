@@ -123,8 +123,9 @@ def design_experiment(features: pd.DataFrame, arms: Sequence[str], holdout: floa
     if strata is not None:
         cust["stratum"] = strata.reindex(features.index).fillna("unknown").astype(str).to_numpy()
     draws = max(1, int(rerandomize) or 1)
-    best = None
+    best, made = None, 0
     for k in range(draws):
+        made = k + 1
         a = assign(cust, list(arms), holdout_share=holdout, stratify_by="stratum" if strata is not None else None,
                    seed=seed + k)
         ref = "holdout" if holdout > 0 else list(arms)[0]
@@ -151,7 +152,7 @@ def design_experiment(features: pd.DataFrame, arms: Sequence[str], holdout: floa
     return {"assignment": t, "arms": {str(k): int(v) for k, v in counts.items()}, "balance": bal,
             "max_abs_smd": worst,
             "rerandomized": {"draws_allowed": int(rerandomize), "threshold": threshold, "seed_used": used,
-                             "draws": used - seed + 1, "accepted": bool(worst < threshold),
+                             "draws": made, "accepted": bool(worst < threshold),
                              "rule": "Morgan & Rubin (2012): redraw until max |SMD| < threshold"
                                      if rerandomize else "none: one draw"},
             "mde": {"baseline": baseline, "power": power, "alpha": alpha, "per_arm": mde},

@@ -246,6 +246,8 @@ def load_sends(source, columns: Mapping[str, str] | str | None = None, observati
     sends = pd.DataFrame({c: cols[c][keep].to_numpy() for c in ("customer_id", "campaign_id", "variant",
                                                                 "send_time")})
     sends["delivered"] = cols["delivered"][keep].astype(bool).to_numpy()
+    if "opt_out" in cols:
+        sends["opt_out"] = cols["opt_out"][keep].astype(bool).to_numpy()
     for c in ("cost", "segments"):
         if c in cols:
             sends[c] = _kept_number(c, cols[c], keep, led)
@@ -277,6 +279,11 @@ def _screen_sends(df: pd.DataFrame, screen: _Screen, zone, dayfirst, decimal: st
     delivered = _parse_bool(df["delivered"]) if "delivered" in df.columns else pd.Series(True, index=df.index, dtype=object)
     drop("unreadable_delivered_flag", delivered.isna().to_numpy())
     out = {"send_time": t, "delivered": delivered}
+    if "opt_out" in df.columns:  # 退订: a blank is "did not unsubscribe"
+        blank = _blank(df["opt_out"])
+        opt = _parse_bool(df["opt_out"].where(~blank, "0"))
+        drop("unreadable_opt_out_flag", opt.isna().to_numpy())
+        out["opt_out"] = opt
     for c in ("cost", "segments"):
         if c in df.columns:
             out[c] = _parse_number(df[c], decimal)

@@ -300,15 +300,18 @@ def repurchase_curve_figure(curve, magic: int | None = None, ax=None):
         ax.plot(t["k"], t["km_rate"], ls=":", marker="^", label="Kaplan-Meier P(next ≤ window)")
         ax.plot(t["k"], t["naive_rate"], ls="--", marker="s", color=COLORS[3],
                 label="naive: ≥k+1 / ≥k orders (biased for recent customers)")
-        if magic is not None:
-            ax.axvline(magic, color=COLORS[2], lw=2, alpha=0.6)
-            ax.text(magic, ax.get_ylim()[1], f" magic number 魔法数字 = {magic}", color=COLORS[2], va="top")
+        if magic is not None:  # named in the legend: no label on the axes covers a point
+            ax.axvline(magic, color=COLORS[2], lw=2, alpha=0.6, label=f"magic number 魔法数字 = {magic}")
         pct_axis(ax)
         ax.set_xticks(t["k"])
         ax.set_xlabel("orders so far k 已购次数")
         ax.set_ylabel("P(order k+1)")
         ax.set_title("复购魔法数字 Repurchase rate by order count")
-        ax.legend(fontsize=8, loc="lower right")
+        # the legend under the axes, outside the data (inside, on a phone, it covered the 1-order point)
+        handles, labels = ax.get_legend_handles_labels()
+        first = sorted(range(len(labels)), key=lambda i: not labels[i].startswith("复购率"))  # the curve first
+        ax.legend([handles[i] for i in first], [labels[i] for i in first], fontsize=8, loc="upper center",
+                  bbox_to_anchor=(0.5, -0.16), ncol=1, frameon=False)
     return ax if given else fig
 
 

@@ -9,6 +9,9 @@
   others as a list (a page never repeats a warning box).
 * :func:`toc_html`: a small table of contents linking the page's sections (``#anchor``).
 * :func:`fold_html`: a detail block folded in ``<details>`` (no script needed).
+* :func:`section_html`: a section's heading (``<h2 id=...>``), for a section a notebook shows
+  only when it applies (a markdown cell would always show), with its one-line lead or the one
+  line saying why it was skipped (:func:`skipped_html`).
 
 Every value from the data is escaped; the only markup is this module's. The pages' CSP
 (``crmlab.report.html.CSP``) allows inline styles, which place the bars.
@@ -23,7 +26,7 @@ import pandas as pd
 from crmlab.present import formatting as fmt
 
 __all__ = ["Interval", "interval_bar_html", "results_table_html", "beside_html", "warnings_html", "toc_html",
-           "fold_html"]
+           "fold_html", "section_html", "skipped_html"]
 
 esc = _html.escape
 
@@ -147,3 +150,15 @@ def fold_html(summary: str, inner: str, anchor: str | None = None) -> str:
     ident = f' id="{esc(anchor, quote=True)}"' if anchor else ""
     return f'<details class="crmlab-fold"{ident}><summary>{esc(summary)}</summary>{inner}</details>'
 
+
+
+def section_html(anchor: str, title: str, lead: str | None = None) -> str:
+    """A section heading linked from :func:`toc_html` (``#anchor``) and, optionally, its
+    one-sentence ``lead`` under it (plain text, escaped)."""
+    head = f'<h2 id="{esc(anchor, quote=True)}">{esc(title)}</h2>'
+    return head + (f'<p class="crmlab-section-lead">{esc(lead)}</p>' if lead else "")
+
+
+def skipped_html(reason: str) -> str:
+    """The one line of a section that cannot answer: ``Skipped: <reason>`` (escaped)."""
+    return f'<p class="crmlab-section-skipped">Skipped 未生成: {esc(reason)}</p>'

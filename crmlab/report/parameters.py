@@ -206,6 +206,8 @@ RULES: dict[str, tuple[Callable[[object], object], bool]] = {
     "monitor": (_flag, False),
     "cs_tuning": (_cli(positive_float), True),
     "min_messages": (_cli(positive_int), False),
+    "program_holdout_share": (_cli(at_most(nonneg_float, 0.5)), False),   # design --program-holdout (0: none)
+    "program_salt": (lambda v: _string(v, empty=False), False),            # program --salt
     # 06 (big promotion)
     "date": (_day, True),
     "last_year_date": (_day, True),
