@@ -95,7 +95,9 @@ def ref_stages(o, rule="ladder", ladder=(90, 180, 270, 360), lost_days=None, **k
     # a dormant or lost customer is labelled by what they were (F and M scores), never by an RFM segment
     F, M = pd.Series(0, index=c.index), pd.Series(0, index=c.index)
     F.loc[s.index], M.loc[s.index] = s["F"], s["M"]
-    was = np.select([(F >= 4) & (M >= 4), F >= 3, M >= 4], ["formerly a top customer", "formerly a regular customer",
+    two = c["paid_orders"] >= 2  # "top" and "regular" need two paid orders (scores are relative)
+    was = np.select([two & (F >= 4) & (M >= 4), two & (F >= 3), M >= 4], ["formerly a top customer",
+                                                                          "formerly a regular customer",
                                                              "few orders, high spend"], default="few orders")
     quiet = np.isin(stage, ["dormant", "lost"])
     seg = seg.where(~quiet, pd.Series(was, index=c.index))

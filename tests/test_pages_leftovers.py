@@ -156,11 +156,15 @@ def test_a_dormant_customer_with_top_rfm_scores_is_labelled_by_what_they_were(tm
     assert len(quiet) == 10
     active_words = {"champions", "loyal", "new", "need_attention", "at_risk", "hibernating"}
     assert not set(quiet["segment"]) & active_words
-    # every quiet row by the rule in words: F and M 4+ top, F 3+ regular, M 4+ high spend, else few orders
+    # every quiet row by the rule in words: F and M 4+ top, F 3+ regular (both with two paid orders or
+    # more: scores are relative, and here nine one-order buyers tie), M 4+ high spend, else few orders
     for cid, r in quiet.iterrows():
-        want = ("formerly a top customer" if r["F"] >= 4 and r["M"] >= 4 else "formerly a regular customer"
-                if r["F"] >= 3 else "few orders, high spend" if r["M"] >= 4 else "few orders")
+        two = r["paid_orders"] >= 2
+        want = ("formerly a top customer" if two and r["F"] >= 4 and r["M"] >= 4 else "formerly a regular customer"
+                if two and r["F"] >= 3 else "few orders, high spend" if r["M"] >= 4 else "few orders")
         assert r["segment"] == want, cid
+    once = quiet[quiet["paid_orders"] == 1]
+    assert len(once) == 9 and not once["segment"].str.startswith("formerly").any()  # one order is never "regular"
 
 
 def test_an_active_customer_keeps_its_rfm_segment():

@@ -73,23 +73,27 @@ COLUMNS = ("stage", "stage_cn", "ladder_step", "paid_orders", "sales", "last_tim
            "dormancy_threshold", "segment")
 #: the stages whose ``segment`` is their past value, never an RFM segment
 QUIET_STAGES = ("dormant", "lost")
-#: what a customer was before going quiet: (lowest F, lowest M, words), first match wins
-PAST_VALUE = ((4, 4, "formerly a top customer"), (3, 1, "formerly a regular customer"),
-              (1, 4, "few orders, high spend"), (1, 1, "few orders"))
+#: what a customer was before going quiet: (lowest F, lowest M, fewest paid orders, words), first
+#: match wins; scores are relative (where most buyers bought once, one order can score F 3-4), so
+#: "top" and "regular" also need two paid orders
+PAST_VALUE = ((4, 4, 2, "formerly a top customer"), (3, 1, 2, "formerly a regular customer"),
+              (1, 4, 1, "few orders, high spend"), (1, 1, 1, "few orders"))
 
 
-def past_value(F: pd.Series, M: pd.Series) -> pd.Series:
+def past_value(F: pd.Series, M: pd.Series, paid_orders: pd.Series | None = None) -> pd.Series:
     """What a customer was before going quiet, in words (:data:`PAST_VALUE`), from the RFM
-    frequency and spend scores; the recency score plays no part."""
+    frequency and spend scores and, when given, the paid orders; recency plays no part."""
     F, M = F.astype("int64"), M.astype("int64")
-    conds = [(F >= f) & (M >= m) for f, m, _ in PAST_VALUE]
+    n = pd.Series(2, index=F.index) if paid_orders is None else paid_orders.astype("int64")
+    conds = [(F >= f) & (M >= m) & (n >= k) for f, m, k, _ in PAST_VALUE]
     return pd.Series(np.select(conds, [w for *_, w in PAST_VALUE], default="few orders"), index=F.index,
                      name="past_value")
 
 
-def past_value_expr(F: ibis.Value, M: ibis.Value) -> ibis.Value:
+def past_value_expr(F: ibis.Value, M: ibis.Value, paid_orders: ibis.Value) -> ibis.Value:
     """:func:`past_value` as an engine expression."""
-    return ibis.cases(*[((F >= f) & (M >= m), w) for f, m, w in PAST_VALUE], else_="few orders")
+    return ibis.cases(*[((F >= f) & (M >= m) & (paid_orders >= k), w) for f, m, k, w in PAST_VALUE],
+                      else_="few orders")
 
 
 def _last_orders(o) -> ibis.Table:
@@ -287,7 +291,7 @@ def _stages(o, rule: str = "ladder", ladder: Sequence[int] = LADDER, lost_days: 
                       else_="lost 流失")
     t = c.select("customer_id", stage=stage, ladder_step=step, paid_orders=c.paid_orders, sales=c.sales,
                  last_time=c.last_time, days_since_last=days, dormancy_threshold=c.dormancy_threshold,
-                 segment=ibis.cases((~buyer, ""), (stage.isin(QUIET_STAGES), past_value_expr(sc["F"], sc["M"])),
+                 segment=ibis.cases((~buyer, ""), (stage.isin(QUIET_STAGES), past_value_expr(sc["F"], sc["M"], c.paid_orders)),
                                     else_=segment_expr(sc["R"], sc["F"], sc["M"])), **sc)
     cn = ibis.cases(*[(t.stage == k, v) for k, v in STAGE_CN.items() if k in STAGES], else_="")
     return t.select("customer_id", "stage", cn.name("stage_cn"), *COLUMNS[2:], "R", "F", "M")

@@ -33,7 +33,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from crmlab.analyses.lifecycle import PAST_VALUE, past_value, stage_table
+from crmlab.analyses.lifecycle import PAST_VALUE, past_value, past_value_expr, stage_table
 from crmlab.analyses.rfm import _quantile_score
 from crmlab.present import formatting as fmt
 from crmlab.settings import Settings
@@ -143,7 +143,7 @@ def _score_frame(st: pd.DataFrame, scores: pd.DataFrame | None) -> pd.DataFrame:
     keep = [c for c in ("R", "F", "M") if c in sc.columns]
     out = sc[keep].copy()
     if {"F", "M"} <= set(keep):
-        out["past_value"] = past_value(sc["F"], sc["M"])
+        out["past_value"] = past_value(sc["F"], sc["M"], sc.get("frequency"))
     return out
 
 
@@ -192,7 +192,7 @@ def wakeup_table(orders, as_of=None, rule: str = "ladder", min_spend_score: int 
     w = st.filter((st.stage == "dormant") & (st.M >= min_spend_score))
     reason = ibis.cases(*[(w.M == k, v) for k, v in _SPEND.items()],
                         else_=ibis.literal("spend score M=") + w.M.cast("string"))
-    past = ibis.cases(*[((w.F >= f) & (w.M >= m), v) for f, m, v in PAST_VALUE], else_="few orders")
+    past = past_value_expr(w.F, w.M, w.paid_orders)
     w = w.select("customer_id", "paid_orders", "sales", "days_since_last", "R", "F", "M", past_value=past,
                  reason=reason)
     return w.order_by([ibis.desc("sales"), "customer_id"])
