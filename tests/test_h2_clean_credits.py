@@ -85,3 +85,17 @@ def test_export_without_reversals_writes_no_credits(tmp_path):
     clean = tmp_path / "clean.parquet"
     assert main(["validate", "--orders", str(p), "--clean-out", str(clean)]) == 0
     assert read_clean_credits(str(clean)) is None and order_table(str(clean)).credits is None
+
+
+def test_a_footer_above_pyarrows_default_limit_still_reads(tmp_path):
+    """Millions of customers' credits make the footer pass pyarrow's default 100 MB limit: the
+    clean file must still read as one (not "not a clean file written by crmlab")."""
+    import duckdb
+
+    from crmlab.engine.sources import _CREDITS_KEY, _MARK, read_clean_ledger
+
+    path = tmp_path / "big.parquet"
+    credits = '{"columns": {"customer_id": [], "credit_lines": [], "credit_amount": []}, "pad": "' + "x" * (101 * 2**20) + '"}'
+    kv = "{" + _MARK.decode() + ": '{\"file\": \"big.csv\"}', " + _CREDITS_KEY.decode() + ": '" + credits + "'}"
+    duckdb.connect().execute(f"COPY (SELECT 1 AS a) TO '{path}' (FORMAT parquet, KV_METADATA {kv})")
+    assert read_clean_ledger(str(path)) == {"file": "big.csv"}

@@ -196,3 +196,19 @@ def test_the_repurchase_chart_keeps_its_legend_below_the_axes(small_store):
         assert legend.y1 <= box.y0  # wholly under the axes: it covers no point
         pts = ax.transData.transform(np.column_stack([ax.lines[0].get_xdata(), ax.lines[0].get_ydata()]))
         assert not any(legend.contains(x, y) for x, y in pts)
+
+
+def test_a_holdout_that_was_messaged_is_not_read_as_one():
+    """A wrong share or salt: most "held-out" customers were messaged; the section must not read
+    a diluted difference as the programme's effect (constructed counter-example)."""
+    from types import SimpleNamespace
+
+    from crmlab.experiments.program_view import unanswered
+
+    r = SimpleNamespace(customers={"held_out": 196, "messaged": 3804, "held_out_messaged": 185}, months=[1, 2],
+                        holdout_share=0.05, salt="<b>wrong</b>", start=pd.Timestamp("2025-01-01"),
+                        observation_end=pd.Timestamp("2025-12-31"))
+    why = unanswered(r)
+    assert why.startswith("185 of the 196 held-out customers were messaged") and "'<b>wrong</b>'" in why
+    r.customers["held_out_messaged"] = 3  # a few leaks: still read (diluted), said in the sentence
+    assert unanswered(r) is None

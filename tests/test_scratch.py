@@ -8,7 +8,7 @@ import sys
 import tempfile
 import time
 
-from crmlab.engine.scratch import alive, scratch_path, sweep
+from crmlab.engine.scratch import alive, keep, scratch_path, sweep
 
 _MAKE = """
 import os, sys, time
@@ -54,7 +54,23 @@ def test_removed_at_exit_on_sigterm_and_swept_after_a_kill(tmp_path):
 def test_a_spill_folder_is_made_only_when_duckdb_spills(tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", None)
-    (tmp_path / "crmlab-duckdb-spill" / "999999999-abc").mkdir(parents=True)  # the old layout, a dead pid
+    old = tmp_path / "crmlab-duckdb-spill" / "999999999-abc"  # the former layout, two days old
+    old.mkdir(parents=True)
+    os.utime(old, (time.time() - 2 * 86400,) * 2)
+    other = tmp_path / "crmlab-spill-999999999-0badc0de-x"  # another container's: its pid means nothing here
+    other.mkdir()
     path = scratch_path("spill")
     assert not os.path.exists(path) and os.path.basename(path).startswith(f"crmlab-spill-{os.getpid()}-")
     assert not (tmp_path / "crmlab-duckdb-spill").exists()  # swept, and the old folder with it
+    assert other.is_dir()  # never swept
+
+
+def test_a_kept_log_survives_the_next_sweep(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    log = scratch_path("spark", ".log")
+    open(log, "w").write("Java says no")
+    kept = keep(log)
+    assert os.path.isfile(kept) and not os.path.exists(log)
+    sweep("spark")
+    assert open(kept).read() == "Java says no"

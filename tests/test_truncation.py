@@ -135,8 +135,8 @@ def test_validate_json_and_the_clean_file_carry_the_truncation(store, tmp_path, 
 
 
 def test_the_rule_reads_the_first_months_only_and_gives_the_same_verdict(tmp_path):
-    """detect() scans the first months of a long export; its verdict equals the rule on the
-    whole table, also with months without a paid order (then it reads further)."""
+    """detect() scans the first months with sales of a long export; its verdict equals the rule on
+    the whole table, also with months without a paid order and a stray order decades earlier."""
     from crmlab.engine.truncation import RULE_MONTHS, detect, judge
 
     rows = []
@@ -151,5 +151,13 @@ def test_the_rule_reads_the_first_months_only_and_gives_the_same_verdict(tmp_pat
     assert len(whole) == 28 and whole["new"].iloc[0] == 320 and whole["returning"].iloc[1] == 300
     assert list(whole["buyers"]) == [320] * 28  # by hand: 300 regulars + 20 new every month with sales
     first = monthly_buyers(o, months=RULE_MONTHS)
-    assert len(first) == RULE_MONTHS - 2 and first.attrs["cut"]  # two months without sales
+    assert len(first) == RULE_MONTHS and first.attrs["cut"]  # the first 15 months with sales
+    assert list(first["month"]) == list(whole["month"][:RULE_MONTHS])
     assert detect(o) == judge(whole)
+    # one stray order 20 years earlier: a month of its own, nothing more to scan
+    stray = rows + [("stray", "s1", "1990-01-10 09:00:00", 20.0, "paid")]
+    o2, _ = crmlab.load(str(_orders(stray, tmp_path / "stray.csv")), observation_end="2012-06-30", lead_in_days=0)
+    first2 = monthly_buyers(o2, months=RULE_MONTHS)
+    assert len(first2) == RULE_MONTHS and first2["month"].iloc[0] == pd.Timestamp("1990-01-01")
+    assert first2["buyers"].iloc[0] == 1 and list(first2["buyers"].iloc[1:]) == [320] * (RULE_MONTHS - 1)
+    assert detect(o2) == judge(monthly_buyers(o2))

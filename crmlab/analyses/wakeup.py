@@ -143,7 +143,10 @@ def _score_frame(st: pd.DataFrame, scores: pd.DataFrame | None) -> pd.DataFrame:
     keep = [c for c in ("R", "F", "M") if c in sc.columns]
     out = sc[keep].copy()
     if {"F", "M"} <= set(keep):
-        out["past_value"] = past_value(sc["F"], sc["M"], sc.get("frequency"))
+        orders = sc["frequency"] if "frequency" in sc.columns else (
+            st["paid_orders"].set_axis(st.index.astype(str)).reindex(sc.index).fillna(0)
+            if "paid_orders" in st.columns else None)
+        out["past_value"] = past_value(sc["F"], sc["M"], orders)
     return out
 
 

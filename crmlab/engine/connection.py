@@ -265,7 +265,7 @@ def _start(builder, master: str):
         os.dup2(saved, 2)
         os.close(saved)
     if t.is_alive() or "error" in box:
-        keep(log)  # the message names it
+        log = keep(log)  # the message names it
     if t.is_alive():
         raise CrmlabInputError(f"--spark-master {master}: no Spark session after {SPARK_START_TIMEOUT:g} s (is a Spark "
                                f"master running there? CRMLAB_SPARK_START_TIMEOUT sets the wait; Spark's log: {log})")

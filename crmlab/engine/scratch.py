@@ -6,23 +6,41 @@ system's temporary folder under ``crmlab-<kind>-<pid>-<random>``. Each is remove
 process exits (also on SIGTERM, which :func:`exit_on_terminate` turns into a normal exit);
 what a process killed outright (SIGKILL, a lost machine) left behind is removed by the next
 crmlab process that makes scratch space of the same kind, once no process of that pid runs.
-Folders on a shared stage folder (``CRMLAB_STAGE_DIR``) are never swept: a process of
-another machine may own them.
+Names carry a tag of the machine and pid namespace: a temporary folder shared by containers
+or machines holds pids that mean other processes, so only this namespace's are swept. Folders
+on a shared stage folder (``CRMLAB_STAGE_DIR``) are never swept.
 """
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
 import re
 import shutil
 import signal
+import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 __all__ = ["scratch_path", "alive", "sweep", "exit_on_terminate", "remove_at_exit", "keep"]
 
-_NAME = re.compile(r"crmlab-(?P<kind>[a-z]+)-(?P<pid>\d+)-")
+_NAME = re.compile(r"crmlab-(?P<kind>[a-z]+)-(?P<pid>\d+)-(?P<where>[0-9a-f]{8})-")
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+#: this machine and pid namespace: a pid is only checked where it means the same process (a
+#: temporary folder shared by containers or machines holds other namespaces' live pids)
+_WHERE = hashlib.blake2b(f"{socket.gethostname()}|{_pid_namespace()}".encode(), digest_size=4).hexdigest()
+#: a folder of the former layout is swept only when this old (its owner cannot be checked)
+_OLD_AGE = 24 * 3600
 #: the spill folders' former home (one folder per process inside it)
 _OLD_SPILL = "crmlab-duckdb-spill"
 
@@ -69,9 +87,15 @@ def remove_at_exit(path: str) -> str:
 
 
 def keep(path: str) -> str:
-    """``path`` stays after this process (e.g. a log an error message names); returns it."""
+    """``path`` stays after this process (e.g. a log an error message names), under a name no
+    sweep matches; returns its path."""
     _OWNED.discard(path)
-    return path
+    kept = os.path.join(os.path.dirname(path), "kept-" + os.path.basename(path))
+    try:
+        os.replace(path, kept)
+    except OSError:
+        return path
+    return kept
 
 
 def sweep(kind: str, directory: str | None = None) -> int:
@@ -84,8 +108,13 @@ def sweep(kind: str, directory: str | None = None) -> int:
         candidates += [p for p in (base / _OLD_SPILL).iterdir() if p.name.split("-")[0].isdigit()]
     for p in candidates:
         m = _NAME.match(p.name)
-        pid = int(m.group("pid")) if m else int(p.name.split("-")[0]) if p.parent.name == _OLD_SPILL else None
-        if pid is not None and pid != os.getpid() and not alive(pid):
+        if m and m.group("where") == _WHERE:  # ours: gone when its process is
+            dead = int(m.group("pid")) != os.getpid() and not alive(int(m.group("pid")))
+        elif p.parent.name == _OLD_SPILL:  # the former layout: by age
+            dead = time.time() - p.stat().st_mtime > _OLD_AGE
+        else:  # another machine's or container's (or not crmlab's): never
+            dead = False
+        if dead:
             _remove(str(p))
             gone += 1
     try:
@@ -100,7 +129,7 @@ def scratch_path(kind: str, suffix: str = "", create: bool = False) -> str:
     exit (made as a folder when ``create``; else left for its user to make, e.g. DuckDB makes
     its spill folder only when it spills). Sweeps what dead processes left of ``kind`` first."""
     sweep(kind)
-    path = tempfile.mkdtemp(prefix=f"crmlab-{kind}-{os.getpid()}-", suffix=suffix)
+    path = tempfile.mkdtemp(prefix=f"crmlab-{kind}-{os.getpid()}-{_WHERE}-", suffix=suffix)
     if not create:
         os.rmdir(path)  # the name is this process's (pid and random part): its user makes it
     return remove_at_exit(path)

@@ -269,10 +269,17 @@ def write_clean(orders, ledger, path: str) -> str:
     return path
 
 
+def _key_values(path: str) -> dict:
+    """A Parquet file's key-value metadata, however big (many customers' credits can pass
+    pyarrow's default 100 MB footer limit; the file is ours, so no limit is needed)."""
+    with pq.ParquetFile(path, thrift_string_size_limit=2**31 - 1, thrift_container_size_limit=2**31 - 1) as f:
+        return f.schema_arrow.metadata or {}
+
+
 def read_clean_ledger(path: str) -> dict | None:
     """The ledger stored in a clean Parquet file, or None when the file is not one."""
     try:
-        md = pq.read_schema(path).metadata or {}
+        md = _key_values(path)
     except (OSError, ValueError):
         return None
     raw = md.get(_MARK)
@@ -284,7 +291,7 @@ def read_clean_credits(path: str) -> pd.DataFrame | None:
     ``credit_amount``), or None when it has none (no unmatched credit, or a clean file written
     before crmlab kept them there)."""
     try:
-        raw = (pq.read_schema(path).metadata or {}).get(_CREDITS_KEY)
+        raw = _key_values(path).get(_CREDITS_KEY)
     except (OSError, ValueError):
         return None
     if not raw:

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from crmlab.engine.aggregates import paid_orders, ts
+from crmlab.engine.aggregates import paid_orders
 from crmlab.engine.sources import OrderTable
 
 __all__ = ["monthly_buyers", "judge", "detect", "no_truncation", "HEAD_DAYS", "MIN_MONTHS", "MIN_BUYERS",
@@ -50,8 +50,8 @@ SHARE_RATIO = 0.25
 NEW_RATIO = 1.25
 MIN_REF_SHARE = 0.2
 _REF = slice(3, 12)  # months 4..12
-#: the months the rule can read: a partial head joined to the next month, then months 2-13 of
-#: the rule, and one more (a partial last month is dropped)
+#: the months with paid orders the rule can read: a partial head joined to the next month, then
+#: the rule's months 2-13, and one more (a partial last month is dropped)
 RULE_MONTHS = 15
 
 
@@ -71,40 +71,37 @@ def monthly_buyers(orders: OrderTable, months: int | None = None) -> pd.DataFram
     bought in it (one flag per month: no distinct over customer-months, no join)."""
     p = paid_orders(orders)
     eng = orders.engine
-    span = eng.to_pandas(p.aggregate(lo=p.order_time.min(), hi=p.order_time.max()))
-    first, last = span["lo"].iloc[0], span["hi"].iloc[0]
+    month = (p.order_time.year() * 12 + p.order_time.month() - 1).name("month")  # months since year 0
+    # the months with a paid order, a small table: a stray early order never widens the scan
+    per_month = eng.to_pandas(p.group_by(month).aggregate(lo=p.order_time.min()))
     out = pd.DataFrame({"month": pd.Series(dtype="datetime64[ns]"), "buyers": pd.Series(dtype=int),
                         "returning": pd.Series(dtype=int), "new": pd.Series(dtype=int)})
-    cut = False
-    if not pd.isna(first):
-        start = pd.Timestamp(first).to_period("M").to_timestamp()
-        n = (pd.Timestamp(last).year - start.year) * 12 + pd.Timestamp(last).month - start.month + 1
-        if months is not None and months < n:
-            n = months
-            p = p.filter(p.order_time < ts(start + pd.DateOffset(months=n)))
-            cut = True
-        out = _per_month(eng, p, start, n)
-    out.attrs["first_day"] = None if pd.isna(first) else pd.Timestamp(first).normalize()
+    ks, cut = sorted(int(k) for k in per_month["month"]), False
+    if ks:
+        if months is not None and months < len(ks):
+            ks, cut = ks[:months], True
+            p = p.filter(month <= ks[-1])
+        out = _per_month(eng, p, month, ks)
+    first = per_month["lo"].min() if ks else None
+    out.attrs["first_day"] = None if first is None or pd.isna(first) else pd.Timestamp(first).normalize()
     out.attrs["last_day"] = pd.Timestamp(orders.observation_end).normalize()
     out.attrs["cut"] = cut
     return out
 
 
-def _per_month(eng, p, start: pd.Timestamp, n: int) -> pd.DataFrame:
-    """The table of :func:`monthly_buyers` for ``n`` months from ``start`` (months without a
-    paid order left out)."""
-    idx = p.order_time.year() * 12 + p.order_time.month() - (start.year * 12 + start.month)
-    flags = {f"m{i}": (idx == i).cast("int8").max() for i in range(n)}
-    per = p.group_by("customer_id").aggregate(first=idx.min(), **flags)
+def _per_month(eng, p, month, ks: list[int]) -> pd.DataFrame:
+    """The table of :func:`monthly_buyers` for the months ``ks`` (months since year 0, each with
+    a paid order): one pass per customer, a flag per month."""
+    flags = {f"m{k}": (month == k).cast("int8").max() for k in ks}
+    per = p.group_by("customer_id").aggregate(first=month.min(), **flags)
     # one query: per month of first purchase, its customers and how many bought in each month
     g = eng.to_pandas(per.group_by("first").aggregate(new=per.count(), **{
-        f"m{i}": per[f"m{i}"].cast("int64").sum() for i in range(n)}))
+        f"m{k}": per[f"m{k}"].cast("int64").sum() for k in ks}))
     new = dict(zip(g["first"].astype(int), g["new"].astype(int)))
-    b = [int(g[f"m{i}"].fillna(0).sum()) for i in range(n)]
-    df = pd.DataFrame({"month": pd.to_datetime([start + pd.DateOffset(months=i) for i in range(n)]),
-                       "buyers": b, "new": [new.get(i, 0) for i in range(n)]})
+    df = pd.DataFrame({"month": pd.to_datetime([f"{k // 12:04d}-{k % 12 + 1:02d}-01" for k in ks]),
+                       "buyers": [int(g[f"m{k}"].fillna(0).sum()) for k in ks],
+                       "new": [new.get(k, 0) for k in ks]})
     df["returning"] = df["buyers"] - df["new"]
-    df = df[df["buyers"] > 0].reset_index(drop=True)
     return df[["month", "buyers", "returning", "new"]]
 
 
@@ -165,8 +162,6 @@ def judge(monthly: pd.DataFrame) -> dict:
 def detect(orders: OrderTable) -> dict:
     """:func:`judge` on :func:`monthly_buyers` of ``orders``."""
     m = monthly_buyers(orders, months=RULE_MONTHS)
-    if len(m) < RULE_MONTHS - 1 and m.attrs.get("cut"):  # months without a paid order: read further
-        m = monthly_buyers(orders)
     if m.empty:
         return no_truncation("No paid orders: nothing to judge.")
     return judge(m)

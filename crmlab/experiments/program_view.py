@@ -36,6 +36,10 @@ def unanswered(r: ProgramReadout) -> str | None:
                 "and the salt against the design")
     if not r.months and min(c["held_out"], c["messaged"]) < 2:
         return f"only {c['held_out']} held-out and {c['messaged']} messaged customers: nothing to compare"
+    leaked = c.get("held_out_messaged", 0)
+    if leaked * 2 > c["held_out"]:  # most of the "held-out" were messaged: not the design's holdout
+        return (f"{leaked:,} of the {c['held_out']:,} held-out customers were messaged: the share "
+                f"{r.holdout_share:g} or the salt {r.salt!r} is not the design's")
     if not r.months:
         return (f"no whole month between the programme start {r.start:%Y-%m-%d} and the observation end "
                 f"{r.observation_end:%Y-%m-%d}: the first month is not over yet")
@@ -58,8 +62,11 @@ def program_sentence(r: ProgramReadout) -> str:
     if c["ci_high"] < 0:
         return (f"The programme lowered repurchase: {rates}, {diff} ({name} {lo} to {hi}), so by at least "
                 f"{f.pp(-c['ci_high'], sign=False)} at this level.")
+    leaked = r.customers.get("held_out_messaged", 0)
     return (f"No effect of the programme on repurchase is shown yet: {rates}, {diff} ({name} {lo} to {hi}); "
-            f"the interval includes zero, so the effect may be anywhere in that range.")
+            f"the interval includes zero, so the effect may be anywhere in that range"
+            + (f" or beyond it: {leaked:,} held-out customers were messaged, which dilutes the difference."
+               if leaked else "."))
 
 
 def _card(value: str, note: str | None = None) -> dict:

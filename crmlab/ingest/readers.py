@@ -279,11 +279,17 @@ def _screen_sends(df: pd.DataFrame, screen: _Screen, zone, dayfirst, decimal: st
     delivered = _parse_bool(df["delivered"]) if "delivered" in df.columns else pd.Series(True, index=df.index, dtype=object)
     drop("unreadable_delivered_flag", delivered.isna().to_numpy())
     out = {"send_time": t, "delivered": delivered}
-    if "opt_out" in df.columns:  # 退订: a blank is "did not unsubscribe"
+    if "opt_out" in df.columns:  # 退订: a blank is "did not unsubscribe"; never a reason to drop a send
         blank = _blank(df["opt_out"])
         opt = _parse_bool(df["opt_out"].where(~blank, "0"))
-        drop("unreadable_opt_out_flag", opt.isna().to_numpy())
-        out["opt_out"] = opt
+        num = pd.to_numeric(df["opt_out"], errors="coerce")  # 1.0 / 0.0: a yes/no column saved with blanks
+        opt = opt.where(opt.notna(), num.map({1.0: True, 0.0: False}))
+        bad = np.flatnonzero(opt.isna().to_numpy())
+        if len(bad):
+            screen.led.warnings.append(f"column opt_out: {len(bad):,} value(s) not read as yes/no (rows "
+                                       f"{', '.join(str(r + 1) for r in bad[:5])}): the column is not used")
+        else:
+            out["opt_out"] = opt
     for c in ("cost", "segments"):
         if c in df.columns:
             out[c] = _parse_number(df[c], decimal)
