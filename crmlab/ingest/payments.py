@@ -17,7 +17,7 @@ import pandas as pd
 
 from crmlab.ingest import columns as _cols
 from crmlab.ingest import values as _v
-from crmlab.ingest.screening import CHUNK_ROWS, _raw_chunks, status_of
+from crmlab.ingest.screening import CHUNK_ROWS, mapped_chunks, status_of
 from crmlab.schema import PAYMENT_ALIASES, REMINDER_SEND_ALIASES, CrmlabInputError
 
 __all__ = ["load_payment_orders", "load_reminder_sends", "ORDER_COLUMNS", "SEND_COLUMNS"]
@@ -39,29 +39,18 @@ def _rows(mask: np.ndarray, first_row: int) -> str:
 
 
 def _chunks(source, columns, aliases, required, sheet, chunk_rows, how: str = "map it with --columns {c}=HEADER"):
-    """Mapped chunks of ``source``, its name and where each column came from."""
-    cols = _cols.parse_columns(columns)
-    header_ok = _cols._header_test(cols, aliases, required)
-    raw, name, _, _ = _raw_chunks(source, header_ok, chunk_rows, sheet)
-    first = next(raw, None)
-    if first is None:
-        raise CrmlabInputError(f"{name}: no rows")
-    first.columns = [str(c).strip().lstrip("\ufeff") for c in first.columns]
-    found = list(first.columns)
-    mapped, _, origin = _cols._map_columns(first, cols, aliases, name)
-    try:
-        _cols._require(mapped, required, name, found)
-    except CrmlabInputError as e:
-        missing = next((c for c in required if c not in mapped.columns), "")
-        raise CrmlabInputError(f"{e}; payment reminders need it ({_HINT.get(missing, missing)}): "
-                               + how.format(c=missing, alias=aliases.get(missing, ("",))[0])) from None
+    """Mapped chunks of ``source`` (:func:`crmlab.ingest.screening.mapped_chunks`), its name and
+    where each column came from; a missing column names what payment reminders need it for."""
+    def check(mapped: pd.DataFrame, name: str, found: list[str]) -> None:
+        try:
+            _cols._require(mapped, required, name, found)
+        except CrmlabInputError as e:
+            missing = next((c for c in required if c not in mapped.columns), "")
+            raise CrmlabInputError(f"{e}; payment reminders need it ({_HINT.get(missing, missing)}): "
+                                   + how.format(c=missing, alias=aliases.get(missing, ("",))[0])) from None
 
-    def gen():
-        yield mapped
-        for c in raw:
-            c.columns = found
-            yield _cols._map_columns(c, cols, aliases, name)[0]
-    return gen(), name, origin
+    chunks, name, _, _, origin = mapped_chunks(source, columns, aliases, required, chunk_rows, sheet, check)
+    return chunks, name, origin
 
 
 def _times(df, col, zone, dayfirst, where, start, strict: bool) -> pd.Series:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,7 @@ from crmlab.ingest import tables as _io
 from crmlab.ingest import values as _v
 from crmlab.schema import ORDER_ALIASES, PII_COLUMNS, STATUS_MAP, CrmlabInputError
 
-__all__ = ["Export", "open_export", "screen_lines", "ROW_REASONS", "CHUNK_ROWS"]
+__all__ = ["Export", "open_export", "mapped_chunks", "screen_lines", "ROW_REASONS", "CHUNK_ROWS"]
 
 CHUNK_ROWS = 250_000  # lines screened at once: bounds the memory pandas needs
 #: Row-level reasons in the order they are applied (a line gets the first that fits).
@@ -145,23 +145,34 @@ def open_export(source, columns=None, chunk_rows: int = CHUNK_ROWS, sheet: str |
     CrmlabInputError
         Missing or unreadable file, a mapped column not found, a required column absent.
     """
+    chunks, name, sha, notes, origin = mapped_chunks(source, columns, ORDER_ALIASES, _REQUIRED, chunk_rows, sheet,
+                                                     check_columns, _ALTERNATIVES)
+    return Export(name, sha, origin, notes, chunks)
+
+
+def mapped_chunks(source, columns, aliases, required, chunk_rows: int, sheet: str | None,
+                  check: Callable[[pd.DataFrame, str, list[str]], None], alternatives=()):
+    """The chunks of an export under their crmlab column names: the header found, the columns
+    mapped (``columns`` first, then ``aliases``), the first chunk's checked by
+    ``check(mapped, name, columns found)``. Returns the chunks, the file's name, its SHA-256,
+    the notes (reading and mapping) and where each column came from."""
     cols = _cols.parse_columns(columns)
-    header_ok = _cols._header_test(cols, ORDER_ALIASES, _REQUIRED, _ALTERNATIVES)
+    header_ok = _cols._header_test(cols, aliases, required, alternatives)
     raw, name, sha, notes = _raw_chunks(source, header_ok, chunk_rows, sheet)
     first = next(raw, None)
     if first is None:
         raise CrmlabInputError(f"{name}: no rows")
     first.columns = [str(c).strip().lstrip("\ufeff") for c in first.columns]
     found = list(first.columns)
-    mapped_first, mapped, origin = _cols._map_columns(first, cols, ORDER_ALIASES, name)
-    check_columns(mapped_first, name, found)
+    mapped_first, mapping_notes, origin = _cols._map_columns(first, cols, aliases, name)
+    check(mapped_first, name, found)
 
-    def mapped_chunks():
+    def chunks():
         yield mapped_first
         for c in raw:
             c.columns = found
-            yield _cols._map_columns(c, cols, ORDER_ALIASES, name)[0]
-    return Export(name, sha, origin, notes + mapped, mapped_chunks())
+            yield _cols._map_columns(c, cols, aliases, name)[0]
+    return chunks(), name, sha, notes + mapping_notes, origin
 
 
 def decide_dayfirst(times: pd.Series, dayfirst: bool | None, where: str) -> bool | None:

@@ -28,7 +28,6 @@ running the same model on ``truth_customers`` customers (its own seeded generato
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass
 
@@ -36,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from crmlab.experiments.program import DEFAULT_SALT, HASH_RULE, program_holdout_mask
+from crmlab.simulate.truth import write_truth
 
 __all__ = ["ProgramSpec", "simulate_program", "program_truth", "write_program_sample"]
 
@@ -186,8 +186,6 @@ def write_program_sample(out_dir: str, n_customers: int = 20_000, seed: int = 0,
     os.makedirs(out_dir, exist_ok=True)
     orders.to_csv(os.path.join(out_dir, "orders.csv"), index=False, float_format="%.2f", lineterminator="\n")
     sends.to_csv(os.path.join(out_dir, "sends.csv"), index=False, lineterminator="\n")
-    with open(os.path.join(out_dir, "truth.json"), "w", encoding="utf-8") as f:
-        json.dump(truth, f, ensure_ascii=False, indent=2, sort_keys=True)
-        f.write("\n")
+    write_truth(out_dir, truth)
     return truth
 

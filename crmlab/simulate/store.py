@@ -61,7 +61,6 @@ order, plus the separate generators named above): :func:`~crmlab.simulate.custom
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
@@ -76,7 +75,7 @@ from crmlab.simulate.promotions import promotion_pull
 from crmlab.simulate.sends import assign_campaign, campaign_orders, natural_conversions, sends_table
 from crmlab.simulate.spec import StoreSpec
 from crmlab.simulate.truncation import cut_export, cut_text, first_paid, truncation_truth
-from crmlab.simulate.truth import store_truth
+from crmlab.simulate.truth import store_truth, write_truth
 
 __all__ = ["StoreSpec", "SimulatedStore", "simulate", "simulate_store", "write_sample", "simulate_bgnbd"]
 
@@ -177,7 +176,5 @@ def write_sample(out_dir: str, n_customers: int = 20_000, seed: int = 0, **spec_
     orders.to_csv(os.path.join(out_dir, "orders.csv"), index=False, float_format="%.2f", lineterminator="\n")
     sends.to_csv(os.path.join(out_dir, "sends.csv"), index=False, float_format="%.2f", lineterminator="\n")
     customers.to_csv(os.path.join(out_dir, "truth_customers.csv"), index=False, lineterminator="\n")
-    with open(os.path.join(out_dir, "truth.json"), "w", encoding="utf-8") as f:
-        json.dump(truth, f, ensure_ascii=False, indent=2, sort_keys=True)
-        f.write("\n")
+    write_truth(out_dir, truth)
     return truth

@@ -5,6 +5,8 @@ spec with plain NumPy and pandas, so the crmlab statistics can be checked agains
 """
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import asdict
 
 import numpy as np
@@ -15,7 +17,7 @@ from crmlab.simulate.promotions import promotion_truth
 from crmlab.simulate.sends import Campaign
 from crmlab.simulate.spec import StoreSpec
 
-__all__ = ["store_truth", "truth_customers", "propensity_truth", "spec_dict"]
+__all__ = ["store_truth", "truth_customers", "propensity_truth", "spec_dict", "write_truth"]
 
 _REPURCHASE_NOTE = ("P(order k+1 within window_days of order k) among customers whose k-th order is at least "
                     "window_days before the observation end: the population's curve, an association (see "
@@ -135,3 +137,10 @@ def truth_customers(cu: Customers, death: np.ndarray, n_all: pd.Series) -> pd.Da
         "death_time": pd.Series(death).dt.strftime("%Y-%m-%d %H:%M:%S").fillna("").to_numpy(),
         "paid_orders": n_all.to_numpy(),
     })
+
+
+def write_truth(out_dir: str, truth: dict) -> None:
+    """``truth.json`` in ``out_dir``: every planted number, keys sorted, one trailing newline."""
+    with open(os.path.join(out_dir, "truth.json"), "w", encoding="utf-8") as f:
+        json.dump(truth, f, ensure_ascii=False, indent=2, sort_keys=True)
+        f.write("\n")

@@ -23,7 +23,6 @@ order with its ``order_id`` (not delivered when no reminder went out), truth.jso
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass
 
@@ -33,6 +32,7 @@ import pandas as pd
 from crmlab.experiments.sms import sms_segments
 from crmlab.simulate.spec import CATEGORIES, CHANNELS, CHANNEL_P, REGIONS, REGION_P, STATUS_CN, STORE
 from crmlab.simulate.store import write_sample
+from crmlab.simulate.truth import write_truth
 
 __all__ = ["ReminderSpec", "simulate_reminders", "reminder_truth", "write_reminder_sample", "REMINDER_COPY"]
 
@@ -170,7 +170,5 @@ def write_reminder_sample(out_dir: str, n_customers: int = 20_000, seed: int = 0
     sends.to_csv(path["sends"], index=False, lineterminator="\n")
     truth["reminders"] = reminder_truth(spec, truth_orders)
     truth["reminders"].update(orders=int(spec.n_orders), campaign_id=spec.campaign_id)
-    with open(os.path.join(out_dir, "truth.json"), "w", encoding="utf-8") as f:
-        json.dump(truth, f, ensure_ascii=False, indent=2, sort_keys=True)
-        f.write("\n")
+    write_truth(out_dir, truth)
     return truth
