@@ -55,9 +55,10 @@ def _map_columns(df: pd.DataFrame, columns: Mapping[str, str], aliases: Mapping[
             if alias in df.columns and alias not in rename:
                 rename[alias] = canon
                 break
-    out = df.rename(columns=rename)
+    out = df.rename(columns=rename, copy=False)  # the values are never written: no copy
     origin = {canon: header for header, canon in rename.items()}
-    return out.loc[:, ~out.columns.duplicated()], notes, origin
+    dup = out.columns.duplicated()
+    return (out.loc[:, ~dup] if dup.any() else out), notes, origin
 
 
 def _header_test(columns: Mapping[str, str], aliases: Mapping[str, Sequence[str]], required: Sequence[str],

@@ -73,30 +73,34 @@ class _Columns:
         # trim() with a character set is slow (~0.4 µs a value): only where an edge is blank
         return f"CASE WHEN regexp_matches({raw}, {_lit(_EDGE)}) THEN trim({raw}, {_lit(WHITESPACE)}) ELSE {raw} END"
 
-    def time(self, c: str) -> tuple[str, str]:
-        """(value, typed-in-SQL condition) for a time column."""
+    @staticmethod
+    def blank(text: str) -> str:
+        """Whether the text ``text`` is missing or blank."""
+        return f"nullif(trim({text}, {_lit(WHITESPACE)}), '') IS NULL"
+
+    def time(self, c: str) -> tuple[str, bool]:
+        """(value, whether a missing value may be the reference's to read) for a time column."""
         t = self.types[c]
         if t == "TIMESTAMP WITH TIME ZONE":
-            return f"CAST(timezone({_lit(self.zone)}, {quote(c)}) AS TIMESTAMP)", "TRUE"
+            return f"CAST(timezone({_lit(self.zone)}, {quote(c)}) AS TIMESTAMP)", False
         if t in _TIME_TYPES:
-            return f"CAST({quote(c)} AS TIMESTAMP)", "TRUE"
+            return f"CAST({quote(c)} AS TIMESTAMP)", False
         # the common case first: a raw value that is an ISO time has no blank edge to trim
         raw, s = self._raw(c), self.text(c)
         value = (f"CASE WHEN regexp_full_match({raw}, {_lit(_ISO_TIME)}) THEN TRY_CAST({raw} AS TIMESTAMP) "
                  f"WHEN regexp_full_match({s}, {_lit(_ISO_TIME)}) THEN TRY_CAST({s} AS TIMESTAMP) END")
-        return value, f"({value} IS NOT NULL OR nullif({s}, '') IS NULL)"
+        return value, True
 
-    def number(self, c: str) -> tuple[str, str]:
+    def number(self, c: str) -> tuple[str, bool]:
         if self.types[c] in _NUMERIC_TYPES:
-            return f"CAST({quote(c)} AS DOUBLE)", "TRUE"
+            return f"CAST({quote(c)} AS DOUBLE)", False
         raw, s = self._raw(c), self.text(c)
 
         def typed(v: str) -> str:
             plain = v if self.decimal == "." else f"replace({v}, ',', '.')"
             return f"WHEN regexp_full_match({v}, {_lit(_NUMBER[self.decimal])}) THEN CAST({plain} AS DOUBLE)"
 
-        value = f"CASE {typed(raw)} {typed(s)} END"  # a plain number has no blank edge: tried as it is first
-        return value, f"({value} IS NOT NULL OR nullif({s}, '') IS NULL)"
+        return f"CASE {typed(raw)} {typed(s)} END", True  # a plain number has no blank edge: tried as it is first
 
 
 def _status_table(raw, rel: str, has_status: bool) -> str | None:
@@ -117,25 +121,33 @@ def _status_table(raw, rel: str, has_status: bool) -> str | None:
 
 def _typed_lines(cols: _Columns, names: list[str], rel: str, now: pd.Timestamp, keep_pii: bool,
                  status_map: str | None) -> str:
-    """A query of every line, typed in SQL where it can be, with ``typed`` saying where."""
-    t, t_ok = cols.time("order_time")
-    if "amount" in names:
-        amount, a_ok = cols.number("amount")
-    else:
-        (q, q_ok), (p, p_ok) = cols.number("quantity"), cols.number("unit_price")
-        amount, a_ok = f"(({q}) * ({p}))", f"({q_ok} AND {p_ok})"
+    """A query of every line, typed in SQL where it can be, with ``typed`` saying where.
+
+    A value is typed in SQL when SQL read it or it is blank (both read it the same way); the
+    test reads each value once, as computed (``v_*``), and the raw text only where it is missing."""
+    parsed = {"order_time": cols.time("order_time")}
+    for c in ("amount",) if "amount" in names else ("quantity", "unit_price"):
+        parsed[c] = cols.number(c)
+    if "quantity" in names:
+        parsed["quantity"] = cols.number("quantity")
     inner = ["r.__row AS row", f"CAST(hash({', '.join('r.' + quote(c) for c in names)}) >> 1 AS BIGINT) AS hash",
              f"{cols.text('customer_id')} AS customer_id", f"{cols.text('order_id')} AS order_id",
-             f"{t} AS order_time", f"CAST({amount} AS DOUBLE) AS amount",
              "coalesce(sm.mapped, '?') AS status" if status_map else "'paid' AS status"]
-    ok, extra = [t_ok, a_ok], []
+    inner += [f"{v} AS v_{c}" for c, (v, _) in parsed.items()]
+    checks = [f"(v_{c} IS NOT NULL OR {cols.blank(f'r_{c}')})" for c, (_, text) in parsed.items() if text]
+    typed = "CASE WHEN " + " AND ".join(f"v_{c} IS NOT NULL" for c in parsed) + " THEN TRUE ELSE " + (
+        " AND ".join(checks) or "TRUE") + " END"  # the raw text read only where a value is missing
+    amount = "v_amount" if "amount" in names else "(v_quantity * v_unit_price)"
+    middle = ["row", "hash", "customer_id", "order_id", "v_order_time AS order_time",
+              f"CAST({amount} AS DOUBLE) AS amount", "status"]
+    extra = []
     for c in OPTIONAL + (PII_COLUMNS if keep_pii else ()):
         if c in names:
-            v, v_ok = cols.number(c) if c == "quantity" else (cols.text(c), "TRUE")
-            ok.append(v_ok)
-            inner.append(f"{v} AS {quote(c)}")
+            if c != "quantity":
+                inner.append(f"{cols.text(c)} AS {quote(c)}")
+            middle.append(f"v_quantity AS {quote(c)}" if c == "quantity" else quote(c))
             extra.append(quote(c))
-    inner.append(f"{' AND '.join(ok)} AS typed")
+    inner += [f"{cols._raw(c)} AS r_{c}" for c, (_, text) in parsed.items() if text]
     join = (f" LEFT JOIN {status_map} sm ON CAST(r.status AS VARCHAR) IS NOT DISTINCT FROM sm.raw"
             if status_map else "")
     reason = f"""CASE
@@ -150,7 +162,7 @@ def _typed_lines(cols: _Columns, names: list[str], rel: str, now: pd.Timestamp, 
         END"""
     return (f"SELECT row, {reason} AS reason, hash, customer_id, order_id, order_time, amount, "
             f"CASE WHEN status = '?' THEN 'paid' ELSE status END AS status, {', '.join(extra + ['typed'])} "
-            f"FROM (SELECT {', '.join(inner)} FROM {rel} r{join})")
+            f"FROM (SELECT {', '.join(middle)}, {typed} AS typed FROM (SELECT {', '.join(inner)} FROM {rel} r{join}))")
 
 
 def screen_export(raw, rel: str, out: str, *, zone, tzname: str, now: pd.Timestamp, decimal: str, dayfirst,
@@ -225,7 +237,7 @@ def raw_lines(raw, source, columns, chunk_rows: int, rel: str, sheet: str | None
         ex = _parquet_raw(raw, path, columns, rel)
     elif isinstance(source, pd.DataFrame):  # in memory already: into DuckDB through Arrow in one pass, no chunks
         ex = open_export(source, columns, max(len(source), 1), sheet)
-        register_lines(raw, next(ex.chunks).reset_index(drop=True), rel)
+        register_lines(raw, next(ex.chunks), rel)
     else:
         ex = open_export(source, columns, chunk_rows, sheet)
         n = 0

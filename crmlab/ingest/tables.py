@@ -252,7 +252,7 @@ def read_table(source, header_ok=None, *, sheet: str | None = None,
     :data:`MAX_COLUMNS` columns, or an unreadable file.
     """
     if isinstance(source, pd.DataFrame):
-        return source.copy(), "<DataFrame>", None
+        return source.copy(deep=False), "<DataFrame>", None  # its own labels; values never written
     path = check_file(source)
     name = _short(_name(path.rstrip("/\\")) or path)
     suffix = Path(path).suffix.lower()
