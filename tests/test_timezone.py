@@ -144,3 +144,18 @@ def test_times_far_before_the_bulk_are_flagged_in_the_ledger():
     assert led.to_dict()["warnings"] == led.warnings
     _, led = load_orders(_orders(times[:200]))
     assert led.warnings == []
+
+
+def test_far_times_count_kept_lines_only():
+    """The bulk and the count are read from the kept lines: an exact copy of the 1924 line and
+    a 1924 line with no amount are excluded and never counted; a second line of the same 1924
+    order is a kept line and is (2 lines, rows 201 and 202)."""
+    times = [f"2024-{1 + i % 12:02d}-{1 + i % 28:02d} 10:00:00" for i in range(200)]
+    df = _orders(times)
+    far = pd.DataFrame({"customer_id": ["c9", "c9", "c9", "c8"], "order_id": ["o900", "o900", "o900", "o901"],
+                        "order_time": ["1924-03-01 10:00:00"] * 4, "amount": ["10", "5", "10", ""]})
+    # rows 201-204: o900 (10), o900 (5: a second line), o900 (10: an exact copy of row 201), o901 (no amount)
+    _, led = load_orders(pd.concat([df, far], ignore_index=True))
+    assert led.excluded == {"exact_duplicate_line": 1, "non_numeric_amount": 1}
+    assert len(led.warnings) == 1 and "2 order time(s) more than 5 years before" in led.warnings[0]
+    assert "rows 201, 202;" in led.warnings[0]

@@ -1,7 +1,7 @@
 """Scratch space of a crmlab process: gone when the process ends, even when it was killed.
 
-DuckDB's spill folder, the screened lines staged as Parquet above
-:data:`crmlab.ingest.export.LINES_IN_MEMORY` lines, and Spark's start-up log live in the
+DuckDB's spill folder, the screened lines staged as Parquet when they would take more than
+:data:`crmlab.ingest.export.LINES_MEMORY_SHARE` of DuckDB's memory limit, and Spark's start-up log live in the
 system's temporary folder under ``crmlab-<kind>-<pid>-<random>``. Each is removed when the
 process exits (also on SIGTERM, which :func:`exit_on_terminate` turns into a normal exit);
 what a process killed outright (SIGKILL, a lost machine) left behind is removed by the next

@@ -58,10 +58,28 @@ def _stage(source, columns, chunk_rows: int, raw, out: str, *, dayfirst, sheet=N
     return n, ex
 
 
-#: Above this many lines the screened lines leave DuckDB's memory for Parquet on disk, so
-#: the set-level aggregates have the memory limit to themselves (at 10⁸ lines the
-#: in-memory table took most of a 6 GB limit and the next aggregate failed to allocate).
-LINES_IN_MEMORY = 20_000_000
+#: The screened lines stay in DuckDB's memory while its tables take at most this share of its
+#: memory limit; beyond it they leave for Parquet on disk, so the set-level aggregates have the
+#: rest (a screened line takes about 90 bytes: at 10⁸ lines the table took most of a 6 GB limit
+#: and the next aggregate failed to allocate; at 3 × 10⁷ on a 9.4 GiB limit, 2.7 GiB in memory
+#: saved a quarter of the first command's work against writing and re-reading Parquet).
+LINES_MEMORY_SHARE = 1 / 3
+
+_UNITS = {"bytes": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30,
+          "tib": 2**40}
+
+
+def _lines_fit(raw) -> bool:
+    """Whether DuckDB's in-memory tables (the screened lines among them) take at most
+    :data:`LINES_MEMORY_SHARE` of its memory limit."""
+    used = raw.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() "
+                       "WHERE tag = 'IN_MEMORY_TABLE'").fetchone()[0]
+    number, _, unit = str(raw.execute("SELECT current_setting('memory_limit')").fetchone()[0]).partition(" ")
+    try:
+        limit = float(number) * _UNITS[unit.strip().lower() or "bytes"]
+    except (ValueError, KeyError):  # a form this code does not know: the lines go to disk, always safe
+        return False
+    return used <= LINES_MEMORY_SHARE * limit
 
 
 def _lines_on_disk(raw, out: str) -> str:
@@ -81,10 +99,11 @@ LINES_MARKED_IN_MEMORY = 5_000_000
 SPARK_BATCH_LINES = 1_000_000
 
 
-def _screened_lines(eng: Engine, raw, out: str, n: int) -> ibis.Table:
+def _screened_lines(eng: Engine, raw, out: str) -> ibis.Table:
     """The screened lines where the engine reads them: DuckDB's table (or Parquet parts when
-    there are more than :data:`LINES_IN_MEMORY`); for Spark, :func:`_lines_to_spark`."""
-    if eng.name == "duckdb" and n <= LINES_IN_MEMORY:
+    it takes more than :data:`LINES_MEMORY_SHARE` of the memory limit); for Spark,
+    :func:`_lines_to_spark`."""
+    if eng.name == "duckdb" and _lines_fit(raw):
         return eng.con.table(out)
     if eng.name == "duckdb":
         return eng.con.read_parquet(os.path.join(_lines_on_disk(raw, out), "*.parquet"))
@@ -177,10 +196,15 @@ def _as_orders(ok: ibis.Table, obs_end, schema) -> ibis.Table:
     return ok.select(*out)
 
 
-def _count_reasons(eng: Engine, t: ibis.Table, led: Ledger) -> None:
-    """Every reason's count and its first five rows (one pass over the marked lines: the
-    excluded lines, a small table, are kept for the two small queries)."""
-    bad = t.filter(t.reason.notnull()).select("reason", "row").cache()
+def _excluded(t: ibis.Table) -> ibis.Table:
+    """The excluded lines with every column, kept: the one pass over the marked lines that the
+    ledger's counts, the returns and the time warnings read (an export excludes few lines)."""
+    return t.filter(t.reason.notnull()).cache()
+
+
+def _count_reasons(eng: Engine, bad: ibis.Table, led: Ledger) -> None:
+    """Every reason's count and its first five rows, from the excluded lines ``bad``."""
+    bad = bad.select("reason", "row").cache()
     counts = eng.to_pandas(bad.group_by("reason").aggregate(n=bad.row.count()))
     first = bad.mutate(k=ibis.row_number().over(ibis.window(group_by=bad.reason, order_by=bad.row)))
     ex = eng.to_pandas(first.filter(first.k < 5).select("reason", "row")).sort_values(["reason", "row"])
@@ -192,14 +216,22 @@ def _count_reasons(eng: Engine, t: ibis.Table, led: Ledger) -> None:
     led.used_rows = led.input_rows - led.excluded_rows
 
 
-def _outlier_warnings(eng: Engine, kept: ibis.Table, led: Ledger) -> None:
-    """Times more than 5 years outside the 1st–99th percentile of the kept orders.
+def _per_day(eng: Engine, lines: ibis.Table) -> pd.Series:
+    """Lines per day (a small histogram; lines without a time left out)."""
+    d = eng.to_pandas(lines.group_by(day=lines.order_time.truncate("D")).aggregate(n=lines.row.count()))
+    d = d[d["day"].notna()]
+    return pd.Series(d["n"].to_numpy(), index=pd.DatetimeIndex(d["day"]), dtype="int64")
 
-    The percentiles are read from the orders per day (a small histogram: no sort of the
-    lines); a line is far when its day is more than 5 years before the 1st percentile's
-    day, or after the 99th percentile's day ends."""
-    per_day = kept.group_by(day=kept.order_time.truncate("D")).aggregate(n=kept.row.count())
-    days = eng.to_pandas(per_day).sort_values("day")
+
+def _outlier_warnings(eng: Engine, lines: ibis.Table, bad: ibis.Table, kept: ibis.Table, led: Ledger) -> None:
+    """Times more than 5 years outside the 1st–99th percentile of the kept lines.
+
+    The percentiles are read from the kept lines per day: every screened line's day less the
+    excluded lines' (small histograms: no sort of the lines, no pass over the marked ones); a
+    line is far when its day is more than 5 years before the 1st percentile's day, or after
+    the 99th percentile's day ends."""
+    per_day = _per_day(eng, lines).sub(_per_day(eng, bad), fill_value=0)
+    days = per_day[per_day > 0].sort_index().rename("n").rename_axis("day").reset_index()
     if int(days["n"].sum()) < 2:
         return
     share = days["n"].cumsum() / days["n"].sum()
@@ -250,23 +282,24 @@ def _orders(per_order: ibis.Table) -> ibis.Table:
     return o.select(o.order_id, o.lo.name("customer_id"), o.order_time, o.amount, o.status, *[o[c] for c in cols])
 
 
-def _netted(eng: Engine, t: ibis.Table, orders: ibis.Table, obs_end,
+def _netted(eng: Engine, t: ibis.Table, bad: ibis.Table, orders: ibis.Table, obs_end,
             led: Ledger) -> tuple[ibis.Table, ibis.Table, ibis.Table | None]:
-    """Reversal lines netted against the orders (:mod:`crmlab.ingest.returns`): the lines
-    re-marked (reversals after ``obs_end``; the lines of fully reversed orders) and the orders."""
+    """Reversal lines netted against the orders (:mod:`crmlab.ingest.returns`): the excluded
+    lines ``bad`` of the marked lines ``t`` re-marked (reversals after ``obs_end``) and joined
+    by the lines of fully reversed orders; the orders; the customers' credits."""
     if obs_end is not None:
-        t = t.mutate(reason=ibis.ifelse((t.reason == "reversal_line") & (t.order_time > ts(obs_end)),
-                                        "after_observation_end", t.reason))
-    rev = t.filter(t.reason == "reversal_line").cache()
+        bad = bad.mutate(reason=ibis.ifelse((bad.reason == "reversal_line") & (bad.order_time > ts(obs_end)),
+                                            "after_observation_end", bad.reason))
+    rev = bad.filter(bad.reason == "reversal_line")
     if int(eng.to_pandas(rev.aggregate(n=rev.row.count()))["n"].iloc[0]) == 0:  # nothing to net: as before
-        return t, orders, None
+        return bad, orders, None
+    rev = rev.cache()
     buys = t.filter(t.reason.isnull())
     credits = _ret.customer_credits(rev, buys, orders).cache()  # matched against the orders before netting
     orders, gone, led.returns = _ret.net_returns(rev, buys, orders, eng)
-    t = t.left_join(gone, t.order_id == gone.gone_id)
-    t = t.mutate(reason=ibis.ifelse(t.reason.isnull() & t.gone_id.notnull(), "order_fully_reversed",
-                                    t.reason)).drop("gone_id")
-    return t, orders, credits
+    lost = buys.semi_join(gone, buys.order_id == gone.gone_id)
+    lost = lost.mutate(reason=ibis.literal("order_fully_reversed", "string"))
+    return bad.union(lost.select(*bad.columns)), orders, credits
 
 
 def load_export(source, engine: str | Engine | None = None, *, columns=None, observation_end=None,
@@ -292,7 +325,7 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
     try:
         n, ex = _stage(source, columns, chunk_rows, raw, out, zone=zone, tzname=tzname, dayfirst=dayfirst,
                        decimal=decimal, now=now_ts, keep_pii=keep_pii, sheet=sheet)
-        lines = _screened_lines(eng, raw, out, n)
+        lines = _screened_lines(eng, raw, out)
         settings = settings_for(eng, tzname)
         led = Ledger(file=ex.name, input_rows=n, sha256=ex.sha256, kind="orders", settings=settings)
         led.timezone, led.warnings = tzname, list(ex.warnings)
@@ -318,13 +351,14 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
                                 f"({now_ts:%Y-%m-%d %H:%M} {tzname})")
         led.observation_end = obs_end
         orders, credits = _orders(per_order), None
+        bad = excluded = _excluded(t)
         if rev_mask is not None:
-            t, orders, credits = _netted(eng, t, orders, obs_end, led)
-        _count_reasons(eng, t, led)
+            bad, orders, credits = _netted(eng, t, excluded, orders, obs_end, led)
+        _count_reasons(eng, bad, led)
         led.check()
         if led.used_rows == 0:
             raise CrmlabInputError(f"{ex.name}: no usable rows left after exclusions ({led.excluded})")
-        _outlier_warnings(eng, kept, led)
+        _outlier_warnings(eng, lines, excluded, kept, led)
         _phone_ids_warning(eng, kept, led)
         orders = orders.cache()
         raw.execute(f"DROP TABLE IF EXISTS {out}")  # the orders are materialised: the lines can go
