@@ -326,4 +326,4 @@ def categorical(values: pa.ChunkedArray | pa.Array, categories=None) -> pd.Categ
         cats = pd.Index(list(categories), dtype=object)
         rank = cats.get_indexer(dictionary.to_numpy(zero_copy_only=False)).astype(np.int64)
     codes = np.where(idx >= 0, rank[np.maximum(idx, 0)] if len(rank) else -1, -1)
-    return pd.Categorical.from_codes(codes, categories=cats)
+    return pd.Categorical.from_codes(codes, categories=cats, validate=False)  # codes in range by construction

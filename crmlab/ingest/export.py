@@ -91,8 +91,8 @@ def _lines_on_disk(raw, out: str) -> str:
     return folder
 
 
-#: Up to this many lines the marked lines are kept as a table (later passes read it instead of
-#: joining again: about 15% of load_orders at 10⁶ lines); above it they stay a view (memory).
+#: Up to this many lines the marked lines are kept as a table when credit notes are netted
+#: (the returns read the purchase lines several times); otherwise they stay a view read once.
 LINES_MARKED_IN_MEMORY = 5_000_000
 
 #: Arrow batches of this many lines carry the screened lines to Spark through the driver
@@ -283,10 +283,11 @@ def _orders(per_order: ibis.Table) -> ibis.Table:
 
 
 def _netted(eng: Engine, t: ibis.Table, bad: ibis.Table, orders: ibis.Table, obs_end,
-            led: Ledger) -> tuple[ibis.Table, ibis.Table, ibis.Table | None]:
+            led: Ledger, keep_lines: bool = False) -> tuple[ibis.Table, ibis.Table, ibis.Table | None]:
     """Reversal lines netted against the orders (:mod:`crmlab.ingest.returns`): the excluded
     lines ``bad`` of the marked lines ``t`` re-marked (reversals after ``obs_end``) and joined
-    by the lines of fully reversed orders; the orders; the customers' credits."""
+    by the lines of fully reversed orders; the orders; the customers' credits. ``keep_lines``:
+    the purchase lines are kept as a table (read three times) instead of marked again each time."""
     if obs_end is not None:
         bad = bad.mutate(reason=ibis.ifelse((bad.reason == "reversal_line") & (bad.order_time > ts(obs_end)),
                                             "after_observation_end", bad.reason))
@@ -295,6 +296,7 @@ def _netted(eng: Engine, t: ibis.Table, bad: ibis.Table, orders: ibis.Table, obs
         return bad, orders, None
     rev = rev.cache()
     buys = t.filter(t.reason.isnull())
+    buys = buys.cache() if keep_lines else buys
     credits = _ret.customer_credits(rev, buys, orders).cache()  # matched against the orders before netting
     orders, gone, led.returns = _ret.net_returns(rev, buys, orders, eng)
     lost = buys.semi_join(gone, buys.order_id == gone.gone_id)
@@ -333,8 +335,6 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
         if rev_mask is not None:
             lines = lines.mutate(reason=ibis.ifelse(rev_mask, "reversal_line", lines.reason))
         t, per_order = _mark_set_level(lines, obs_end)
-        if eng.name == "duckdb" and n <= LINES_MARKED_IN_MEMORY:
-            t = t.cache()  # marked once: the ledger's counts, the warnings and the returns scan it, not the joins
         kept = t.filter(t.reason.isnull())
         if obs_end is None:
             whole = per_order.filter(per_order.lo == per_order.hi)
@@ -353,7 +353,8 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
         orders, credits = _orders(per_order), None
         bad = excluded = _excluded(t)
         if rev_mask is not None:
-            bad, orders, credits = _netted(eng, t, excluded, orders, obs_end, led)
+            small = eng.name == "duckdb" and n <= LINES_MARKED_IN_MEMORY
+            bad, orders, credits = _netted(eng, t, excluded, orders, obs_end, led, small)
         _count_reasons(eng, bad, led)
         led.check()
         if led.used_rows == 0:

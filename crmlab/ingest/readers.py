@@ -33,6 +33,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from crmlab.engine.connection import connect
 from crmlab.engine.frames import categorical, fetch_arrow
@@ -184,11 +185,12 @@ def _order_frame(table) -> pd.DataFrame:
             out[c] = categorical(col)
         elif c == "status":
             out[c] = categorical(col, STATUSES)
+        elif c == "order_id":  # text (never missing here): Python strings without pandas' de-duplication pass
+            out[c] = col.cast(pa.string()).to_numpy(zero_copy_only=False)
         else:
             out[c] = col.to_pandas(coerce_temporal_nanoseconds=True).to_numpy()
     orders = pd.DataFrame(out, copy=False)
     orders["order_time"] = orders["order_time"].astype("datetime64[ns]")
-    orders["order_id"] = orders["order_id"].astype(str)
     return orders
 
 
