@@ -42,3 +42,19 @@ def test_lines_on_disk_give_the_same_orders_and_ledger(tmp_path, monkeypatch):
     ex = led_disk["excluded"]
     assert ex["exact_duplicate_line"] == 1 and ex["order_id_shared_by_customers"] == 2
     assert ex["after_observation_end"] == 1 and ex["order_fully_reversed"] == 2
+
+
+def test_the_memory_share_reads_every_limit_duckdb_prints():
+    """DuckDB prints its limit as text ('61.0 MiB', '909.4 TiB', '16383.9 PiB' when unlimited):
+    each is read, so a big limit keeps the lines in memory and a tiny one sends them to disk."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("CREATE TABLE lines AS SELECT range AS row, 'customer ' || range AS c FROM range(200000)")
+        for limit, fits in (("-1", True), ("1000TB", True), ("9000TB", True), ("4GB", True), ("64MB", True),
+                            ("2MB", False)):
+            con.execute(f"SET memory_limit = '{limit}'")
+            assert export._lines_fit(con) is fits, limit
+    finally:
+        con.close()

@@ -223,3 +223,22 @@ def test_register_lines_reads_as_the_chunked_copy_did():
     b = con.execute("SELECT * FROM old_chunk ORDER BY __row").fetchall()
     assert a == b
     assert con.execute("DESCRIBE fast").fetchall() == con.execute("DESCRIBE old_chunk").fetchall()
+
+
+def test_load_orders_leaves_the_callers_frame_alone_and_returns_an_editable_one():
+    """The loader renames the caller's columns without copying their values: the caller's frame
+    (labels, index and values) is as it was; the orders it returns are the analyst's to edit
+    (no read-only Arrow buffer under a numeric column); dtypes as documented."""
+    raw = pd.DataFrame({"买家会员名": [" c1", "c2", "c1", None], "订单编号": ["o1", "o2", "o3", "o4"],
+                        "订单付款时间": ["2024-01-02 10:00:00", "2024-01-03 11:00:00", "2024-02-01 09:00:00",
+                                   "2024-02-02 09:00:00"], "实付金额": [10.0, np.nan, 25.5, 3.0],
+                        "qty": np.array([1, 2, 1, 1], dtype="int8")}, index=[10, 11, 12, 13])
+    before = raw.copy(deep=True)
+    orders, led = load_orders(raw)
+    pd.testing.assert_frame_equal(raw, before)
+    assert led.excluded == {"missing_customer_id": 1, "non_numeric_amount": 1}
+    orders.loc[0, "amount"] = 99.0
+    orders.loc[0, "order_time"] = pd.Timestamp("2024-01-01")
+    assert orders["amount"].iloc[0] == 99.0 and raw["实付金额"].iloc[0] == 10.0
+    assert orders["order_id"].map(type).eq(str).all() and orders["customer_id"].dtype == "category"
+    assert str(orders["order_time"].dtype) == "datetime64[ns]" and orders["amount"].dtype == np.float64

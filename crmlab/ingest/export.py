@@ -65,14 +65,14 @@ def _stage(source, columns, chunk_rows: int, raw, out: str, *, dayfirst, sheet=N
 #: saved a quarter of the first command's work against writing and re-reading Parquet).
 LINES_MEMORY_SHARE = 1 / 3
 
-_UNITS = {"bytes": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30,
-          "tib": 2**40}
+_UNITS = {"bytes": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "pb": 1e15, "kib": 2**10, "mib": 2**20,
+          "gib": 2**30, "tib": 2**40, "pib": 2**50}
 
 
 def _lines_fit(raw) -> bool:
-    """Whether DuckDB's in-memory tables (the screened lines among them) take at most
-    :data:`LINES_MEMORY_SHARE` of its memory limit."""
-    used = raw.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() "
+    """Whether DuckDB's in-memory tables (the screened lines among them; what already spilled to
+    its temporary folder counted too) take at most :data:`LINES_MEMORY_SHARE` of its memory limit."""
+    used = raw.execute("SELECT coalesce(sum(memory_usage_bytes + temporary_storage_bytes), 0) FROM duckdb_memory() "
                        "WHERE tag = 'IN_MEMORY_TABLE'").fetchone()[0]
     number, _, unit = str(raw.execute("SELECT current_setting('memory_limit')").fetchone()[0]).partition(" ")
     try:
@@ -196,10 +196,12 @@ def _as_orders(ok: ibis.Table, obs_end, schema) -> ibis.Table:
     return ok.select(*out)
 
 
-def _excluded(t: ibis.Table) -> ibis.Table:
-    """The excluded lines with every column, kept: the one pass over the marked lines that the
-    ledger's counts, the returns and the time warnings read (an export excludes few lines)."""
-    return t.filter(t.reason.notnull()).cache()
+def _excluded(t: ibis.Table, every_column: bool) -> ibis.Table:
+    """The excluded lines, kept: the one pass over the marked lines that the ledger's counts, the
+    returns and the time warnings read; every column only when there are credit notes to net
+    (an export can exclude most of its lines: an observation end before its last order)."""
+    bad = t.filter(t.reason.notnull())
+    return (bad if every_column else bad.select("row", "reason", "order_time")).cache()
 
 
 def _count_reasons(eng: Engine, bad: ibis.Table, led: Ledger) -> None:
@@ -336,14 +338,17 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
             lines = lines.mutate(reason=ibis.ifelse(rev_mask, "reversal_line", lines.reason))
         t, per_order = _mark_set_level(lines, obs_end)
         kept = t.filter(t.reason.isnull())
+        # the reversal lines, read from the screened lines (no joins): marking only turns a copy of
+        # a reversal line into a duplicate, whose time is its first copy's
+        n_rev, r_end = 0, None
+        if rev_mask is not None:
+            rv = lines.filter(lines.reason == "reversal_line")
+            r = eng.to_pandas(rv.aggregate(n=rv.row.count(), end=rv.order_time.max()))
+            n_rev, r_end = int(r["n"].iloc[0]), r["end"].iloc[0]
         if obs_end is None:
             whole = per_order.filter(per_order.lo == per_order.hi)
             end = eng.to_pandas(whole.last.max().name("end").as_table())["end"].iloc[0]
-            if rev_mask is not None:  # a credit note is a document of the export: its time counts too
-                # the screened lines, not the marked ones (no joins): marking only turns a copy of a
-                # reversal line into a duplicate, whose time is its first copy's
-                rv = lines.filter(lines.reason == "reversal_line")
-                r_end = eng.to_pandas(rv.order_time.max().name("end").as_table())["end"].iloc[0]
+            if n_rev:  # a credit note is a document of the export: its time counts too
                 end = end if pd.isna(r_end) else r_end if pd.isna(end) else max(end, r_end)
             obs_end = None if pd.isna(end) else pd.Timestamp(end)
         elif obs_end > now_ts:
@@ -351,8 +356,8 @@ def load_export(source, engine: str | Engine | None = None, *, columns=None, obs
                                 f"({now_ts:%Y-%m-%d %H:%M} {tzname})")
         led.observation_end = obs_end
         orders, credits = _orders(per_order), None
-        bad = excluded = _excluded(t)
-        if rev_mask is not None:
+        bad = excluded = _excluded(t, every_column=n_rev > 0)  # the returns read every column
+        if n_rev:
             small = eng.name == "duckdb" and n <= LINES_MARKED_IN_MEMORY
             bad, orders, credits = _netted(eng, t, excluded, orders, obs_end, led, small)
         _count_reasons(eng, bad, led)

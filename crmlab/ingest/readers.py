@@ -187,8 +187,8 @@ def _order_frame(table) -> pd.DataFrame:
             out[c] = categorical(col, STATUSES)
         elif c == "order_id":  # text (never missing here): Python strings without pandas' de-duplication pass
             out[c] = col.cast(pa.string()).to_numpy(zero_copy_only=False)
-        else:
-            out[c] = col.to_pandas(coerce_temporal_nanoseconds=True).to_numpy()
+        else:  # a copy: Arrow's buffers are read-only, and the analyst's frame is theirs to edit
+            out[c] = col.to_pandas(coerce_temporal_nanoseconds=True).to_numpy(copy=True)
     orders = pd.DataFrame(out, copy=False)
     orders["order_time"] = orders["order_time"].astype("datetime64[ns]")
     return orders
