@@ -51,9 +51,9 @@ def checkout(rev: str) -> str:
 def crmlab_side(where: str, path: str) -> dict:
     setup = (f"import sys; sys.path.insert(0, {where!r})\nfrom crmlab.ingest.readers import load_orders\n"
              f"from crmlab.clv.models import rfm_summary\no, _ = load_orders({path!r})")
-    code = f"s = rfm_summary(o, observation_end={END!r})\nimport time; _t = time.perf_counter()\n" \
-           f"s2 = rfm_summary(o, observation_end={END!r}); again = time.perf_counter() - _t"
-    return measure(code, setup, result=f"({COLS}, again)")
+    # the clock covers the first call only; the second (the same frame again) is timed after it
+    again = f"__import__('timeit').timeit(lambda: rfm_summary(o, observation_end={END!r}), number=1)"
+    return measure(f"s = rfm_summary(o, observation_end={END!r})", setup, result=f"({COLS}, {again})")
 
 
 def identical(a: pd.DataFrame, b: pd.DataFrame) -> bool:

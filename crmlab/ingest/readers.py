@@ -33,7 +33,6 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from crmlab.engine.connection import connect
 from crmlab.engine.frames import categorical, fetch_arrow
@@ -185,8 +184,8 @@ def _order_frame(table) -> pd.DataFrame:
             out[c] = categorical(col)
         elif c == "status":
             out[c] = categorical(col, STATUSES)
-        elif c == "order_id":  # text (never missing here): Python strings without pandas' de-duplication pass
-            out[c] = col.cast(pa.string()).to_numpy(zero_copy_only=False)
+        elif c == "order_id":  # text, never missing here: Python strings as they are (no astype pass)
+            out[c] = col.to_pandas().to_numpy()
         else:  # a copy: Arrow's buffers are read-only, and the analyst's frame is theirs to edit
             out[c] = col.to_pandas(coerce_temporal_nanoseconds=True).to_numpy(copy=True)
     orders = pd.DataFrame(out, copy=False)
