@@ -162,6 +162,13 @@ def test_crmlab_program_end_to_end(tmp_path, capsys):
     ids = pd.read_csv(tmp_path / "orders.csv", usecols=["customer_id"])["customer_id"].unique()
     assert out["customers"]["held_out"] == int(program_holdout_mask(ids, 0.2).sum())
     assert out["start"].startswith("2025-01-01")
+    # another salt than the design's: its "held-out" customers were mostly messaged, so there is
+    # no holdout to read against — one line naming the flags, exit 2, never a verdict
+    rc = main(["program", "--orders", str(tmp_path / "orders.csv"), "--sends", str(tmp_path / "sends.csv"),
+               "--holdout-share", "0.2", "--salt", "not-the-design", "--json"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "held-out customers were messaged" in err and "--salt" in err
 
 
 def test_bad_programme_values_are_one_line(tmp_path, capsys):

@@ -5,6 +5,7 @@ import os
 
 from crmlab.cli.common import emit, load_orders_of, load_sends_of
 from crmlab.experiments.program import program_readout
+from crmlab.experiments.program_view import unanswered
 from crmlab.schema import CrmlabInputError
 
 __all__ = ["cmd_program"]
@@ -25,11 +26,10 @@ def cmd_program(a) -> int:
         raise CrmlabInputError(str(e)) from None
     out = r.to_dict()
     out.pop("settings", None)
-    if not out["customers"]["held_out"] or not out["months"]:  # nothing to read out: say why, exit 2
-        raise CrmlabInputError(f"{os.path.basename(str(lo.file))}: " + (
-            "no customer falls in the held-out share (check --holdout-share and --salt against the design)"
-            if not out["customers"]["held_out"] else
-            f"no whole month between {out['start'][:10]} and the observation end {str(lo.observation_end)[:10]} (check --start)"))
+    why = unanswered(r)  # the reasons report 05 skips its programme section for, one definition
+    if why:  # nothing to read out, or not the design's holdout: say why, exit 2
+        raise CrmlabInputError(f"{os.path.basename(str(lo.file))}: {why} (check --holdout-share, --salt and "
+                               "--start against the design)")
     out["ledger"] = {"orders": lo.to_dict(), "sends": ls.to_dict()}
 
     def text(o):

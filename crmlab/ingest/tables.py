@@ -245,7 +245,8 @@ def read_table(source, header_ok=None, *, sheet: str | None = None,
     ``header_ok(names) -> bool``, if given, finds the header below title rows (CSV, Excel)
     and, in a workbook of several sheets, the sheet with the export (``sheet`` chooses it;
     ``sheet_option`` is how messages name that choice).
-    Returns the raw frame, the input's name and its sha256 (None for a DataFrame).
+    Returns the raw frame, the input's name and its sha256 (None for a DataFrame, whose values
+    the returned frame shares: crmlab never writes into them).
 
     Raises :class:`CrmlabInputError` for a missing, empty-named or non-regular file (a device
     or FIFO is never read), a line over :data:`MAX_LINE_BYTES`, more than
