@@ -125,11 +125,9 @@ def _typed_lines(cols: _Columns, names: list[str], rel: str, now: pd.Timestamp, 
 
     A value is typed in SQL when SQL read it or it is blank (both read it the same way); the
     test reads each value once, as computed (``v_*``), and the raw text only where it is missing."""
-    parsed = {"order_time": cols.time("order_time")}
-    for c in ("amount",) if "amount" in names else ("quantity", "unit_price"):
-        parsed[c] = cols.number(c)
-    if "quantity" in names:
-        parsed["quantity"] = cols.number("quantity")
+    numbers = ["amount"] if "amount" in names else ["quantity", "unit_price"]
+    numbers += ["quantity"] if "quantity" in names and "quantity" not in numbers else []  # optional column
+    parsed = {"order_time": cols.time("order_time"), **{c: cols.number(c) for c in numbers}}
     inner = ["r.__row AS row", f"CAST(hash({', '.join('r.' + quote(c) for c in names)}) >> 1 AS BIGINT) AS hash",
              f"{cols.text('customer_id')} AS customer_id", f"{cols.text('order_id')} AS order_id",
              "coalesce(sm.mapped, '?') AS status" if status_map else "'paid' AS status"]
